@@ -1,0 +1,5 @@
+//! Checkers: pure functions from a history to a verdict. One folder or file per checker.
+
+pub mod verdict;
+
+pub use verdict::{Anomaly, Budget, Validity, Verdict};

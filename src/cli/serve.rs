@@ -1,0 +1,8 @@
+//! `faultline serve`.
+
+#[derive(clap::Args)]
+pub struct Args {}
+
+pub fn main(_args: Args) -> anyhow::Result<u8> {
+    anyhow::bail!("`faultline serve` is not built yet")
+}
