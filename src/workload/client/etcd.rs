@@ -1,0 +1,165 @@
+//! etcd's v3 JSON gateway (`/v3/kv/range|put|txn`, base64 keys and values). Values are
+//! stored as JSON text. Ranges are linearizable (etcd's default). A set is one key per
+//! element under `set/`. etcd forwards to its leader, so there is no `not-leader`.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::{Value, json};
+
+use super::transport_reply;
+use crate::workload::generator::SET_KEY;
+use crate::workload::op::{OpRequest, Reply};
+
+fn b64(s: &str) -> String {
+    B64.encode(s.as_bytes())
+}
+
+fn unb64(v: &Value) -> Option<String> {
+    let bytes = B64.decode(v.as_str()?).ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+fn set_prefix() -> String {
+    format!("{SET_KEY}/")
+}
+
+pub async fn invoke(http: &reqwest::Client, base: &str, op: &OpRequest) -> Reply {
+    let key = op.key.clone().unwrap_or_default();
+    let (path, body) = match op.f.as_str() {
+        "read" if op.key.is_none() => {
+            // every key in [set/, set0): '0' follows '/'
+            let end = format!("{SET_KEY}0");
+            ("/v3/kv/range", json!({"key": b64(&set_prefix()), "range_end": b64(&end)}))
+        }
+        "read" => ("/v3/kv/range", json!({"key": b64(&key)})),
+        "write" => (
+            "/v3/kv/put",
+            json!({"key": b64(&key), "value": b64(&op.value.to_string())}),
+        ),
+        "add" => (
+            "/v3/kv/put",
+            json!({"key": b64(&format!("{}{}", set_prefix(), op.value)), "value": b64(&op.value.to_string())}),
+        ),
+        "cas" => (
+            "/v3/kv/txn",
+            json!({
+                "compare": [{"key": b64(&key), "target": "VALUE", "result": "EQUAL",
+                             "value": b64(&op.value[0].to_string())}],
+                "success": [{"request_put": {"key": b64(&key), "value": b64(&op.value[1].to_string())}}],
+            }),
+        ),
+        other => return Reply::Fail(format!("unsupported op {other} on etcd")),
+    };
+    let resp = match http.post(format!("{base}{path}")).json(&body).send().await {
+        Ok(r) => r,
+        Err(e) => return transport_reply(&e),
+    };
+    let status = resp.status();
+    let body: Value = match resp.bytes().await {
+        Ok(b) => serde_json::from_slice(&b).unwrap_or(Value::Null),
+        Err(e) => return transport_reply(&e),
+    };
+    if !status.is_success() || body.get("error").is_some() {
+        let msg = body
+            .get("message")
+            .or_else(|| body.get("error"))
+            .and_then(Value::as_str)
+            .map_or_else(|| format!("http {}", status.as_u16()), str::to_string);
+        // The gateway cannot tell whether a failed proposal was applied: unknown, unless
+        // the request was refused outright (4xx).
+        return if status.is_client_error() {
+            Reply::Fail(msg)
+        } else {
+            Reply::Info(msg)
+        };
+    }
+    completion(op, &body)
+}
+
+fn completion(op: &OpRequest, body: &Value) -> Reply {
+    let kvs = body.get("kvs").and_then(Value::as_array);
+    match op.f.as_str() {
+        "read" if op.key.is_none() => {
+            let mut elems = Vec::new();
+            for kv in kvs.into_iter().flatten() {
+                match kv.get("value").and_then(unb64).and_then(|s| serde_json::from_str(&s).ok()) {
+                    Some(v) => elems.push(v),
+                    None => return Reply::Info(format!("undecodable set element {kv}")),
+                }
+            }
+            Reply::Ok(Value::Array(elems))
+        }
+        "read" => match kvs.and_then(|k| k.first()) {
+            None => Reply::Ok(Value::Null),
+            Some(kv) => match kv.get("value").and_then(unb64).and_then(|s| serde_json::from_str(&s).ok()) {
+                Some(v) => Reply::Ok(v),
+                None => Reply::Info(format!("undecodable value {kv}")),
+            },
+        },
+        "cas" => {
+            if body.get("succeeded").and_then(Value::as_bool) == Some(true) {
+                Reply::Ok(op.value.clone())
+            } else {
+                Reply::Fail("precondition-failed".into())
+            }
+        }
+        _ => Reply::Ok(op.value.clone()),
+    }
+}
+
+/// `(member id, name)` of every member, from `/v3/cluster/member/list`.
+pub async fn members(http: &reqwest::Client, base: &str) -> Result<Vec<(String, String)>, String> {
+    let url = format!("{base}/v3/cluster/member/list");
+    let resp = http.post(&url).json(&json!({})).send().await.map_err(|e| e.to_string())?;
+    let body: Value = resp.json().await.map_err(|e| e.to_string())?;
+    let list = body["members"].as_array().ok_or_else(|| format!("{url}: no members in {body}"))?;
+    Ok(list
+        .iter()
+        .map(|m| (id_text(&m["ID"]), m["name"].as_str().unwrap_or("").to_string()))
+        .collect())
+}
+
+/// uint64 fields come as JSON strings from the gateway.
+fn id_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn num(v: &Value) -> Value {
+    match v {
+        Value::String(s) => s.parse::<u64>().map_or(Value::Null, Value::from),
+        Value::Number(_) => v.clone(),
+        _ => Value::Null,
+    }
+}
+
+/// `/v3/maintenance/status` mapped to the probe convention. etcd has no clock field.
+pub async fn status(
+    http: &reqwest::Client,
+    base: &str,
+    id: &str,
+    members: &[(String, String)],
+) -> Result<Value, String> {
+    let url = format!("{base}/v3/maintenance/status");
+    let resp = http.post(&url).json(&json!({})).send().await.map_err(|e| e.to_string())?;
+    let s: Value = resp.json().await.map_err(|e| format!("{url}: {e}"))?;
+    let name_of = |mid: &Value| {
+        let mid = id_text(mid);
+        members.iter().find(|(m, _)| *m == mid).map(|(_, n)| n.clone())
+    };
+    let me = id_text(&s["header"]["member_id"]);
+    let leader = id_text(&s["leader"]);
+    let field = |a: &str, b: &str| num(s.get(a).or_else(|| s.get(b)).unwrap_or(&Value::Null));
+    Ok(json!({
+        "id": name_of(&s["header"]["member_id"]).unwrap_or_else(|| id.to_string()),
+        "role": if !leader.is_empty() && leader == me { "leader" } else { "follower" },
+        "term": field("raft_term", "raftTerm"),
+        "leader": name_of(&s["leader"]),
+        "commit_index": field("raft_index", "raftIndex"),
+        "applied_index": field("raft_applied_index", "raftAppliedIndex"),
+        "clock_ms": Value::Null,
+    }))
+}
+
