@@ -1,0 +1,10 @@
+//! The runner: starts the system, drives it with clients while the nemesis injects faults,
+//! records the history, checks it and stores everything in the run directory.
+
+pub mod clients;
+pub mod history_file;
+pub mod probe;
+pub mod progress;
+pub mod recorder;
+pub mod results;
+pub mod store;
