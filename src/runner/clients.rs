@@ -174,3 +174,39 @@ mod tests {
         assert!(t.elapsed() < Duration::from_millis(100));
     }
 }
+
+/// Starts one generated-op task per unit of concurrency, task `i` as process `i`.
+pub fn spawn_generated(drive: &Arc<Drive>) -> Vec<tokio::task::JoinHandle<Result<u64, HistoryError>>> {
+    (0..drive.concurrency)
+        .map(|i| tokio::spawn(generated(drive.clone(), i, i as u64)))
+        .collect()
+}
+
+/// Waits for client tasks (after `drive.stop` is set; each finishes its op in flight,
+/// bounded by the request timeout). Returns their next process ids.
+pub async fn join(
+    handles: Vec<tokio::task::JoinHandle<Result<u64, HistoryError>>>,
+) -> Result<Vec<u64>, HistoryError> {
+    let mut next = Vec::with_capacity(handles.len());
+    for h in handles {
+        match h.await {
+            Ok(r) => next.push(r?),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+    Ok(next)
+}
+
+/// Runs the final reads on `processes.len()` tasks, continuing their process ids.
+pub async fn run_final_reads(
+    drive: &Arc<Drive>,
+    reads: &Arc<FinalReads>,
+    processes: &[u64],
+) -> Result<Vec<u64>, HistoryError> {
+    let handles = processes
+        .iter()
+        .enumerate()
+        .map(|(i, &p)| tokio::spawn(final_reads(drive.clone(), reads.clone(), i, p)))
+        .collect();
+    join(handles).await
+}

@@ -8,3 +8,4 @@ pub mod progress;
 pub mod recorder;
 pub mod results;
 pub mod store;
+pub mod loopback_node;
