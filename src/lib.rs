@@ -6,5 +6,6 @@
 
 pub mod checker;
 pub mod history;
-pub mod workload;
+pub mod report;
 pub mod runner;
+pub mod workload;
