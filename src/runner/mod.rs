@@ -2,10 +2,12 @@
 //! records the history, checks it and stores everything in the run directory.
 
 pub mod clients;
-pub mod history_file;
 pub mod probe;
 pub mod progress;
 pub mod recorder;
-pub mod results;
 pub mod store;
 pub mod loopback_node;
+pub mod target;
+pub mod checks;
+pub mod run;
+pub mod analyze;

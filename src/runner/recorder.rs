@@ -9,16 +9,10 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::history::jsonl::HistoryWriter;
+use crate::report::results::Counts;
 use crate::history::{Event, EventType, HistoryError, Process};
 use crate::workload::OpRequest;
 
-/// Completions so far, for the progress display and the summary.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Counts {
-    pub ok: u64,
-    pub fail: u64,
-    pub info: u64,
-}
 
 pub struct Recorder {
     writer: Mutex<HistoryWriter>,

@@ -56,6 +56,9 @@ pub struct Mix {
 pub struct WorkloadSpec {
     #[serde(skip)]
     pub name: String,
+    /// The TOML it was read from (stored in the run directory for `analyze`).
+    #[serde(skip)]
+    pub text: String,
     #[serde(default)]
     pub description: String,
     pub kind: Kind,
@@ -155,6 +158,7 @@ impl WorkloadSpec {
             }
         })?;
         spec.name = name.to_string();
+        spec.text = text.to_string();
         spec.validate(text, file)?;
         Ok(spec)
     }
