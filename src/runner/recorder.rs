@@ -42,11 +42,17 @@ impl Recorder {
         self.start
     }
 
-    fn append(&self, mut event: Event) -> Result<u64, HistoryError> {
+    fn append(&self, event: Event) -> Result<u64, HistoryError> {
+        self.append_timed(event).map(|(index, _)| index)
+    }
+
+    /// Appends `event`; returns its index and time.
+    fn append_timed(&self, mut event: Event) -> Result<(u64, u64), HistoryError> {
         let mut w = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         // Time is taken under the lock so times never decrease along indexes.
         event.time = self.elapsed_ns();
-        w.append(event)
+        let time = event.time;
+        Ok((w.append(event)?, time))
     }
 
     pub fn invoke(&self, process: u64, op: &OpRequest) -> Result<u64, HistoryError> {
@@ -93,18 +99,19 @@ impl Recorder {
         Ok(index)
     }
 
-    /// A nemesis event (`start-<fault>` / `stop-<fault>`, value with `targets`).
+    /// A nemesis event (`start-<fault>` / `stop-<fault>`, value with `targets`); returns
+    /// its time, which `schedule.json` repeats.
     pub fn nemesis(&self, f: &str, value: Value) -> Result<u64, HistoryError> {
-        self.named(Process::nemesis(), f, None, value)
+        self.named(Process::nemesis(), f, None, value).map(|(_, t)| t)
     }
 
     /// A status probe of `node`, its `/status` body as the value.
     pub fn probe(&self, node: &str, value: Value) -> Result<u64, HistoryError> {
-        self.named(Process::probe(), "status", Some(node), value)
+        self.named(Process::probe(), "status", Some(node), value).map(|(i, _)| i)
     }
 
-    fn named(&self, process: Process, f: &str, node: Option<&str>, value: Value) -> Result<u64, HistoryError> {
-        self.append(Event {
+    fn named(&self, process: Process, f: &str, node: Option<&str>, value: Value) -> Result<(u64, u64), HistoryError> {
+        self.append_timed(Event {
             index: 0,
             time: 0,
             process,

@@ -188,9 +188,11 @@ pub async fn execute<T: Target>(
                     obj.insert(k.clone(), v.clone());
                 }
             }
-            ev.at_ns = rec.elapsed_ns();
-            if let Err(e) = rec.nemesis(&f, value) {
-                err.lock().unwrap().get_or_insert(e);
+            match rec.nemesis(&f, value) {
+                Ok(t) => ev.at_ns = t,
+                Err(e) => {
+                    err.lock().unwrap().get_or_insert(e);
+                }
             }
             prog.fault_event(&f);
             let mut s = sched.lock().unwrap();
