@@ -5,4 +5,6 @@
 //! hands it to the [`checker`]s; the [`report`] shows what happened.
 
 pub mod checker;
+pub mod cluster;
 pub mod history;
+pub mod nemesis;
