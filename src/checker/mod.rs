@@ -3,3 +3,6 @@
 pub mod verdict;
 
 pub use verdict::{Anomaly, Budget, Validity, Verdict};
+pub mod elle;
+// pub mod set;
+// pub mod split_brain;
