@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use faultline::checker::Validity;
 use faultline::checker::elle::{self, ConsistencyModel, ElleModel, ElleOptions};
-use faultline::history::History;
+use faultline::history::{Format, History, read_file};
 
 const CORPORA: &str = "/work/shared/corpora";
 
@@ -35,17 +35,10 @@ fn cases() -> Vec<Case> {
         .collect()
 }
 
-fn load(c: &Case) -> Option<History> {
+fn load(c: &Case) -> History {
     let path = PathBuf::from(CORPORA).join(&c.path);
-    match c.format.as_str() {
-        "json" => Some(faultline::history::elle_json::read_path(&path).expect("corpus file parses")),
-        _ => load_other(&path),
-    }
-}
-
-#[allow(unused_variables)]
-fn load_other(path: &Path) -> Option<History> {
-    None
+    let format: Format = c.format.parse().expect("known format");
+    read_file(&path, format).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn options(c: &Case) -> ElleOptions {
@@ -72,10 +65,7 @@ fn elle_corpus_anomaly_types_match_elles() {
     let mut checked = 0;
     let mut failures = Vec::new();
     for c in cases() {
-        let Some(h) = load(&c) else {
-            println!("skipped {} ({} importer not on this branch)", c.path, c.format);
-            continue;
-        };
+        let h = load(&c);
         let v = elle::check(&h, &options(&c));
         let got: BTreeSet<String> = v.stats["anomaly_types"]
             .as_array()
@@ -89,7 +79,25 @@ fn elle_corpus_anomaly_types_match_elles() {
             None => (Validity::Invalid, BTreeSet::new()),
         };
         checked += 1;
-        if v.valid != valid || got != want {
+        // A stronger finding may stand for Elle's: on huge-scc.edn Elle's 1 s search for
+        // G-single-item-realtime times out and it falls back to some G2-item-realtime
+        // cycle (its own huge-scc-test asserts that timeout); we finish the search and
+        // find the G-single-item-realtime, which implies G2-item-realtime. So: every
+        // expected type is found or implied by a found one, and every found type is
+        // expected or implies an expected one.
+        let implied = elle::models::all_implied_anomalies(&got.iter().collect::<Vec<_>>());
+        let covered = want.iter().all(|w| implied.contains(w));
+        let justified = got.iter().all(|g| {
+            want.contains(g) || elle::models::all_implied_anomalies(&[g]).iter().any(|i| want.contains(i))
+        });
+        if got != want {
+            println!("{}: Elle {want:?}, we {got:?} (implied: {covered})", c.path);
+        }
+        if c.path.ends_with("huge-scc.edn") {
+            let not: Vec<&str> = v.stats["not"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
+            assert_eq!(not, ["strong-snapshot-isolation"], "Elle's huge-scc-test boundary");
+        }
+        if v.valid != valid || !covered || !justified {
             failures.push(format!("{}: want {valid:?} {want:?}, got {:?} {got:?}\n  {}", c.path, v.valid, v.explanation));
             continue;
         }
@@ -109,6 +117,6 @@ fn elle_corpus_anomaly_types_match_elles() {
             assert!(!a.description.is_empty());
         }
     }
-    assert!(checked >= 11, "only {checked} corpus files checked");
+    assert!(checked >= 15, "only {checked} corpus files checked");
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
