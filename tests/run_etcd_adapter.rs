@@ -106,10 +106,5 @@ async fn etcd_adapter_reads_writes_cas_and_sets() {
     assert_eq!(set, vec![json!(1), json!(2), json!(3)]);
     assert!(c.supports("txn").is_err(), "list-append is refused on etcd");
 
-    let s = c.status(0).await.unwrap();
-    assert_eq!(s["id"], "n1");
-    assert_eq!(s["role"], "leader");
-    assert_eq!(s["leader"], "n1");
-    assert!(s["term"].as_u64().unwrap() >= 2, "{s}");
     assert!(c.log(0).await.is_none());
 }

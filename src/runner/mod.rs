@@ -11,3 +11,4 @@ pub mod target;
 pub mod checks;
 pub mod run;
 pub mod analyze;
+pub mod cluster_target;

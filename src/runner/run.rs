@@ -16,7 +16,8 @@ use super::probe;
 use super::progress::Progress;
 use super::recorder::Recorder;
 use super::store;
-use super::target::{FaultEvent, FaultSink, Target};
+use super::target::{FaultSink, Target};
+use crate::nemesis::FaultEvent;
 use crate::checker::{Validity, Verdict};
 use crate::history::HistoryError;
 use crate::report::results::{RunResults, overall};
@@ -93,7 +94,7 @@ struct Schedule {
     path: PathBuf,
     seed: u64,
     nemesis: String,
-    faults: Vec<FaultEvent>,
+    faults: Vec<Value>,
 }
 
 impl Schedule {
@@ -166,10 +167,12 @@ pub async fn execute<T: Target>(
             }
         })
     };
+    let probes_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let prober = tokio::spawn(probe::probe_loop(
-        drive.clone(),
+        recorder.clone(),
+        target.status_fn(),
         cfg.probe_interval,
-        cfg.request_timeout,
+        probes_stop.clone(),
     ));
 
     progress.set_phase("warm-up");
@@ -180,29 +183,20 @@ pub async fn execute<T: Target>(
     progress.set_phase("faults");
     let sink: FaultSink = {
         let (rec, sched, prog, err) = (recorder.clone(), schedule.clone(), progress.clone(), history_error.clone());
-        Arc::new(move |mut ev: FaultEvent| {
-            let f = format!("{}-{}", ev.action, ev.fault);
-            let mut value = json!({"targets": ev.targets});
-            if let (Some(obj), Some(detail)) = (value.as_object_mut(), ev.detail.as_object()) {
-                for (k, v) in detail {
-                    obj.insert(k.clone(), v.clone());
-                }
-            }
-            match rec.nemesis(&f, value) {
-                Ok(t) => ev.at_ns = t,
-                Err(e) => {
-                    err.lock().unwrap().get_or_insert(e);
-                }
+        Arc::new(move |ev: FaultEvent| {
+            let f = ev.f();
+            if let Err(e) = rec.nemesis(&f, ev.history_value()) {
+                err.lock().unwrap().get_or_insert(e);
             }
             prog.fault_event(&f);
             let mut s = sched.lock().unwrap();
-            s.faults.push(ev);
+            s.faults.push(ev.schedule_entry());
             let _ = s.save();
         })
     };
     let mut teardown_errors = Vec::new();
     let faults_started = if phases.faults > Duration::ZERO && !interrupted.load(Ordering::Relaxed) {
-        match target.start_faults(cfg.seed, sink).await {
+        match target.start_faults(cfg.seed, recorder.started(), sink).await {
             Ok(()) => true,
             Err(e) => {
                 // No fault ran, or some did: stop clients, heal, keep the history, then fail.
@@ -241,6 +235,7 @@ pub async fn execute<T: Target>(
     drop(processes);
     let client_secs = clients_started.elapsed().as_secs_f64();
     drive.stop.store(true, Ordering::Relaxed);
+    probes_stop.store(true, Ordering::Relaxed);
     let _ = refresher.await;
     match prober.await {
         Ok(Err(e)) => return Err(e.into()),

@@ -1,6 +1,7 @@
 //! etcd's v3 JSON gateway (`/v3/kv/range|put|txn`, base64 keys and values). Values are
 //! stored as JSON text. Ranges are linearizable (etcd's default). A set is one key per
 //! element under `set/`. etcd forwards to its leader, so there is no `not-leader`.
+//! (Status comes from the cluster runtime's status adapter.)
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -106,60 +107,3 @@ fn completion(op: &OpRequest, body: &Value) -> Reply {
         _ => Reply::Ok(op.value.clone()),
     }
 }
-
-/// `(member id, name)` of every member, from `/v3/cluster/member/list`.
-pub async fn members(http: &reqwest::Client, base: &str) -> Result<Vec<(String, String)>, String> {
-    let url = format!("{base}/v3/cluster/member/list");
-    let resp = http.post(&url).json(&json!({})).send().await.map_err(|e| e.to_string())?;
-    let body: Value = resp.json().await.map_err(|e| e.to_string())?;
-    let list = body["members"].as_array().ok_or_else(|| format!("{url}: no members in {body}"))?;
-    Ok(list
-        .iter()
-        .map(|m| (id_text(&m["ID"]), m["name"].as_str().unwrap_or("").to_string()))
-        .collect())
-}
-
-/// uint64 fields come as JSON strings from the gateway.
-fn id_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-fn num(v: &Value) -> Value {
-    match v {
-        Value::String(s) => s.parse::<u64>().map_or(Value::Null, Value::from),
-        Value::Number(_) => v.clone(),
-        _ => Value::Null,
-    }
-}
-
-/// `/v3/maintenance/status` mapped to the probe convention. etcd has no clock field.
-pub async fn status(
-    http: &reqwest::Client,
-    base: &str,
-    id: &str,
-    members: &[(String, String)],
-) -> Result<Value, String> {
-    let url = format!("{base}/v3/maintenance/status");
-    let resp = http.post(&url).json(&json!({})).send().await.map_err(|e| e.to_string())?;
-    let s: Value = resp.json().await.map_err(|e| format!("{url}: {e}"))?;
-    let name_of = |mid: &Value| {
-        let mid = id_text(mid);
-        members.iter().find(|(m, _)| *m == mid).map(|(_, n)| n.clone())
-    };
-    let me = id_text(&s["header"]["member_id"]);
-    let leader = id_text(&s["leader"]);
-    let field = |a: &str, b: &str| num(s.get(a).or_else(|| s.get(b)).unwrap_or(&Value::Null));
-    Ok(json!({
-        "id": name_of(&s["header"]["member_id"]).unwrap_or_else(|| id.to_string()),
-        "role": if !leader.is_empty() && leader == me { "leader" } else { "follower" },
-        "term": field("raft_term", "raftTerm"),
-        "leader": name_of(&s["leader"]),
-        "commit_index": field("raft_index", "raftIndex"),
-        "applied_index": field("raft_applied_index", "raftAppliedIndex"),
-        "clock_ms": Value::Null,
-    }))
-}
-

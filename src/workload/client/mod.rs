@@ -60,7 +60,6 @@ pub struct Client {
     http: reqwest::Client,
     adapter: Adapter,
     nodes: Arc<Vec<Endpoint>>,
-    etcd_members: Arc<tokio::sync::OnceCell<Vec<(String, String)>>>,
 }
 
 impl Client {
@@ -76,7 +75,6 @@ impl Client {
             http,
             adapter,
             nodes: Arc::new(nodes),
-            etcd_members: Arc::new(tokio::sync::OnceCell::new()),
         })
     }
 
@@ -132,22 +130,6 @@ impl Client {
         match self.attempt(node, op).await {
             Reply::NotLeader(_) => (Reply::Fail("not-leader".into()), node),
             reply => (reply, node),
-        }
-    }
-
-    /// The node's status in the probe convention
-    /// `{"id","role","term","leader","commit_index","applied_index","clock_ms"}`.
-    pub async fn status(&self, node: usize) -> Result<Value, String> {
-        let base = &self.nodes[node].base_url;
-        match self.adapter {
-            Adapter::Native => native::get_json(&self.http, &format!("{base}/status")).await,
-            Adapter::Etcd => {
-                let members = self
-                    .etcd_members
-                    .get_or_try_init(|| etcd::members(&self.http, base))
-                    .await?;
-                etcd::status(&self.http, base, &self.nodes[node].id, members).await
-            }
         }
     }
 
