@@ -22,8 +22,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads");
-    let spec = WorkloadSpec::load("kv", &dir).unwrap();
+    let spec = WorkloadSpec::load("kv").unwrap();
     println!("harness ceiling: kv workload, unpaced, {secs} s per level, history flushed per event");
     for concurrency in [10, 32, 64] {
         for repeat in 0..3 {
@@ -33,7 +32,6 @@ fn main() {
     }
 }
 
-use std::path::Path;
 
 async fn measure(spec: &WorkloadSpec, concurrency: usize, dur: Duration) -> f64 {
     let (addr, server) = loopback_node::serve("n1").await.unwrap();

@@ -2,7 +2,6 @@
 //! files; no namespaces needed): the store layout of the shared conventions, a history that
 //! validates, fault events in history and schedule.json, probes, final reads, results.json.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -79,7 +78,7 @@ impl Target for Loopback {
 }
 
 fn spec(name: &str) -> WorkloadSpec {
-    WorkloadSpec::load(name, &Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads")).unwrap()
+    WorkloadSpec::load(name).unwrap()
 }
 
 async fn run_once(workload: &str) -> (tempfile::TempDir, std::path::PathBuf, Loopback) {

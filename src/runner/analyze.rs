@@ -37,10 +37,7 @@ pub fn analyze(dir: &Path, time_limit: Duration) -> Result<Analysis, AnalyzeErro
             t.len()
         ));
     }
-    let spec = WorkloadSpec::load(
-        &dir.join(store::WORKLOAD).to_string_lossy(),
-        Path::new("."),
-    )?;
+    let spec = WorkloadSpec::load(&dir.join(store::WORKLOAD).to_string_lossy())?;
     let logs = read_logs(dir);
     let verdicts = checks::check_run(&history, &spec, &logs, time_limit);
     let results_path = dir.join(store::RESULTS);

@@ -158,11 +158,9 @@ impl Generator {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::Path;
 
     fn spec(name: &str) -> WorkloadSpec {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads");
-        WorkloadSpec::load(name, &dir).unwrap()
+        WorkloadSpec::load(name).unwrap()
     }
 
     fn ops(name: &str, seed: u64, n: usize) -> Vec<OpRequest> {

@@ -119,20 +119,37 @@ pub enum SpecError {
     Unknown { name: String, known: String },
 }
 
+/// The shipped workloads, built in so `faultline run` works from any directory.
+const BUILTIN: &[(&str, &str)] = &[
+    ("register", include_str!("../../workloads/register.toml")),
+    ("cas-register", include_str!("../../workloads/cas-register.toml")),
+    ("kv", include_str!("../../workloads/kv.toml")),
+    ("list-append", include_str!("../../workloads/list-append.toml")),
+    ("set", include_str!("../../workloads/set.toml")),
+];
+
 impl WorkloadSpec {
-    /// A name (looked up as `<dir>/<name>.toml`) or a path to a TOML file.
-    pub fn load(name_or_path: &str, dir: &Path) -> Result<WorkloadSpec, SpecError> {
-        let path = if name_or_path.ends_with(".toml") || name_or_path.contains('/') {
+    pub fn builtin_names() -> Vec<&'static str> {
+        BUILTIN.iter().map(|(n, _)| *n).collect()
+    }
+
+    /// A path (contains `/` or ends in `.toml`), else a name: `workloads/NAME.toml` in the
+    /// working directory if present, else a built-in workload.
+    pub fn load(name_or_path: &str) -> Result<WorkloadSpec, SpecError> {
+        let looks_like_path = name_or_path.ends_with(".toml") || name_or_path.contains('/');
+        let local = Path::new("workloads").join(format!("{name_or_path}.toml"));
+        let path = if looks_like_path {
             PathBuf::from(name_or_path)
+        } else if local.is_file() {
+            local
+        } else if let Some((_, text)) = BUILTIN.iter().find(|(n, _)| *n == name_or_path) {
+            let origin = PathBuf::from(format!("builtin:{name_or_path}"));
+            return Self::parse(text, &origin, name_or_path);
         } else {
-            let p = dir.join(format!("{name_or_path}.toml"));
-            if !p.exists() {
-                return Err(SpecError::Unknown {
-                    name: name_or_path.into(),
-                    known: known_names(dir).join(", "),
-                });
-            }
-            p
+            return Err(SpecError::Unknown {
+                name: name_or_path.into(),
+                known: Self::builtin_names().join(", "),
+            });
         };
         let text = std::fs::read_to_string(&path).map_err(|source| SpecError::Io {
             file: path.clone(),
@@ -225,21 +242,6 @@ impl WorkloadSpec {
     }
 }
 
-/// Names of the workloads in `dir`, sorted.
-pub fn known_names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| {
-            let p = e.path();
-            (p.extension()? == "toml").then(|| p.file_stem().unwrap().to_string_lossy().into_owned())
-        })
-        .collect();
-    names.sort();
-    names
-}
-
 /// The 1-based line of a byte span, and the key written on that line (if any).
 fn locate(text: &str, span: Option<std::ops::Range<usize>>) -> (usize, String) {
     let Some(span) = span else {
@@ -286,12 +288,11 @@ mod tests {
 
     #[test]
     fn shipped_workloads_parse() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads");
-        let names = known_names(&dir);
         for n in ["register", "cas-register", "kv", "list-append", "set"] {
-            assert!(names.contains(&n.to_string()), "{n} missing from {names:?}");
-            let spec = WorkloadSpec::load(n, &dir).unwrap();
+            let spec = WorkloadSpec::load(n).unwrap();
             assert_eq!(spec.name, n);
+            let file = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("workloads/{n}.toml"));
+            assert_eq!(WorkloadSpec::load(file.to_str().unwrap()).unwrap(), spec);
         }
     }
 
@@ -314,8 +315,7 @@ mod tests {
 
     #[test]
     fn unknown_names_list_the_known_ones() {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("workloads");
-        let err = WorkloadSpec::load("nope", &dir).unwrap_err().to_string();
+        let err = WorkloadSpec::load("nope").unwrap_err().to_string();
         assert!(err.contains("known: ") && err.contains("kv"), "{err}");
     }
 }
