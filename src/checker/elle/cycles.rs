@@ -253,15 +253,20 @@ fn accepts(shape: Shape, s: u8, anchor: u8) -> bool {
 }
 
 /// The shortest cycle of `shape` through the edge u -> v (whose relation is `anchor`).
-fn cycle_through(l: &Local, shape: Shape, u: u32, v: u32, anchor: u8, deadline: Option<Instant>, work: &mut u64) -> Result<Option<Vec<(u32, u32, u8)>>, ()> {
+/// Only cycles shorter than `max_len` steps are looked for.
+fn cycle_through(l: &Local, shape: Shape, (u, v, anchor): (u32, u32, u8), max_len: usize, deadline: Option<Instant>, work: &mut u64) -> Result<Option<Vec<(u32, u32, u8)>>, ()> {
     let allowed = shape.allowed();
     let s0 = step(shape, 0, anchor).expect("anchor is allowed");
     // (node, state) -> (previous node, previous state, relation of the step)
     let mut parent: FxMap<(u32, u8), (u32, u8, u8)> = FxMap::default();
-    let mut q: VecDeque<(u32, u8)> = VecDeque::new();
+    let mut q: VecDeque<(u32, u8, usize)> = VecDeque::new();
     parent.insert((v, s0), (u, 0, anchor));
-    q.push_back((v, s0));
-    while let Some((x, s)) = q.pop_front() {
+    // depth: steps in the cycle so far, counting the anchor
+    q.push_back((v, s0, 1));
+    while let Some((x, s, depth)) = q.pop_front() {
+        if depth + 1 >= max_len {
+            continue;
+        }
         *work += 1;
         if (*work).is_multiple_of(4096) && deadline.is_some_and(|d| Instant::now() > d) {
             return Err(());
@@ -295,7 +300,7 @@ fn cycle_through(l: &Local, shape: Shape, u: u32, v: u32, anchor: u8, deadline: 
             }
             if let std::collections::hash_map::Entry::Vacant(e) = parent.entry((y, ns)) {
                 e.insert((x, s, r));
-                q.push_back((y, ns));
+                q.push_back((y, ns, depth + 1));
             }
         }
     }
@@ -327,18 +332,33 @@ fn find(l: &Local, shape: Shape, deadline: Option<Instant>) -> Result<Option<Vec
             comp[v as usize] = ci as u32;
         }
     }
+    // The first cycle found bounds the search through later anchors, which only look for
+    // shorter ones; a few hundred anchors after the first find is plenty.
     let mut work = 0u64;
-    for (a, es) in l.adj.iter().enumerate() {
+    let mut best: Option<Vec<(u32, u32, u8)>> = None;
+    let mut tried_since_found = 0;
+    'anchors: for (a, es) in l.adj.iter().enumerate() {
         for &(b, m) in es {
             if rel::primary(m) != anchor || comp[a] == u32::MAX || comp[a] != comp[b as usize] {
                 continue;
             }
-            if let Some(c) = cycle_through(l, shape, a as u32, b, anchor, deadline, &mut work)? {
-                return Ok(Some(c.into_iter().map(|(x, y, r)| (l.nodes[x as usize], l.nodes[y as usize], r)).collect()));
+            let max_len = best.as_ref().map_or(usize::MAX, Vec::len);
+            if max_len <= 2 || tried_since_found > 256 {
+                break 'anchors;
+            }
+            if best.is_some() {
+                tried_since_found += 1;
+            }
+            match cycle_through(l, shape, (a as u32, b, anchor), max_len, deadline, &mut work) {
+                Ok(Some(c)) => best = Some(c),
+                Ok(None) => {}
+                // Out of time with a cycle in hand: keep it.
+                Err(()) if best.is_some() => break 'anchors,
+                Err(()) => return Err(()),
             }
         }
     }
-    Ok(None)
+    Ok(best.map(|c| c.into_iter().map(|(x, y, r)| (l.nodes[x as usize], l.nodes[y as usize], r)).collect()))
 }
 
 /// Searches one SCC of the full graph.

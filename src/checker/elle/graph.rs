@@ -53,14 +53,32 @@ impl EdgeList {
         }
     }
 
-    /// Sorts, merges parallel edges' labels and builds the CSR over `n` vertices.
-    pub fn freeze(mut self, n: usize) -> Graph {
-        self.edges.sort_unstable_by_key(|&(a, b, _)| ((a as u64) << 32) | b as u64);
-        let mut merged: Vec<(u32, u32, u8)> = Vec::with_capacity(self.edges.len());
-        for (a, b, r) in self.edges {
-            match merged.last_mut() {
-                Some(last) if last.0 == a && last.1 == b => last.2 |= r,
-                _ => merged.push((a, b, r)),
+    /// Groups edges by source (a counting sort), merges parallel edges' labels and builds
+    /// the CSR over `n` vertices.
+    pub fn freeze(self, n: usize) -> Graph {
+        let mut off = vec![0u32; n + 1];
+        for &(a, _, _) in &self.edges {
+            off[a as usize + 1] += 1;
+        }
+        for j in 0..n {
+            off[j + 1] += off[j];
+        }
+        let mut out: Vec<(u32, u8)> = vec![(0, 0); self.edges.len()];
+        let mut fill = off.clone();
+        for &(a, b, r) in &self.edges {
+            out[fill[a as usize] as usize] = (b, r);
+            fill[a as usize] += 1;
+        }
+        drop(self.edges);
+        let mut merged: Vec<(u32, u32, u8)> = Vec::with_capacity(out.len());
+        for a in 0..n {
+            let row = &mut out[off[a] as usize..off[a + 1] as usize];
+            row.sort_unstable_by_key(|e| e.0);
+            for &(b, r) in row.iter() {
+                match merged.last_mut() {
+                    Some(last) if last.0 == a as u32 && last.1 == b => last.2 |= r,
+                    _ => merged.push((a as u32, b, r)),
+                }
             }
         }
         let mut csr: Csr<(), u8, petgraph::Directed, u32> =

@@ -27,11 +27,23 @@ pub struct ListAppend {
     /// Per key: (start, len) into `versions`.
     order: Vec<(u32, u32)>,
     versions: Vec<Scalar>,
+    /// Parallel to `versions`: who appended each element (`u32::MAX`: nobody known).
+    version_writers: Vec<u32>,
 }
 
 const UNREAD: u32 = u32::MAX;
 
 impl ListAppend {
+    /// Index of (key, position) among all keys' positions (each key has len + 1: the
+    /// initial state, then after each element).
+    fn gpos(&self, k: u32, pos: u32) -> usize {
+        (self.order[k as usize].0 + k + pos) as usize
+    }
+
+    fn writer_at(&self, k: u32, pos: u32) -> u32 {
+        self.version_writers[(self.order[k as usize].0 + pos) as usize]
+    }
+
     fn order_of(&self, k: u32) -> &[Scalar] {
         let (s, l) = self.order[k as usize];
         &self.versions[s as usize..(s + l) as usize]
@@ -50,6 +62,12 @@ impl ListAppend {
 
 pub fn infer(t: &Txns, found: &mut Found) -> Inference<ListAppend> {
     let nkeys = t.keys.len();
+    let clock = std::time::Instant::now();
+    let lap = |what: &str| {
+        if std::env::var_os("FAULTLINE_ELLE_TIMING").is_some() {
+            eprintln!("list-append {what}: {:.1} ms", clock.elapsed().as_secs_f64() * 1e3);
+        }
+    };
     let vertex: Vec<bool> = t.txns.iter().map(|x| x.outcome != Outcome::Fail).collect();
 
     // 1. Writers, failed writers, and each key's longest read.
@@ -101,18 +119,27 @@ pub fn infer(t: &Txns, found: &mut Found) -> Inference<ListAppend> {
         }
     }
 
+    lap("writers");
     // 2. Version orders: the longest read, without duplicates.
     let mut order = vec![(0u32, 0u32); nkeys];
     let mut versions: Vec<Scalar> = Vec::new();
+    let mut version_writers: Vec<u32> = Vec::new();
     for k in 0..nkeys {
-        let Some((s, l)) = longest[k] else { continue };
+        let Some((s, l)) = longest[k] else {
+            order[k] = (versions.len() as u32, 0);
+            continue;
+        };
         let start = versions.len() as u32;
         for &e in t.list(s, l) {
             let pos = versions.len() as u32 - start;
             match slots.get_mut(&(k as u32, e)) {
                 Some(slot) if slot.pos != UNREAD => continue, // duplicate; reported below
-                Some(slot) => slot.pos = pos,
+                Some(slot) => {
+                    slot.pos = pos;
+                    version_writers.push(slot.writer);
+                }
                 None => {
+                    version_writers.push(u32::MAX);
                     // Nobody (who did not fail) appended it: keep its place with a
                     // writerless slot so positions stay right.
                     slots.insert(
@@ -133,23 +160,27 @@ pub fn infer(t: &Txns, found: &mut Found) -> Inference<ListAppend> {
         slots,
         order,
         versions,
+        version_writers,
     };
 
+    lap("orders");
     // 3. Reads: compatibility with the order, duplicates, G1a, G1b; readers by position.
-    // readers: (key, position of the state read (0 = initial), reader)
-    let mut readers: Vec<(u32, u32, u32)> = Vec::new();
+    // readers: (global position of the state read, reader)
+    let mut readers: Vec<(u32, u32)> = Vec::new();
     let mut incompatible_keys: Vec<bool> = vec![false; nkeys];
     let mut edges = EdgeList::default();
     let mut ext_reads: Vec<(u32, u32)> = Vec::new(); // per txn scratch: (key, len) of first read
     let mut lost: Vec<(u32, u32, u32)> = Vec::new(); // (key, read len, txn)
+    let mut touched: Vec<u32> = Vec::new();
+    let mut internal_scratch = Vec::new();
     for (i, x) in t.txns.iter().enumerate() {
         if x.outcome != Outcome::Ok {
             continue;
         }
         let i = i as u32;
         ext_reads.clear();
-        let mut touched: Vec<u32> = Vec::new();
-        internal_check(t, i, found);
+        touched.clear();
+        internal_check(t, i, &mut internal_scratch, found);
         for m in t.mops(i as usize) {
             let first_touch = !touched.contains(&m.key);
             if first_touch {
@@ -248,7 +279,7 @@ pub fn infer(t: &Txns, found: &mut Found) -> Inference<ListAppend> {
                             slot.pos + 1
                         }
                     };
-                    readers.push((k, pos, i));
+                    readers.push((la.gpos(k, pos) as u32, i));
                 }
                 MopKind::Append => {
                     if let Some(&(k, len)) = ext_reads.iter().find(|(k, _)| *k == m.key)
@@ -262,8 +293,24 @@ pub fn infer(t: &Txns, found: &mut Found) -> Inference<ListAppend> {
         }
     }
 
+    lap("reads");
     // 4. ww and rw edges, from each append's place in the order.
-    readers.sort_unstable();
+    // Readers bucketed by the state they read (a counting sort: no comparisons).
+    let npos = la.versions.len() + nkeys;
+    let mut off = vec![0u32; npos + 1];
+    for &(g, _) in &readers {
+        off[g as usize + 1] += 1;
+    }
+    for j in 0..npos {
+        off[j + 1] += off[j];
+    }
+    let mut by_pos = vec![0u32; readers.len()];
+    let mut fill = off.clone();
+    for &(g, r) in &readers {
+        by_pos[fill[g as usize] as usize] = r;
+        fill[g as usize] += 1;
+    }
+    drop(readers);
     for (i, x) in t.txns.iter().enumerate() {
         if x.outcome == Outcome::Fail {
             continue;
@@ -276,22 +323,19 @@ pub fn infer(t: &Txns, found: &mut Found) -> Inference<ListAppend> {
             let k = m.key;
             let prev = la.prev_pos(k, v);
             if prev > 0 {
-                let e = la.order_of(k)[prev as usize - 1];
-                let w = la.slots[&(k, e)].writer;
+                let w = la.writer_at(k, prev - 1);
                 if w != u32::MAX {
                     edges.link(w, i, rel::WW);
                 }
             }
-            let from = readers.partition_point(|&(rk, rp, _)| (rk, rp) < (k, prev));
-            for &(rk, rp, r) in &readers[from..] {
-                if rk != k || rp != prev {
-                    break;
-                }
+            let g = la.gpos(k, prev);
+            for &r in &by_pos[off[g] as usize..off[g + 1] as usize] {
                 edges.link(r, i, rel::RW);
             }
         }
     }
 
+    lap("ww/rw");
     // 5. Lost updates: two committed txns read the same state of a key and both appended.
     lost.sort_unstable();
     let mut j = 0;
@@ -325,6 +369,7 @@ pub fn infer(t: &Txns, found: &mut Found) -> Inference<ListAppend> {
         dirty_updates(t, &la, &failed, found);
     }
 
+    lap("done");
     Inference {
         vertex,
         edges,
@@ -368,14 +413,14 @@ fn dirty_updates(t: &Txns, la: &ListAppend, failed: &FxMap<(u32, Scalar), u32>, 
 }
 
 /// Within one transaction, each read must show the state its own earlier reads and
-/// appends imply.
-fn internal_check(t: &Txns, i: u32, found: &mut Found) {
+/// appends imply. `state` is scratch space reused across transactions.
+fn internal_check(t: &Txns, i: u32, state: &mut Vec<(u32, Option<(u32, u32)>, Vec<Scalar>)>, found: &mut Found) {
     let mops = t.mops(i as usize);
     if mops.len() < 2 {
         return;
     }
-    // key -> (known full state, or just the suffix this txn appended)
-    let mut state: Vec<(u32, Option<Vec<Scalar>>, Vec<Scalar>)> = Vec::new();
+    // key -> (the last read of it, what this txn appended since)
+    state.clear();
     for m in mops {
         let slot = match state.iter().position(|s| s.0 == m.key) {
             Some(p) => p,
@@ -385,23 +430,28 @@ fn internal_check(t: &Txns, i: u32, found: &mut Found) {
             }
         };
         match (m.kind, m.value) {
-            (MopKind::Append, MopValue::One(v)) => match &mut state[slot].1 {
-                Some(full) => full.push(v),
-                None => state[slot].2.push(v),
-            },
+            (MopKind::Append, MopValue::One(v)) => state[slot].2.push(v),
             (MopKind::Read, value) => {
-                let r = match value {
-                    MopValue::List { start, len } => t.list(start, len),
-                    _ => &[][..],
+                let (start, len) = match value {
+                    MopValue::List { start, len } => (start, len),
+                    _ => (0, 0),
                 };
+                let r = t.list(start, len);
                 let (_, known, suffix) = &state[slot];
                 let bad = match known {
-                    Some(full) => full.as_slice() != r,
+                    Some((ks, kl)) => {
+                        let k = t.list(*ks, *kl);
+                        r.len() != k.len() + suffix.len() || !r.starts_with(k) || !r.ends_with(suffix)
+                    }
                     None => !r.ends_with(suffix),
                 };
                 if bad {
                     let expected = match known {
-                        Some(full) => show_list(t, full),
+                        Some((ks, kl)) => {
+                            let mut e = t.list(*ks, *kl).to_vec();
+                            e.extend_from_slice(suffix);
+                            show_list(t, &e)
+                        }
                         None => format!("a list ending in {}", show_list(t, suffix)),
                     };
                     found.add(
@@ -418,7 +468,7 @@ fn internal_check(t: &Txns, i: u32, found: &mut Found) {
                         json!({"key": t.scalar_json(t.keys[m.key as usize]), "read": list_json(t, r)}),
                     );
                 }
-                state[slot].1 = Some(r.to_vec());
+                state[slot].1 = Some((start, len));
                 state[slot].2.clear();
             }
             _ => {}

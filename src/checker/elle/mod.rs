@@ -10,6 +10,7 @@
 
 pub mod cycles;
 pub mod explain;
+pub mod generate;
 mod fxhash;
 pub mod graph;
 pub mod list_append;
