@@ -82,13 +82,16 @@ pub(crate) fn remove_run(r: &RunRecord, report: &mut CleanupReport) {
     namespaces.dedup();
     for ns in &namespaces {
         kill_namespace_procs(ns, report);
-        remove_netns(ns, report);
     }
+    // Host-side veths first (deleting one deletes its peer), then namespaces, then bridge.
     for link in netns::list_fl_links()
         .into_iter()
-        .filter(|n| netns::short_id_of(n) == Some(r.short_id.as_str()))
+        .filter(|n| netns::short_id_of(n) == Some(r.short_id.as_str()) && *n != r.bridge)
     {
         remove_link(&link, report);
+    }
+    for ns in &namespaces {
+        remove_netns(ns, report);
     }
     remove_link(&r.bridge, report);
     r.remove();

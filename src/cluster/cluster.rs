@@ -87,6 +87,8 @@ struct Inner {
     clock: ClockSupport,
     http: reqwest::Client,
     nodes: Mutex<Vec<NodeRt>>,
+    /// One persistent `nft -i` per node namespace (see `firewall::NftShell`).
+    nft: Vec<Mutex<Option<firewall::NftShell>>>,
     record: Mutex<RunRecord>,
     torn_down: AtomicBool,
 }
@@ -223,6 +225,7 @@ impl Cluster {
             run_dir,
             clock,
             http,
+            nft: (0..cfg.nodes).map(|_| Mutex::new(None)).collect(),
             nodes: Mutex::new(nodes),
             record: Mutex::new(record),
             torn_down: AtomicBool::new(false),
@@ -231,6 +234,11 @@ impl Cluster {
         // From here on, dropping `cluster` on an error path tears everything down.
         let cluster = Cluster { inner };
         cluster.build_network().await?;
+        // Start the nft shells now (they initialise while the nodes boot) so the first fault
+        // is as fast as the rest.
+        for (i, ns) in cluster.nodes().iter().map(|n| n.netns.clone()).enumerate() {
+            *lock(&cluster.inner.nft[i]) = firewall::NftShell::spawn(&ns).ok();
+        }
         for i in 0..cfg.nodes {
             cluster.spawn_node(i)?;
         }
@@ -612,19 +620,19 @@ impl Cluster {
         f: impl Fn(&NodeInfo, &NetFaults) -> NetFaults,
     ) -> Result<(), ClusterError> {
         self.check_live()?;
-        let jobs: Vec<(String, String)> = {
+        let jobs: Vec<(usize, String, String)> = {
             let mut nodes = lock(&self.inner.nodes);
             let mut jobs = Vec::new();
-            for n in nodes.iter_mut() {
+            for (i, n) in nodes.iter_mut().enumerate() {
                 let new = f(&n.info, &n.net);
                 if new != n.net {
-                    jobs.push((n.info.netns.clone(), firewall::render(&new)));
+                    jobs.push((i, n.info.netns.clone(), firewall::render(&new)));
                     n.net = new;
                 }
             }
             jobs
         };
-        apply_parallel(jobs).await
+        apply_parallel(self.inner.clone(), jobs).await
     }
 
     /// Drops, on each node of `grudge`, every packet coming from the listed nodes (one-way:
@@ -759,6 +767,9 @@ impl Inner {
             }
             nodes.iter().map(|n| n.info.netns.clone()).collect()
         };
+        for shell in &self.nft {
+            lock(shell).take();
+        }
         let record = lock(&self.record).clone();
         let mut report = cleanup::CleanupReport::default();
         // Anything else that entered our namespaces (a node's children) goes too.
@@ -802,20 +813,26 @@ pub fn teardown_all_live() {
     }
 }
 
-async fn apply_parallel(jobs: Vec<(String, String)>) -> Result<(), ClusterError> {
+async fn apply_parallel(
+    inner: Arc<Inner>,
+    jobs: Vec<(usize, String, String)>,
+) -> Result<(), ClusterError> {
+    let one = |inner: &Inner, (i, ns, script): &(usize, String, String)| {
+        firewall::apply_via(&mut lock(&inner.nft[*i]), ns, script)
+    };
     match jobs.len() {
         0 => Ok(()),
         // One node: apply on this thread, skipping a thread hop (this is the latency path).
-        1 => {
-            let (ns, script) = &jobs[0];
-            firewall::apply(ns, script)
-        }
+        1 => one(&inner, &jobs[0]),
         _ => {
             blocking(move || {
                 std::thread::scope(|s| {
                     let hs: Vec<_> = jobs
                         .iter()
-                        .map(|(ns, script)| s.spawn(move || firewall::apply(ns, script)))
+                        .map(|job| {
+                            let inner = &inner;
+                            s.spawn(move || one(inner, job))
+                        })
                         .collect();
                     hs.into_iter()
                         .map(|h| h.join().expect("nft thread"))

@@ -104,7 +104,10 @@ pub fn delete_netns(ns: &str) -> Result<(), ClusterError> {
     if !std::path::Path::new("/run/netns").join(ns).exists() {
         return Ok(());
     }
-    ip(&["netns", "delete", ns], None).map(|_| ())
+    match ip(&["netns", "delete", ns], None) {
+        Err(ClusterError::Command { stderr, .. }) if stderr.contains("No such file") => Ok(()),
+        r => r.map(|_| ()),
+    }
 }
 
 /// Deletes a link (bridge or veth). Missing is fine.
@@ -112,7 +115,13 @@ pub fn delete_link(name: &str) -> Result<(), ClusterError> {
     if !std::path::Path::new("/sys/class/net").join(name).exists() {
         return Ok(());
     }
-    ip(&["link", "delete", name], None).map(|_| ())
+    match ip(&["link", "delete", name], None) {
+        // A veth goes away by itself when its peer's namespace is destroyed (asynchronously).
+        Err(ClusterError::Command { stderr, .. }) if stderr.contains("Cannot find device") => {
+            Ok(())
+        }
+        r => r.map(|_| ()),
+    }
 }
 
 /// Names of `fl-*` namespaces on the machine.

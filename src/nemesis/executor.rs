@@ -85,7 +85,7 @@ pub async fn start_fault(
     let mut offsets = BTreeMap::new();
     let (kind, targets, result) = match spec {
         FaultSpec::Partition { grudge: g, .. } => {
-            let gr = grudge::grudge(*g, &nodes, leader, &mut plan.rng);
+            let gr = grudge::grudge(*g, &nodes, leader, &mut plan.targets);
             detail.insert("grudge".into(), json!(gr));
             detail.insert("shape".into(), json!(g));
             let targets: Vec<String> = gr.keys().cloned().collect();
@@ -95,13 +95,13 @@ pub async fn start_fault(
         FaultSpec::Loss {
             targets, percent, ..
         } => {
-            let t = grudge::targets(*targets, &nodes, leader, &mut plan.rng);
+            let t = grudge::targets(*targets, &nodes, leader, &mut plan.targets);
             detail.insert("percent".into(), json!(percent));
             let r = cluster.set_loss(&t, *percent).await;
             (FaultKind::Loss, t, r)
         }
         FaultSpec::Pause { targets, .. } => {
-            let t = grudge::targets(*targets, &nodes, leader, &mut plan.rng);
+            let t = grudge::targets(*targets, &nodes, leader, &mut plan.targets);
             let mut r = Ok(());
             for id in &t {
                 if let Err(e) = cluster.pause(id).await {
@@ -111,7 +111,7 @@ pub async fn start_fault(
             (FaultKind::Pause, t, r)
         }
         FaultSpec::Kill { targets, .. } => {
-            let t = grudge::targets(*targets, &nodes, leader, &mut plan.rng);
+            let t = grudge::targets(*targets, &nodes, leader, &mut plan.targets);
             let mut r = Ok(());
             for id in &t {
                 if let Err(e) = cluster.kill(id).await {
@@ -124,12 +124,12 @@ pub async fn start_fault(
             targets, clock: c, ..
         } => {
             use rand::RngExt;
-            let t = grudge::targets(*targets, &nodes, leader, &mut plan.rng);
+            let t = grudge::targets(*targets, &nodes, leader, &mut plan.targets);
             let mut r = Ok(());
             for id in &t {
                 let off = match c {
                     ClockSpec::Bump { offset_ms } => {
-                        plan.rng.random_range(offset_ms[0]..=offset_ms[1])
+                        plan.targets.random_range(offset_ms[0]..=offset_ms[1])
                     }
                     ClockSpec::Strobe { delta_ms, .. } => *delta_ms,
                     ClockSpec::Drift { .. } => 0,
@@ -152,13 +152,9 @@ pub async fn start_fault(
         "apply_us".into(),
         json!(decided.elapsed().as_micros() as u64),
     );
-    let ok = match result {
-        Ok(()) => true,
-        Err(e) => {
-            detail.insert("error".into(), json!(e.to_string()));
-            false
-        }
-    };
+    if let Err(e) = result {
+        detail.insert("error".into(), json!(e.to_string()));
+    }
     let event = FaultEvent {
         at_ns: ns_since(run_start),
         action: Action::Start,
@@ -166,9 +162,8 @@ pub async fn start_fault(
         targets: targets.clone(),
         detail: Value::Object(detail),
     };
-    // A fault that failed half-way may still be partly in force: keep it active so the stop
-    // step undoes what did happen.
-    let _ = ok;
+    // A fault that failed half-way may still be partly in force: it stays active so the
+    // stop step undoes whatever did happen.
     let active = ActiveFault {
         kind,
         targets,

@@ -380,10 +380,13 @@ impl Schedule {
     }
 }
 
-/// A seeded stream of decisions for a schedule: which fault next, how long to hold it, how
-/// long to wait after. Target choices draw from the same rng (see `grudge`).
+/// Seeded decisions for a schedule. `rng` decides which fault next, how long to hold it and
+/// how long to wait after: that sequence depends on the seed alone. `targets` picks victims
+/// (see `grudge`); it is a separate stream because `leader` targets depend on the live
+/// cluster and must not shift the timeline.
 pub struct Plan {
     pub rng: ChaCha8Rng,
+    pub targets: ChaCha8Rng,
 }
 
 /// The next fault step decided by the plan.
@@ -405,6 +408,7 @@ impl Plan {
     pub fn new(seed: u64) -> Plan {
         Plan {
             rng: ChaCha8Rng::seed_from_u64(seed),
+            targets: ChaCha8Rng::seed_from_u64(seed ^ 0x7461_7267_6574_7321),
         }
     }
 
