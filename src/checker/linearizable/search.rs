@@ -15,7 +15,7 @@ use crate::history::{Operation, Outcome};
 
 use super::fingerprint::{self, FingerprintSet};
 use super::limits::{Limits, Stop};
-use super::model::Machine;
+use super::model::{Lookahead, Machine, Pending};
 
 const NONE: u32 = u32::MAX;
 
@@ -51,7 +51,7 @@ pub struct SearchStats {
 
 /// The doubly linked list of call and return entries, in history order, from which
 /// placed ops are lifted out (and put back when the search backtracks).
-struct Entries {
+pub struct Entries {
     op: Vec<u32>,
     is_call: Vec<bool>,
     /// For a call entry, its return entry.
@@ -143,6 +143,31 @@ impl Entries {
     }
 }
 
+/// The pending entries from the head of the list, for `Machine::scan`.
+pub struct Walk<'a> {
+    list: &'a Entries,
+    at: u32,
+    is_ok: &'a [bool],
+}
+
+impl Iterator for Walk<'_> {
+    type Item = Pending;
+    #[inline]
+    fn next(&mut self) -> Option<Pending> {
+        if self.at == NONE {
+            return None;
+        }
+        let e = self.at as usize;
+        self.at = self.list.next[e];
+        let op = self.list.op[e] as usize;
+        Some(Pending {
+            op,
+            call: self.list.is_call[e],
+            ok: self.is_ok[op],
+        })
+    }
+}
+
 /// Searches for a linearization of `ops` (one key's ops in call order, without the ones
 /// the model ignores). `bytes_per_state` is what the model allocates per new state, for
 /// the memory budget.
@@ -174,7 +199,7 @@ fn run<M: Machine>(
     let mut list = Entries::build(ops);
     let keys = fingerprint::op_keys(ops.len());
     let is_ok: Vec<bool> = ops.iter().map(|o| o.outcome == Outcome::Ok).collect();
-    let lookahead = m.has_lookahead();
+    let lookahead = m.lookahead();
     let mut cache = FingerprintSet::default();
     let mut stack: Vec<(u32, u64)> = Vec::new();
     let mut between = Vec::new();
@@ -216,12 +241,23 @@ fn run<M: Machine>(
                     if stack.len() > deepest.prefix.len() {
                         record(&mut deepest, &stack, next_state, &list, &mut between);
                     }
-                    let live = !lookahead || {
-                        let r = list.frontier(&mut between);
-                        r == NONE || !is_ok[list.op[r as usize] as usize] || {
-                            let target = list.op[r as usize] as usize;
-                            between.retain(|&o| o != target);
-                            m.reachable(next_state, target, &between)
+                    let live = match lookahead {
+                        Lookahead::None => true,
+                        Lookahead::Frontier => {
+                            let r = list.frontier(&mut between);
+                            r == NONE || !is_ok[list.op[r as usize] as usize] || {
+                                let target = list.op[r as usize] as usize;
+                                between.retain(|&o| o != target);
+                                m.reachable(next_state, target, &between)
+                            }
+                        }
+                        Lookahead::Scan => {
+                            let walk = Walk {
+                                list: &list,
+                                at: list.next[list.head as usize],
+                                is_ok: &is_ok,
+                            };
+                            m.scan(next_state, walk)
                         }
                     };
                     if live {
