@@ -63,14 +63,21 @@ fn valid_invalid_and_json_output() {
     // The read of 3 (process 1) is what cannot be placed.
     assert_eq!(a["data"]["unplaceable"][0]["process"], 1);
     assert_eq!(a["data"]["unplaceable"][0]["value"], 3);
-    assert!(a["description"].as_str().unwrap().contains("read → 3"), "{a}");
+    assert!(
+        a["description"].as_str().unwrap().contains("read → 3"),
+        "{a}"
+    );
 }
 
 #[test]
 fn malformed_input_exits_254_naming_file_line_field() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.jsonl");
-    std::fs::write(&bad, VALID.replace("\"type\":\"ok\",\"f\":\"read\"", "\"type\":\"ok\",\"f\":7")).unwrap();
+    std::fs::write(
+        &bad,
+        VALID.replace("\"type\":\"ok\",\"f\":\"read\"", "\"type\":\"ok\",\"f\":7"),
+    )
+    .unwrap();
     let out = faultline(&["check", bad.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(254), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
@@ -80,12 +87,20 @@ fn malformed_input_exits_254_naming_file_line_field() {
     std::fs::write(&edn, "[{:process 0, :type :invoke, :f :read, :value nil}\n {:process 0, :type :ok, :f :read, :value [1}]").unwrap();
     let out = faultline(&["check", edn.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(254), "{out:?}");
-    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.edn:2: edn:"), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bad.edn:2: edn:"),
+        "{out:?}"
+    );
 
     let missing = dir.path().join("missing.jsonl");
     let out = faultline(&["check", missing.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(254), "{out:?}");
-    let out = faultline(&["check", "--model", "nonsense", dir.path().join("bad.edn").to_str().unwrap()]);
+    let out = faultline(&[
+        "check",
+        "--model",
+        "nonsense",
+        dir.path().join("bad.edn").to_str().unwrap(),
+    ]);
     assert_eq!(out.status.code(), Some(254), "{out:?}");
 }
 
@@ -96,11 +111,19 @@ fn budgets_give_unknown_exit_2() {
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let v = &json_lines(&out)[0];
     assert_eq!(v["valid"], "unknown");
-    assert!(v["explanation"].as_str().unwrap().contains("time limit"), "{v}");
+    assert!(
+        v["explanation"].as_str().unwrap().contains("time limit"),
+        "{v}"
+    );
 
     let out = faultline(&["check", "--json", "--memory-limit", "0", &file]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
-    assert!(json_lines(&out)[0]["explanation"].as_str().unwrap().contains("memory limit"));
+    assert!(
+        json_lines(&out)[0]["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("memory limit")
+    );
 }
 
 #[test]
@@ -112,7 +135,10 @@ fn all_keys_decides_every_key_of_c50_bad() {
     assert_eq!(v["model"], "append-kv");
     assert_eq!(v["stats"]["keys"], 10);
     assert_eq!(v["stats"]["keys_unknown"], 0, "{}", v["stats"]);
-    assert_eq!(v["anomalies"].as_array().unwrap().len(), v["stats"]["keys_invalid"].as_u64().unwrap() as usize);
+    assert_eq!(
+        v["anomalies"].as_array().unwrap().len(),
+        v["stats"]["keys_invalid"].as_u64().unwrap() as usize
+    );
 }
 
 #[test]
@@ -123,7 +149,11 @@ fn exports_jepsen_edn_that_reads_back() {
     let out = faultline(&["check", "--export-edn", edn.to_str().unwrap(), &src]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let text = std::fs::read_to_string(&edn).unwrap();
-    assert!(text.starts_with("[{:index 0, :time 0, :process"), "{}", &text[..80]);
+    assert!(
+        text.starts_with("[{:index 0, :time 0, :process"),
+        "{}",
+        &text[..80]
+    );
     let out = faultline(&["check", "--json", edn.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(json_lines(&out)[0]["stats"]["ops"], 64);

@@ -78,7 +78,14 @@ fn simulate(steps: &[Step], kv: bool) -> Vec<Event> {
                     (true, _) => ("append", json!(format!("[{next_value}]"))),
                 };
                 next_value += 1;
-                emit(&mut events, process_of[p], EventType::Invoke, f, &key, v.clone());
+                emit(
+                    &mut events,
+                    process_of[p],
+                    EventType::Invoke,
+                    f,
+                    &key,
+                    v.clone(),
+                );
                 slots[p] = Some(Pending {
                     process: process_of[p],
                     f,
@@ -91,7 +98,11 @@ fn simulate(steps: &[Step], kv: bool) -> Vec<Event> {
                 let Some(op) = slots[p].as_mut().filter(|o| o.result.is_none()) else {
                     continue;
                 };
-                let cur = state.get(&op.key).cloned().unwrap_or(if kv { json!("") } else { Value::Null });
+                let cur =
+                    state
+                        .get(&op.key)
+                        .cloned()
+                        .unwrap_or(if kv { json!("") } else { Value::Null });
                 let v = op.invoke_value.clone();
                 op.result = Some(match op.f {
                     "read" | "get" => (EventType::Ok, cur),
@@ -123,12 +134,26 @@ fn simulate(steps: &[Step], kv: bool) -> Vec<Event> {
                     }
                     // Applied or not, an info completion leaves it open.
                     _ if crash || op.result.is_some() => {
-                        emit(&mut events, op.process, EventType::Info, op.f, &op.key, op.invoke_value);
+                        emit(
+                            &mut events,
+                            op.process,
+                            EventType::Info,
+                            op.f,
+                            &op.key,
+                            op.invoke_value,
+                        );
                         process_of[p] = next_process;
                         next_process += 1;
                     }
                     // Never applied and not crashed: it did not happen.
-                    _ => emit(&mut events, op.process, EventType::Fail, op.f, &op.key, op.invoke_value),
+                    _ => emit(
+                        &mut events,
+                        op.process,
+                        EventType::Fail,
+                        op.f,
+                        &op.key,
+                        op.invoke_value,
+                    ),
                 }
             }
         }
@@ -137,15 +162,24 @@ fn simulate(steps: &[Step], kv: bool) -> Vec<Event> {
 }
 
 fn history(events: Vec<Event>) -> History {
-    History::from_events(events, Path::new("sim.jsonl"), None).expect("simulated history is well formed")
+    History::from_events(events, Path::new("sim.jsonl"), None)
+        .expect("simulated history is well formed")
 }
 
 /// Plants a stale read: after everything, process 100 writes a fresh value, process 101
 /// overwrites it, then process 102 reads the first value back. Values are unique, so no
 /// order explains the read.
 fn plant_stale_read(events: &mut Vec<Event>, kv: bool, key: &str) {
-    let (w, r) = if kv { ("put", "get") } else { ("write", "read") };
-    let (a, b) = if kv { (json!("[900001]"), json!("[900002]")) } else { (json!(900001), json!(900002)) };
+    let (w, r) = if kv {
+        ("put", "get")
+    } else {
+        ("write", "read")
+    };
+    let (a, b) = if kv {
+        (json!("[900001]"), json!("[900002]"))
+    } else {
+        (json!(900001), json!(900002))
+    };
     let seq = [
         (100, EventType::Invoke, w, a.clone()),
         (100, EventType::Ok, w, a.clone()),
@@ -171,7 +205,11 @@ fn plant_stale_read(events: &mut Vec<Event>, kv: bool, key: &str) {
 }
 
 fn opts(kv: bool) -> Options {
-    let mut o = Options::new(if kv { Model::AppendKv } else { Model::CasRegister });
+    let mut o = Options::new(if kv {
+        Model::AppendKv
+    } else {
+        Model::CasRegister
+    });
     o.all_keys = true;
     o
 }

@@ -239,6 +239,10 @@ impl Machine for AppendKv {
         }
     }
 
+    fn read_only(&self, op: usize) -> bool {
+        matches!(self.ops[op], Op::Get(_))
+    }
+
     fn lookahead(&self) -> Lookahead {
         Lookahead::Scan
     }

@@ -130,6 +130,11 @@ pub trait Machine {
     /// Applies op `op` (an index into the key's ops) to `state`; `None` if the op's
     /// observed result is impossible from `state`.
     fn step(&mut self, state: u64, op: usize) -> Option<u64>;
+    /// Whether op `op` never changes the state when it succeeds (a read). The search
+    /// places such ops greedily.
+    fn read_only(&self, _op: usize) -> bool {
+        false
+    }
     /// Which lookahead, if any, prunes for this model.
     fn lookahead(&self) -> Lookahead {
         Lookahead::None

@@ -104,6 +104,10 @@ impl Machine for Register {
         }
     }
 
+    fn read_only(&self, op: usize) -> bool {
+        matches!(self.ops[op], Op::Read(_))
+    }
+
     fn lookahead(&self) -> Lookahead {
         Lookahead::Frontier
     }

@@ -102,6 +102,10 @@ impl Machine for Set {
         }
     }
 
+    fn read_only(&self, op: usize) -> bool {
+        matches!(self.ops[op], Op::Read(_))
+    }
+
     fn lookahead(&self) -> Lookahead {
         Lookahead::Frontier
     }
