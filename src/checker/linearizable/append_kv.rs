@@ -13,7 +13,10 @@ use serde_json::Value;
 
 use crate::history::Operation;
 
-use super::model::Machine;
+use super::model::{Lookahead, Machine, Walk};
+
+/// How many pending entries the lookahead reads at most.
+const SCAN_LIMIT: usize = 4096;
 
 const P: u64 = (1 << 61) - 1;
 const BASE: u64 = 0x1F3D_5B79_A2C4_E681 % P;
@@ -67,8 +70,11 @@ pub struct AppendKv {
     texts: Vec<Text>,
     states: Vec<State>,
     ids: HashMap<(u64, u64), u64>,
-    /// Prefix hashes of a get's text, built when the lookahead first needs them.
-    prefixes: HashMap<usize, Vec<u64>>,
+    /// Prefix hashes of a get's text by text id, built when the lookahead first needs
+    /// them (empty until then).
+    prefixes: Vec<Vec<u64>>,
+    /// (state, get text) pairs whose texts were compared in full and are equal.
+    confirmed: std::collections::HashSet<(u64, usize)>,
 }
 
 impl AppendKv {
@@ -94,7 +100,8 @@ impl AppendKv {
             }],
             states: Vec::new(),
             ids: HashMap::new(),
-            prefixes: HashMap::new(),
+            prefixes: Vec::new(),
+            confirmed: Default::default(),
         };
         m.intern(0, 0, None, 0);
         for op in ops {
@@ -166,18 +173,35 @@ impl AppendKv {
             .collect()
     }
 
+    /// Is text `p` a prefix of text `t`?
+    fn text_is_prefix(&mut self, p: usize, t: usize) -> bool {
+        let (len, hash) = (self.texts[p].len, self.texts[p].hash);
+        len <= self.texts[t].len && self.prefix_hash(t, len) == hash
+    }
+
+    fn is_prefix(&mut self, state: u64, t: usize) -> bool {
+        let (len, hash) = {
+            let st = &self.states[state as usize];
+            (st.len, st.hash)
+        };
+        len <= self.texts[t].len && self.prefix_hash(t, len) == hash
+    }
+
     fn prefix_hash(&mut self, get_text: usize, len: u64) -> u64 {
-        let texts = &self.texts;
-        let ph = self.prefixes.entry(get_text).or_insert_with(|| {
-            let mut v = Vec::with_capacity(texts[get_text].text.len() + 1);
+        if self.prefixes.len() < self.texts.len() {
+            self.prefixes.resize(self.texts.len(), Vec::new());
+        }
+        let ph = &mut self.prefixes[get_text];
+        if ph.is_empty() {
+            let text = &self.texts[get_text].text;
+            ph.reserve(text.len() + 1);
             let mut h = 0;
-            v.push(h);
-            for b in texts[get_text].text.bytes() {
+            ph.push(h);
+            for b in text.bytes() {
                 h = addmod(mulmod(h, BASE), b as u64 + 1);
-                v.push(h);
+                ph.push(h);
             }
-            v
-        });
+        }
         ph[len as usize]
     }
 }
@@ -191,9 +215,17 @@ impl Machine for AppendKv {
         match self.ops[op] {
             Op::Get(t) => {
                 let (st, tx) = (&self.states[state as usize], &self.texts[t]);
-                // Same length and hash; confirm exactly, since a verdict rests on it.
-                (st.len == tx.len && st.hash == tx.hash && self.state_text(state) == tx.text)
-                    .then_some(state)
+                // Confirm exactly only once per (state, text) pair: a verdict rests on it.
+                if st.len != tx.len || st.hash != tx.hash {
+                    return None;
+                }
+                if !self.confirmed.contains(&(state, t)) {
+                    if self.state_text(state) != self.texts[t].text {
+                        return None;
+                    }
+                    self.confirmed.insert((state, t));
+                }
+                Some(state)
             }
             Op::Put(t) => {
                 let tx = &self.texts[t];
@@ -207,7 +239,41 @@ impl Machine for AppendKv {
         }
     }
 
-    fn has_lookahead(&self) -> bool {
+    fn read_only(&self, op: usize) -> bool {
+        matches!(self.ops[op], Op::Get(_))
+    }
+
+    fn lookahead(&self) -> Lookahead {
+        Lookahead::Scan
+    }
+
+    /// The text only grows between puts, so every pending get must return either an
+    /// extension of the current text or an extension of a put that may take effect
+    /// before it: one of the pending puts whose call entries come before the get's
+    /// return entry.
+    fn scan(&mut self, state: u64, pending: Walk<'_>) -> bool {
+        let mut puts: [usize; 16] = [0; 16];
+        let mut n_puts = 0;
+        for e in pending.take(SCAN_LIMIT) {
+            match (e.call, self.ops[e.op]) {
+                (true, Op::Put(p)) => {
+                    if n_puts == puts.len() {
+                        return true;
+                    }
+                    puts[n_puts] = p;
+                    n_puts += 1;
+                }
+                (false, _) if !e.ok => return true,
+                (false, Op::Get(t)) => {
+                    let ok = self.is_prefix(state, t)
+                        || puts[..n_puts].iter().any(|&p| self.text_is_prefix(p, t));
+                    if !ok {
+                        return false;
+                    }
+                }
+                _ => {}
+            }
+        }
         true
     }
 
@@ -220,11 +286,7 @@ impl Machine for AppendKv {
         if between.iter().any(|&o| matches!(self.ops[o], Op::Put(_))) {
             return true;
         }
-        let (len, hash) = {
-            let st = &self.states[state as usize];
-            (st.len, st.hash)
-        };
-        len <= self.texts[t].len && self.prefix_hash(t, len) == hash
+        self.is_prefix(state, t)
     }
 
     fn producers(&self, target: usize) -> Vec<usize> {

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::history::{Operation, Outcome};
 
+pub use super::search::Walk;
 use super::{append_kv, multi_register, mutex, register, set};
 
 /// A data type whose histories can be checked for linearizability.
@@ -129,13 +130,24 @@ pub trait Machine {
     /// Applies op `op` (an index into the key's ops) to `state`; `None` if the op's
     /// observed result is impossible from `state`.
     fn step(&mut self, state: u64, op: usize) -> Option<u64>;
-    /// Whether `reachable` prunes anything for this model.
-    fn has_lookahead(&self) -> bool {
+    /// Whether op `op` never changes the state when it succeeds (a read). The search
+    /// places such ops greedily.
+    fn read_only(&self, _op: usize) -> bool {
         false
+    }
+    /// Which lookahead, if any, prunes for this model.
+    fn lookahead(&self) -> Lookahead {
+        Lookahead::None
     }
     /// Could op `target` still succeed, starting from `state`, if only the ops in
     /// `between` may take effect before it? Must answer `true` when unsure.
     fn reachable(&mut self, _state: u64, _target: usize, _between: &[usize]) -> bool {
+        true
+    }
+    /// Could every pending op still succeed from `state`? `pending` walks the unplaced
+    /// ops' call and return entries in history order; the machine reads as far as it
+    /// likes. Must answer `true` when unsure.
+    fn scan(&mut self, _state: u64, _pending: Walk<'_>) -> bool {
         true
     }
     /// Ops that could bring about the state `target` needs (for the witness's words).
@@ -144,6 +156,26 @@ pub trait Machine {
     }
     /// A state as JSON, for witnesses.
     fn state_json(&self, state: u64) -> Value;
+}
+
+/// How the search asks a model whether a new state is a dead end.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookahead {
+    None,
+    /// `reachable` for the op with the earliest pending return.
+    Frontier,
+    /// `scan` over the pending entries.
+    Scan,
+}
+
+/// An entry of the search's list of unplaced ops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pending {
+    pub op: usize,
+    /// A call entry (else a return entry).
+    pub call: bool,
+    /// The op completed `ok` (else its outcome is unknown and it returns at the end).
+    pub ok: bool,
 }
 
 /// Static dispatch over the models, so the search is monomorphised per model.

@@ -155,6 +155,10 @@ impl Machine for MultiRegister {
         })
     }
 
+    fn read_only(&self, op: usize) -> bool {
+        self.ops[op].iter().all(|m| matches!(m, Micro::Read(..)))
+    }
+
     fn state_json(&self, state: u64) -> Value {
         let regs = &self.states[state as usize];
         Value::Object(

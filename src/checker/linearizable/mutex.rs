@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use crate::history::Operation;
 
-use super::model::Machine;
+use super::model::{Lookahead, Machine};
 
 pub struct Mutex {
     /// true for acquire, false for release.
@@ -55,8 +55,8 @@ impl Machine for Mutex {
         }
     }
 
-    fn has_lookahead(&self) -> bool {
-        true
+    fn lookahead(&self) -> Lookahead {
+        Lookahead::Frontier
     }
 
     fn reachable(&mut self, state: u64, target: usize, between: &[usize]) -> bool {

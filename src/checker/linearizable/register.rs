@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::history::{Operation, Outcome};
 
 use super::intern::Interner;
-use super::model::Machine;
+use super::model::{Lookahead, Machine};
 
 pub fn is_read(f: &str) -> bool {
     matches!(f, "read" | "get" | "r")
@@ -104,8 +104,12 @@ impl Machine for Register {
         }
     }
 
-    fn has_lookahead(&self) -> bool {
-        true
+    fn read_only(&self, op: usize) -> bool {
+        matches!(self.ops[op], Op::Read(_))
+    }
+
+    fn lookahead(&self) -> Lookahead {
+        Lookahead::Frontier
     }
 
     fn reachable(&mut self, state: u64, target: usize, between: &[usize]) -> bool {

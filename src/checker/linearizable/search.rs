@@ -15,7 +15,7 @@ use crate::history::{Operation, Outcome};
 
 use super::fingerprint::{self, FingerprintSet};
 use super::limits::{Limits, Stop};
-use super::model::Machine;
+use super::model::{Lookahead, Machine, Pending};
 
 const NONE: u32 = u32::MAX;
 
@@ -51,7 +51,7 @@ pub struct SearchStats {
 
 /// The doubly linked list of call and return entries, in history order, from which
 /// placed ops are lifted out (and put back when the search backtracks).
-struct Entries {
+pub struct Entries {
     op: Vec<u32>,
     is_call: Vec<bool>,
     /// For a call entry, its return entry.
@@ -143,6 +143,31 @@ impl Entries {
     }
 }
 
+/// The pending entries from the head of the list, for `Machine::scan`.
+pub struct Walk<'a> {
+    list: &'a Entries,
+    at: u32,
+    is_ok: &'a [bool],
+}
+
+impl Iterator for Walk<'_> {
+    type Item = Pending;
+    #[inline]
+    fn next(&mut self) -> Option<Pending> {
+        if self.at == NONE {
+            return None;
+        }
+        let e = self.at as usize;
+        self.at = self.list.next[e];
+        let op = self.list.op[e] as usize;
+        Some(Pending {
+            op,
+            call: self.list.is_call[e],
+            ok: self.is_ok[op],
+        })
+    }
+}
+
 /// Searches for a linearization of `ops` (one key's ops in call order, without the ones
 /// the model ignores). `bytes_per_state` is what the model allocates per new state, for
 /// the memory budget.
@@ -174,9 +199,11 @@ fn run<M: Machine>(
     let mut list = Entries::build(ops);
     let keys = fingerprint::op_keys(ops.len());
     let is_ok: Vec<bool> = ops.iter().map(|o| o.outcome == Outcome::Ok).collect();
-    let lookahead = m.has_lookahead();
+    let read_only: Vec<bool> = (0..ops.len()).map(|o| m.read_only(o)).collect();
+    let lookahead = m.lookahead();
     let mut cache = FingerprintSet::default();
-    let mut stack: Vec<(u32, u64)> = Vec::new();
+    // (call entry, state before it, placed greedily)
+    let mut stack: Vec<(u32, u64, bool)> = Vec::new();
     let mut between = Vec::new();
     let mut deepest = Deepest::default();
     let mut state = m.init();
@@ -189,15 +216,23 @@ fn run<M: Machine>(
             return Decision::Valid;
         }
         stats.steps += 1;
-        if stats.steps & 0xFFF == 0
-            && let Err(stop) = limits.check()
-        {
-            return Decision::Unknown(stop);
+        if stats.steps & 0xFFF == 0 {
+            stats.states = cache.len() as u64;
+            if let Err(stop) = limits.check() {
+                return Decision::Unknown(stop);
+            }
         }
         let e = entry as usize;
         let op = list.op[e] as usize;
+        // Whether the configuration we are in is known dead: backtrack.
+        let mut dead = !list.is_call[e];
         if list.is_call[e] {
             if let Some(next_state) = m.step(state, op) {
+                // A read-only op that succeeds now can always be placed now: moving it to
+                // the front of any completion changes no state and breaks no real-time
+                // order (every pending op returns after its call). So placing it is the
+                // only branch worth exploring, and if that branch dies, so does this one.
+                let greedy = read_only[op];
                 let next_lin = lin ^ keys[op];
                 if cache.len() == cache.capacity() {
                     let cap = cache.capacity().max(512);
@@ -205,6 +240,7 @@ fn run<M: Machine>(
                         - fingerprint::set_bytes(cache.capacity())
                         + cap as u64 * bytes_per_state;
                     if !limits.reserve(grow) {
+                        stats.states = cache.len() as u64;
                         return Decision::Unknown(Stop::MemoryLimit);
                     }
                     *charged += grow;
@@ -212,16 +248,30 @@ fn run<M: Machine>(
                 }
                 if cache.insert(next_lin ^ fingerprint::state_key(next_state)) {
                     list.lift(entry);
-                    stack.push((entry, state));
+                    stack.push((entry, state, greedy));
                     if stack.len() > deepest.prefix.len() {
                         record(&mut deepest, &stack, next_state, &list, &mut between);
                     }
-                    let live = !lookahead || {
-                        let r = list.frontier(&mut between);
-                        r == NONE || !is_ok[list.op[r as usize] as usize] || {
-                            let target = list.op[r as usize] as usize;
-                            between.retain(|&o| o != target);
-                            m.reachable(next_state, target, &between)
+                    let live = match lookahead {
+                        Lookahead::None => true,
+                        Lookahead::Frontier => {
+                            let r = list.frontier(&mut between);
+                            r == NONE || !is_ok[list.op[r as usize] as usize] || {
+                                let target = list.op[r as usize] as usize;
+                                between.retain(|&o| o != target);
+                                m.reachable(next_state, target, &between)
+                            }
+                        }
+                        // After a read-only op the state and the pending puts are as
+                        // they were, and the pending gets a subset: the last scan holds.
+                        Lookahead::Scan if greedy => true,
+                        Lookahead::Scan => {
+                            let walk = Walk {
+                                list: &list,
+                                at: list.next[list.head as usize],
+                                is_ok: &is_ok,
+                            };
+                            m.scan(next_state, walk)
                         }
                     };
                     if live {
@@ -230,6 +280,7 @@ fn run<M: Machine>(
                         if is_ok[op] {
                             remaining_ok -= 1;
                             if remaining_ok == 0 {
+                                stats.states = cache.len() as u64;
                                 return Decision::Valid;
                             }
                         }
@@ -240,14 +291,23 @@ fn run<M: Machine>(
                     stack.pop();
                     list.unlift(entry);
                 }
+                // Placing a greedy op leads nowhere (pruned, or already explored): the
+                // configuration it was placed from is dead too.
+                dead = greedy;
             }
-            entry = list.next[e];
-        } else {
-            // A return entry: its op had to be placed by now.
-            if !is_ok[op] {
-                return Decision::Valid; // only info ops remain, and they may never happen
+            if !dead {
+                entry = list.next[e];
+                continue;
             }
-            let Some((call, prev_state)) = stack.pop() else {
+        }
+        // Backtrack: a return entry was reached (its op had to be placed by now), or a
+        // greedy op proved this configuration dead.
+        if !list.is_call[e] && !is_ok[op] {
+            stats.states = cache.len() as u64;
+            return Decision::Valid; // only info ops remain, and they may never happen
+        }
+        loop {
+            let Some((call, prev_state, greedy)) = stack.pop() else {
                 stats.states = cache.len() as u64;
                 return Decision::Invalid(deepest);
             };
@@ -259,22 +319,24 @@ fn run<M: Machine>(
             lin ^= keys[undone];
             list.unlift(call);
             entry = list.next[call as usize];
+            if !greedy {
+                break;
+            }
         }
-        stats.states = cache.len() as u64;
     }
 }
 
 fn record(
     deepest: &mut Deepest,
-    stack: &[(u32, u64)],
+    stack: &[(u32, u64, bool)],
     state: u64,
     list: &Entries,
     between: &mut Vec<usize>,
 ) {
     // States after each op: the state before the next one, and `state` for the last.
     deepest.prefix.clear();
-    for (i, &(call, _)) in stack.iter().enumerate() {
-        let after = stack.get(i + 1).map_or(state, |&(_, before)| before);
+    for (i, &(call, _, _)) in stack.iter().enumerate() {
+        let after = stack.get(i + 1).map_or(state, |&(_, before, _)| before);
         deepest
             .prefix
             .push((list.op[call as usize] as usize, after));

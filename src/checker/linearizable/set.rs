@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::history::Operation;
 
 use super::intern::Interner;
-use super::model::Machine;
+use super::model::{Lookahead, Machine};
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -102,8 +102,12 @@ impl Machine for Set {
         }
     }
 
-    fn has_lookahead(&self) -> bool {
-        true
+    fn read_only(&self, op: usize) -> bool {
+        matches!(self.ops[op], Op::Read(_))
+    }
+
+    fn lookahead(&self) -> Lookahead {
+        Lookahead::Frontier
     }
 
     /// Elements never disappear: the state must be a subset of the read, and each
