@@ -179,7 +179,7 @@ fn anomaly(ctx: &Context, a: &Anomaly, id: &str, events: &[u64]) -> String {
         let _ = write!(
             out,
             r#"<details{}><summary>data</summary><pre>{}</pre></details>"#,
-            if drew { "" } else { " open" },
+            if drew || a.data.is_object() { "" } else { " open" },
             escape::html(&escape::truncate(&pretty, MAX_DATA_CHARS))
         );
     }
@@ -252,7 +252,9 @@ fn log_excerpts(ctx: &Context, events: &[u64]) -> String {
     let (t0_ms, t1_ms) = (*t0 as f64 / 1e6, *t1 as f64 / 1e6);
     let mut out = String::new();
     let mut unstamped = Vec::new();
-    for log in ctx.node_logs {
+    let mut lines_total = 0;
+    let mut nodes_with_lines = 0;
+    for log in ctx.node_logs.iter().filter(|l| !l.lines.is_empty()) {
         if !log.has_stamps() {
             unstamped.push(log.file.as_str());
             continue;
@@ -266,6 +268,10 @@ fn log_excerpts(ctx: &Context, events: &[u64]) -> String {
         if lines.is_empty() {
             continue;
         }
+        lines_total += lines.len();
+        nodes_with_lines += 1;
+        // Lines written while the anomaly's own ops were in flight stand out.
+        let (hot0, hot1) = (t0_ms + offset, t1_ms + offset);
         let _ = write!(
             out,
             r#"<div class="log"><div class="log-head">{} ({} line(s) within ±1 s{})</div><pre>"#,
@@ -278,9 +284,11 @@ fn log_excerpts(ctx: &Context, events: &[u64]) -> String {
             }
         );
         for l in lines {
+            let hot = l.unix_ms.is_some_and(|t| t >= hot0 - 50.0 && t <= hot1 + 50.0);
             let _ = writeln!(
                 out,
-                r#"<span class="ln">{:>6}</span> {}"#,
+                r#"<span class="{}"><span class="ln">{:>6}</span> {}</span>"#,
+                if hot { "hot" } else { "line" },
                 l.no,
                 escape::html(&escape::truncate(&l.text, 400))
             );
@@ -289,7 +297,10 @@ fn log_excerpts(ctx: &Context, events: &[u64]) -> String {
     }
     let mut head = String::new();
     if !out.is_empty() || !unstamped.is_empty() {
-        head.push_str(r#"<details class="logs" open><summary>node logs around this anomaly</summary>"#);
+        let _ = write!(
+            head,
+            r#"<details class="logs"><summary>node logs around this anomaly: {lines_total} line(s) from {nodes_with_lines} log(s), ±1 s</summary>"#
+        );
         if out.is_empty() && unstamped.is_empty() {
             head.push_str(r#"<p class="muted">No node wrote a log line within ±1 s.</p>"#);
         }

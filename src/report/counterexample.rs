@@ -12,7 +12,7 @@ use crate::history::{History, Operation};
 
 /// Prefix steps drawn before the failure, at most (the table shows `TABLE_STEPS`).
 const DRAWN_STEPS: usize = 12;
-const TABLE_STEPS: usize = 20;
+const TABLE_STEPS: usize = 12;
 const OTHER_OPS: usize = 10;
 
 pub fn op_text(op: &Operation) -> String {
@@ -78,11 +78,12 @@ pub fn render(w: &LinWitness, history: &History, op_of_event: &HashMap<u64, usiz
     let procs: BTreeSet<u64> = shown.iter().map(|o| o.process).collect();
     let lane: HashMap<u64, usize> = procs.iter().enumerate().map(|(i, p)| (*p, i)).collect();
 
-    let (left, width, lane_h) = (70.0, 1000.0, 40.0);
+    // Each lane: a row for linearization points, the op bars, then labels that do not fit.
+    let (left, width, lane_h) = (76.0, 1000.0, 58.0);
     let plot_w = width - left - 20.0;
-    let height = 30.0 + lane_h * procs.len() as f64;
+    let height = 26.0 + lane_h * procs.len() as f64;
     let x = |t: u64| left + (t - x_lo) as f64 / (x_hi - x_lo) as f64 * plot_w;
-    let y = |op: &Operation| 24.0 + lane_h * lane[&op.process] as f64;
+    let top = |op: &Operation| 22.0 + lane_h * lane[&op.process] as f64;
 
     let mut svg = String::new();
     let _ = write!(
@@ -90,32 +91,37 @@ pub fn render(w: &LinWitness, history: &History, op_of_event: &HashMap<u64, usiz
         r#"<svg class="porcupine" viewBox="0 0 {width} {height}" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">"#
     );
     for (p, i) in &lane {
+        let yt = 22.0 + lane_h * *i as f64;
         let _ = write!(
             svg,
-            r##"<text x="4" y="{:.1}" class="lane-label">process {p}</text><line x1="{left}" x2="{}" y1="{:.1}" y2="{:.1}" stroke="#0002"/>"##,
-            24.0 + lane_h * *i as f64 + 13.0,
-            width - 20.0,
-            24.0 + lane_h * *i as f64 + 9.0,
-            24.0 + lane_h * *i as f64 + 9.0,
+            r##"<rect x="0" y="{:.1}" width="{width}" height="{lane_h}" fill="{}"/><text x="4" y="{:.1}" class="lane-label">process {p}</text>"##,
+            yt - 2.0,
+            if i % 2 == 0 { "#f7f9fc" } else { "#ffffff" },
+            yt + 31.0,
         );
     }
     let _ = write!(
         svg,
-        r#"<text x="{left}" y="12" class="tick">{:.3} s</text><text x="{}" y="12" class="tick" text-anchor="end">{:.3} s</text>"#,
+        r#"<text x="{left}" y="12" class="tick">{:.6} s</text><text x="{}" y="12" class="tick" text-anchor="end">{:.6} s</text>"#,
         x_lo as f64 / 1e9,
         width - 20.0,
         x_hi as f64 / 1e9
     );
     let bar = |svg: &mut String, op: &Operation, class: &str, label: &str| {
         let (x0, x1) = (x(op.call_time), x(ret_or_end(op)));
+        let w = (x1 - x0).max(2.0);
+        let yt = top(op);
         let open = if op.ret_time.is_none() { " (never returned)" } else { "" };
+        let fits = label.chars().count() as f64 * 6.4 + 6.0 <= w;
+        let (lx, ly, lclass) = if fits {
+            (x0 + 3.0, yt + 31.0, "")
+        } else {
+            (x0, yt + 49.0, r#" class="below""#)
+        };
         let _ = write!(
             svg,
-            r#"<g class="{class}"><rect x="{x0:.1}" y="{:.1}" width="{:.1}" height="18" rx="3"/><text x="{:.1}" y="{:.1}">{}</text><title>{} · process {} · {:.3}–{:.3} s{open}</title></g>"#,
-            y(op),
-            (x1 - x0).max(2.0),
-            x0 + 3.0,
-            y(op) + 13.0,
+            r#"<g class="{class}"><rect x="{x0:.1}" y="{:.1}" width="{w:.1}" height="18" rx="3"/><text x="{lx:.1}" y="{ly:.1}"{lclass}>{}</text><title>{} · process {} · {:.6}–{:.6} s{open}</title></g>"#,
+            yt + 18.0,
             escape::html(label),
             escape::html(&op_text(op)),
             op.process,
@@ -137,15 +143,18 @@ pub fn render(w: &LinWitness, history: &History, op_of_event: &HashMap<u64, usiz
     let mut lp = 0u64;
     for (n, op, state) in &drawn {
         lp = lp.max(op.call_time).min(ret_or_end(op));
-        points.push((*n, x(lp), y(op) + 9.0, *state));
+        points.push((*n, x(lp), top(op) + 8.0, *state));
     }
     let path: Vec<String> = points.iter().map(|(_, px, py, _)| format!("{px:.1},{py:.1}")).collect();
     let _ = write!(svg, r#"<polyline class="cx-path" points="{}"/>"#, path.join(" "));
     for (n, px, py, state) in &points {
+        let pill = (6.0 * n.to_string().len() as f64 + 8.0).max(16.0);
         let _ = write!(
             svg,
-            r#"<g class="cx-point"><circle cx="{px:.1}" cy="{py:.1}" r="8"/><text x="{px:.1}" y="{:.1}" text-anchor="middle">{n}</text><title>step {n}: state after = {}</title></g>"#,
-            py + 3.5,
+            r#"<g class="cx-point"><rect x="{:.1}" y="{:.1}" width="{pill:.1}" height="16" rx="8"/><text x="{px:.1}" y="{:.1}" text-anchor="middle">{n}</text><title>step {n}: state after = {}</title></g>"#,
+            px - pill / 2.0,
+            py - 8.0,
+            py + 3.0,
             escape::html(&state_text(*state))
         );
     }
