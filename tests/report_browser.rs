@@ -14,14 +14,21 @@ use common::{Fixture, build_run};
 use faultline::report::write_run_report;
 
 fn chromium() -> Option<PathBuf> {
-    let p = std::env::var_os("CHROMIUM").map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
+    let p = std::env::var_os("CHROMIUM")
+        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
     if p.is_file() {
         return Some(p);
     }
     if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("{} is missing (scripts/install-deps installs it); CI=true requires it", p.display());
+        panic!(
+            "{} is missing (scripts/install-deps installs it); CI=true requires it",
+            p.display()
+        );
     }
-    eprintln!("skipping: {} is missing (apt-get install chromium)", p.display());
+    eprintln!(
+        "skipping: {} is missing (apt-get install chromium)",
+        p.display()
+    );
     None
 }
 
@@ -79,21 +86,40 @@ fn run_chromium(bin: &Path, url: &str, size: &str, extra: &[String]) -> (String,
 fn check_page(bin: &Path, report: &Path, invalid: bool) -> String {
     let url = format!("file://{}", report.display());
     let (dom, console) = run_chromium(bin, &url, "1400,2400", &["--dump-dom".to_string()]);
-    assert!(console.is_empty(), "console messages on {url}: {console:#?}");
-    assert!(dom.contains(r#"data-rendered="ok""#), "the script ran to its end");
-    assert!(dom.contains(r#"<div id="js-errors"></div>"#), "no script errors caught");
+    assert!(
+        console.is_empty(),
+        "console messages on {url}: {console:#?}"
+    );
+    assert!(
+        dom.contains(r#"data-rendered="ok""#),
+        "the script ran to its end"
+    );
+    assert!(
+        dom.contains(r#"<div id="js-errors"></div>"#),
+        "no script errors caught"
+    );
     // Timeline drawn by the script: lanes of op rectangles and the partition band.
     let timeline = &dom[dom.find(r#"<div id="timeline">"#).expect("timeline div")..];
-    assert!(timeline.starts_with(r#"<div id="timeline"><svg"#), "timeline svg drawn");
+    assert!(
+        timeline.starts_with(r#"<div id="timeline"><svg"#),
+        "timeline svg drawn"
+    );
     assert!(timeline.contains(r#"class="op op-ok"#), "ok ops drawn");
     assert!(timeline.contains(r#"class="band""#), "nemesis band drawn");
     for id in ["latency-scatter", "latency-quantiles", "throughput"] {
         assert!(dom.contains(&format!(r#"<svg id="{id}""#)), "plot {id}");
     }
     assert!(dom.contains("<circle cx="), "latency dots");
-    assert_eq!(dom.contains(r#"class="porcupine""#), invalid, "counterexample iff invalid");
+    assert_eq!(
+        dom.contains(r#"class="porcupine""#),
+        invalid,
+        "counterexample iff invalid"
+    );
     if invalid {
-        assert!(dom.contains(r#"class="cx-stuck""#), "the op that cannot be placed");
+        assert!(
+            dom.contains(r#"class="cx-stuck""#),
+            "the op that cannot be placed"
+        );
         assert!(dom.contains("model state after"));
     }
     dom
@@ -103,10 +129,18 @@ fn screenshot(bin: &Path, report: &Path, name: &str, fragment: &str, size: &str)
     let dir = tempfile::tempdir().unwrap().keep();
     let png = dir.join(name);
     let url = format!("file://{}{fragment}", report.display());
-    let (_, console) = run_chromium(bin, &url, size, &[format!("--screenshot={}", png.display())]);
+    let (_, console) = run_chromium(
+        bin,
+        &url,
+        size,
+        &[format!("--screenshot={}", png.display())],
+    );
     assert!(console.is_empty(), "{console:#?}");
     let bytes = std::fs::read(&png).unwrap();
-    assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 20_000, "a real picture");
+    assert!(
+        bytes.starts_with(b"\x89PNG") && bytes.len() > 20_000,
+        "a real picture"
+    );
     if let Ok(keep) = std::env::var("REPORT_SCREENSHOT_DIR") {
         std::fs::create_dir_all(&keep).unwrap();
         std::fs::copy(&png, Path::new(&keep).join(name)).unwrap();
@@ -123,13 +157,25 @@ fn reports_render_in_chromium_without_errors() {
         store.path(),
         "raft-register",
         "20261122T140000",
-        &Fixture { ops: 2000, concurrency: 5, seed: 11, stale_read: false, two_leaders: false },
+        &Fixture {
+            ops: 2000,
+            concurrency: 5,
+            seed: 11,
+            stale_read: false,
+            two_leaders: false,
+        },
     );
     let invalid = build_run(
         store.path(),
         "raft-register",
         "20261122T141000",
-        &Fixture { ops: 2000, concurrency: 5, seed: 12, stale_read: true, two_leaders: true },
+        &Fixture {
+            ops: 2000,
+            concurrency: 5,
+            seed: 12,
+            stale_read: true,
+            two_leaders: true,
+        },
     );
     let valid_html = write_run_report(&valid.dir).unwrap().html;
     let invalid_html = write_run_report(&invalid.dir).unwrap().html;

@@ -22,11 +22,19 @@ fn fixture(ops: usize, stale: bool) -> Fixture {
 #[test]
 fn invalid_run_gets_a_counterexample_junit_failure_and_fixed_counts() {
     let store = tempfile::tempdir().unwrap();
-    let run = build_run(store.path(), "raft-register", "20261122T140000", &fixture(600, true));
+    let run = build_run(
+        store.path(),
+        "raft-register",
+        "20261122T140000",
+        &fixture(600, true),
+    );
     let files = write_run_report(&run.dir).unwrap();
     let html = std::fs::read_to_string(&files.html).unwrap();
     assert!(html.contains(r#"id="overall-verdict">invalid<"#));
-    assert!(html.contains(r#"class="porcupine""#), "counterexample drawn");
+    assert!(
+        html.contains(r#"class="porcupine""#),
+        "counterexample drawn"
+    );
     assert!(html.contains("cx-stuck"), "the unplaceable op is marked");
     assert!(html.contains("two-leaders-one-term"));
     assert!(html.contains("partition"));
@@ -43,7 +51,8 @@ fn invalid_run_gets_a_counterexample_junit_failure_and_fixed_counts() {
     let results: Value = serde_json::from_slice(&std::fs::read(&files.results).unwrap()).unwrap();
     assert_eq!(results["valid"], Value::Bool(false));
     let c = &results["counts"];
-    let total = c["ok"].as_u64().unwrap() + c["fail"].as_u64().unwrap() + c["info"].as_u64().unwrap();
+    let total =
+        c["ok"].as_u64().unwrap() + c["fail"].as_u64().unwrap() + c["info"].as_u64().unwrap();
     assert_eq!(total, 600, "counts recomputed from the history");
     assert_eq!(results["seed"], 7);
     assert_eq!(results["verdicts"].as_array().unwrap().len(), 2);
@@ -52,16 +61,29 @@ fn invalid_run_gets_a_counterexample_junit_failure_and_fixed_counts() {
 #[test]
 fn valid_run_has_no_counterexample_and_passes_in_junit() {
     let store = tempfile::tempdir().unwrap();
-    let run = build_run(store.path(), "raft-register", "20261122T140500", &fixture(400, false));
+    let run = build_run(
+        store.path(),
+        "raft-register",
+        "20261122T140500",
+        &fixture(400, false),
+    );
     let files = write_run_report(&run.dir).unwrap();
     let html = std::fs::read_to_string(&files.html).unwrap();
     assert!(html.contains(r#"id="overall-verdict">valid<"#));
     assert!(!html.contains(r#"class="porcupine""#));
-    for id in ["latency-scatter", "latency-quantiles", "throughput", "timeline-data"] {
+    for id in [
+        "latency-scatter",
+        "latency-quantiles",
+        "throughput",
+        "timeline-data",
+    ] {
         assert!(html.contains(&format!("id=\"{id}\"")), "{id}");
     }
     let junit = std::fs::read_to_string(&files.junit).unwrap();
-    assert!(junit.contains(r#"tests="2" failures="0" errors="0""#), "{junit}");
+    assert!(
+        junit.contains(r#"tests="2" failures="0" errors="0""#),
+        "{junit}"
+    );
 }
 
 #[test]
@@ -69,13 +91,21 @@ fn malformed_inputs_are_named_by_file_line_and_field() {
     let store = tempfile::tempdir().unwrap();
     let run = build_run(store.path(), "t", "20261122T141000", &fixture(100, false));
     let results = run.dir.join("results.json");
-    std::fs::write(&results, "{\n\"valid\": true,\n\"verdicts\": [{\"checker\": 5}]\n}").unwrap();
+    std::fs::write(
+        &results,
+        "{\n\"valid\": true,\n\"verdicts\": [{\"checker\": 5}]\n}",
+    )
+    .unwrap();
     let err = write_run_report(&run.dir).unwrap_err().to_string();
     assert!(err.contains("results.json:3: verdicts[0]:"), "{err}");
     assert!(!run.dir.join("report.html").exists(), "no partial report");
 
     let bin = env!("CARGO_BIN_EXE_faultline");
-    let out = Command::new(bin).arg("report").arg(&run.dir).output().unwrap();
+    let out = Command::new(bin)
+        .arg("report")
+        .arg(&run.dir)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(254), "bad input exits 254");
     assert!(String::from_utf8_lossy(&out.stderr).contains("verdicts[0]"));
 
@@ -86,7 +116,10 @@ fn malformed_inputs_are_named_by_file_line_and_field() {
     let broken = text.replacen("\"type\":\"invoke\"", "\"type\":\"begin\"", 1);
     std::fs::write(&hist, broken).unwrap();
     let err = write_run_report(&run2.dir).unwrap_err().to_string();
-    assert!(err.contains("history.jsonl:") && err.contains(": type: "), "{err}");
+    assert!(
+        err.contains("history.jsonl:") && err.contains(": type: "),
+        "{err}"
+    );
 }
 
 #[test]
@@ -113,10 +146,18 @@ fn report_cli_rewrites_the_files_and_check_style_input_renders() {
         .arg(store.path())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(run.dir.join("report.html").is_file());
     assert!(run.dir.join("junit.xml").is_file());
-    let missing = Command::new(bin).args(["report", "/nonexistent/run"]).output().unwrap();
+    let missing = Command::new(bin)
+        .args(["report", "/nonexistent/run"])
+        .output()
+        .unwrap();
     assert_eq!(missing.status.code(), Some(254));
 
     // `faultline check --html` renders a history and verdicts with no run around them.
@@ -135,7 +176,12 @@ fn report_cli_rewrites_the_files_and_check_style_input_renders() {
 #[test]
 fn a_100k_op_history_renders_under_10_mb() {
     let store = tempfile::tempdir().unwrap();
-    let run = build_run(store.path(), "big", "20261122T143000", &fixture(100_000, true));
+    let run = build_run(
+        store.path(),
+        "big",
+        "20261122T143000",
+        &fixture(100_000, true),
+    );
     let files = write_run_report(&run.dir).unwrap();
     println!("100k-op report: {} bytes", files.html_bytes);
     assert!(files.html_bytes < 10_000_000, "{} bytes", files.html_bytes);

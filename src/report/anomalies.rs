@@ -64,14 +64,32 @@ pub fn validity_word(v: Validity) -> &'static str {
     }
 }
 
-/// Every event an anomaly involves: its own list and those its data names.
-fn anomaly_events(a: &Anomaly) -> Vec<u64> {
-    let mut ev = a.events.clone();
-    if let Some(w) = witness::lin_witness(&a.data) {
-        ev.extend(&w.unplaceable);
+/// An anomaly's data in a shape the report draws.
+enum Witness {
+    Linearizability(witness::LinWitness),
+    Cycle(Vec<witness::CycleStep>),
+    Other,
+}
+
+impl Witness {
+    fn of(a: &Anomaly) -> Witness {
+        if let Some(w) = witness::lin_witness(&a.data) {
+            Witness::Linearizability(w)
+        } else if let Some(c) = witness::cycle(&a.data) {
+            Witness::Cycle(c)
+        } else {
+            Witness::Other
+        }
     }
-    if let Some(c) = witness::cycle(&a.data) {
-        ev.extend(c.iter().map(|s| s.event));
+}
+
+/// Every event an anomaly involves: its own list and those its data names.
+fn anomaly_events(a: &Anomaly, w: &Witness) -> Vec<u64> {
+    let mut ev = a.events.clone();
+    match w {
+        Witness::Linearizability(l) => ev.extend(&l.unplaceable),
+        Witness::Cycle(c) => ev.extend(c.iter().map(|s| s.event)),
+        Witness::Other => {}
     }
     ev.sort_unstable();
     ev.dedup();
@@ -109,8 +127,9 @@ pub fn render(ctx: &Context, verdicts: &[Verdict]) -> (String, Vec<(String, Vec<
         }
         for (ai, a) in v.anomalies.iter().take(MAX_ANOMALIES_SHOWN).enumerate() {
             let id = format!("a{vi}-{ai}");
-            let events = anomaly_events(a);
-            out.push_str(&anomaly(ctx, a, &id, &events));
+            let w = Witness::of(a);
+            let events = anomaly_events(a, &w);
+            out.push_str(&anomaly(ctx, a, &w, &id, &events));
             if !events.is_empty() {
                 marks.push((id, events));
             }
@@ -139,7 +158,7 @@ pub fn render(ctx: &Context, verdicts: &[Verdict]) -> (String, Vec<(String, Vec<
     (out, marks)
 }
 
-fn anomaly(ctx: &Context, a: &Anomaly, id: &str, events: &[u64]) -> String {
+fn anomaly(ctx: &Context, a: &Anomaly, w: &Witness, id: &str, events: &[u64]) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
@@ -158,11 +177,11 @@ fn anomaly(ctx: &Context, a: &Anomaly, id: &str, events: &[u64]) -> String {
     }
     let _ = write!(out, "</h4><p>{}</p>", escape::html(&a.description));
 
-    let rich = if let Some(w) = witness::lin_witness(&a.data) {
-        counterexample::render(&w, ctx.history, &ctx.op_of_event)
-            .map(|html| format!(r#"<div class="counterexample">{html}</div>"#))
-    } else {
-        witness::cycle(&a.data).map(|c| cycle_drawing::render(&c, ctx.history, &ctx.op_of_event))
+    let rich = match w {
+        Witness::Linearizability(l) => counterexample::render(l, ctx.history, &ctx.op_of_event)
+            .map(|html| format!(r#"<div class="counterexample">{html}</div>"#)),
+        Witness::Cycle(c) => Some(cycle_drawing::render(c, ctx.history, &ctx.op_of_event)),
+        Witness::Other => None,
     };
     let drew = rich.is_some();
     if let Some(html) = rich {
@@ -175,12 +194,15 @@ fn anomaly(ctx: &Context, a: &Anomaly, id: &str, events: &[u64]) -> String {
     }
     out.push_str(&log_excerpts(ctx, events));
     if !a.data.is_null() {
-        let pretty = serde_json::to_string_pretty(&a.data).unwrap_or_default();
         let _ = write!(
             out,
             r#"<details{}><summary>data</summary><pre>{}</pre></details>"#,
-            if drew || a.data.is_object() { "" } else { " open" },
-            escape::html(&escape::truncate(&pretty, MAX_DATA_CHARS))
+            if drew || a.data.is_object() {
+                ""
+            } else {
+                " open"
+            },
+            escape::html(&escape::json_preview(&a.data, MAX_DATA_CHARS))
         );
     }
     out.push_str("</div>");
@@ -263,8 +285,10 @@ fn log_excerpts(ctx: &Context, events: &[u64]) -> String {
             unstamped.push(log.file.as_str());
             continue;
         };
-        let (lines, left_out) =
-            log.excerpt(t0_ms + offset - LOG_MARGIN_MS, t1_ms + offset + LOG_MARGIN_MS);
+        let (lines, left_out) = log.excerpt(
+            t0_ms + offset - LOG_MARGIN_MS,
+            t1_ms + offset + LOG_MARGIN_MS,
+        );
         if lines.is_empty() {
             continue;
         }
@@ -284,7 +308,9 @@ fn log_excerpts(ctx: &Context, events: &[u64]) -> String {
             }
         );
         for l in lines {
-            let hot = l.unix_ms.is_some_and(|t| t >= hot0 - 50.0 && t <= hot1 + 50.0);
+            let hot = l
+                .unix_ms
+                .is_some_and(|t| t >= hot0 - 50.0 && t <= hot1 + 50.0);
             let _ = writeln!(
                 out,
                 r#"<span class="{}"><span class="ln">{:>6}</span> {}</span>"#,

@@ -16,7 +16,11 @@ const TABLE_STEPS: usize = 12;
 const OTHER_OPS: usize = 10;
 
 pub fn op_text(op: &Operation) -> String {
-    let key = op.key.as_deref().map(|k| format!("{k} ")).unwrap_or_default();
+    let key = op
+        .key
+        .as_deref()
+        .map(|k| format!("{k} "))
+        .unwrap_or_default();
     format!("{} {key}{}", op.f, op_value_text(op))
 }
 
@@ -26,7 +30,11 @@ fn state_text(s: Option<&serde_json::Value>) -> String {
 
 /// Renders the drawing and the step table, or `None` when the witness names ops that are
 /// not in the history (then the generic view shows the raw data).
-pub fn render(w: &LinWitness, history: &History, op_of_event: &HashMap<u64, usize>) -> Option<String> {
+pub fn render(
+    w: &LinWitness,
+    history: &History,
+    op_of_event: &HashMap<u64, usize>,
+) -> Option<String> {
     let ops = &history.operations;
     let prefix: Vec<(usize, &Operation, Option<&serde_json::Value>)> = w
         .prefix
@@ -111,7 +119,11 @@ pub fn render(w: &LinWitness, history: &History, op_of_event: &HashMap<u64, usiz
         let (x0, x1) = (x(op.call_time), x(ret_or_end(op)));
         let w = (x1 - x0).max(2.0);
         let yt = top(op);
-        let open = if op.ret_time.is_none() { " (never returned)" } else { "" };
+        let open = if op.ret_time.is_none() {
+            " (never returned)"
+        } else {
+            ""
+        };
         let fits = label.chars().count() as f64 * 6.4 + 6.0 <= w;
         let (lx, ly, lclass) = if fits {
             (x0 + 3.0, yt + 31.0, "")
@@ -145,8 +157,15 @@ pub fn render(w: &LinWitness, history: &History, op_of_event: &HashMap<u64, usiz
         lp = lp.max(op.call_time).min(ret_or_end(op));
         points.push((*n, x(lp), top(op) + 8.0, *state));
     }
-    let path: Vec<String> = points.iter().map(|(_, px, py, _)| format!("{px:.1},{py:.1}")).collect();
-    let _ = write!(svg, r#"<polyline class="cx-path" points="{}"/>"#, path.join(" "));
+    let path: Vec<String> = points
+        .iter()
+        .map(|(_, px, py, _)| format!("{px:.1},{py:.1}"))
+        .collect();
+    let _ = write!(
+        svg,
+        r#"<polyline class="cx-path" points="{}"/>"#,
+        path.join(" ")
+    );
     for (n, px, py, state) in &points {
         let pill = (6.0 * n.to_string().len() as f64 + 8.0).max(16.0);
         let _ = write!(
@@ -176,7 +195,9 @@ pub fn render(w: &LinWitness, history: &History, op_of_event: &HashMap<u64, usiz
         },
         escape::html(&last_state),
         stuck.len(),
-        key.as_deref().map(|k| format!(" on key <code>{}</code>", escape::html(k))).unwrap_or_default()
+        key.as_deref()
+            .map(|k| format!(" on key <code>{}</code>", escape::html(k)))
+            .unwrap_or_default()
     );
     out.push_str(&svg);
     out.push_str(r#"<table class="cx-steps"><thead><tr><th>step</th><th>process</th><th>op</th><th>invoked – returned (s)</th><th>model state after</th></tr></thead><tbody>"#);

@@ -44,7 +44,10 @@ pub fn render(steps: &[CycleStep], history: &History, op_of_event: &HashMap<u64,
         let (dx, dy) = (x1 - x0, y1 - y0);
         let len = (dx * dx + dy * dy).sqrt().max(1.0);
         // Bend each edge outward so two opposite edges between two nodes stay apart.
-        let (mx, my) = ((x0 + x1) / 2.0 - dy / len * 30.0, (y0 + y1) / 2.0 + dx / len * 30.0);
+        let (mx, my) = (
+            (x0 + x1) / 2.0 - dy / len * 30.0,
+            (y0 + y1) / 2.0 + dx / len * 30.0,
+        );
         let (sx, sy) = (x0 + dx / len * node_r, y0 + dy / len * node_r);
         let (ex, ey) = (x1 - dx / len * node_r, y1 - dy / len * node_r);
         let color = edge_color(&s.edge);

@@ -38,7 +38,9 @@ pub fn render_html(input: &ReportInput) -> String {
     let h = input.history;
     let end = end_ns(h);
     let bands = fault_bands(h);
-    let valid = input.results.map_or_else(|| overall(input.verdicts), |r| r.valid);
+    let valid = input
+        .results
+        .map_or_else(|| overall(input.verdicts), |r| r.valid);
     let word = validity_word(valid);
     let offsets = clock_offsets(h);
     let started = input.results.and_then(|r| started_at_ms(&r.started_at));
@@ -118,7 +120,10 @@ pub fn render_html(input: &ReportInput) -> String {
     // Faults
     out.push_str(r#"<section id="faults"><h2>Faults</h2>"#);
     if let Some(s) = input.schedule {
-        let planned = s.get("faults").and_then(Value::as_array).map_or(0, Vec::len);
+        let planned = s
+            .get("faults")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
         let _ = write!(
             out,
             r#"<p>Schedule <code>{}</code>, seed <code>{}</code>: {planned} planned fault action(s) in schedule.json.</p>"#,
@@ -138,8 +143,10 @@ pub fn render_html(input: &ReportInput) -> String {
                 escape::html(&b.fault),
                 escape::html(&b.targets.join(", ")),
                 b.start_ns as f64 / 1e9,
-                b.end_ns
-                    .map_or("never stopped".to_string(), |e| format!("{:.3}", e as f64 / 1e9)),
+                b.end_ns.map_or("never stopped".to_string(), |e| format!(
+                    "{:.3}",
+                    e as f64 / 1e9
+                )),
                 escape::html(&escape::truncate(&value_text(&b.detail), 160))
             );
         }

@@ -50,8 +50,14 @@ fn event_of(v: &Value, names: &[&str]) -> Option<u64> {
 
 pub fn lin_witness(data: &Value) -> Option<LinWitness> {
     let obj = data.as_object()?;
-    let prefix_v = first(obj, &["prefix", "linearized", "longest_prefix", "linearization"])?;
-    let unplaceable_v = first(obj, &["unplaceable", "cannot_place", "stuck", "blocked", "failed"])?;
+    let prefix_v = first(
+        obj,
+        &["prefix", "linearized", "longest_prefix", "linearization"],
+    )?;
+    let unplaceable_v = first(
+        obj,
+        &["unplaceable", "cannot_place", "stuck", "blocked", "failed"],
+    )?;
     let prefix = prefix_v
         .as_array()?
         .iter()
@@ -123,7 +129,13 @@ mod tests {
             "unplaceable":[7], "initial_state": null
         }))
         .unwrap();
-        assert_eq!(w.prefix[1], LinearizationStep { event: 4, state: Some(json!(2)) });
+        assert_eq!(
+            w.prefix[1],
+            LinearizationStep {
+                event: 4,
+                state: Some(json!(2))
+            }
+        );
         assert_eq!(w.unplaceable, vec![7]);
         let w = lin_witness(&json!({"linearized":[3, 5], "stuck":[{"event":9}]})).unwrap();
         assert_eq!((w.prefix[1].event, w.prefix[1].state.clone()), (5, None));
@@ -140,7 +152,8 @@ mod tests {
         .unwrap();
         assert_eq!(c[0].edge, "rw");
         assert_eq!(c[1].event, 5);
-        let c = cycle(&json!({"cycles":[[{"index":1,"type":"ww"},{"index":2,"type":"ww"}]]})).unwrap();
+        let c =
+            cycle(&json!({"cycles":[[{"index":1,"type":"ww"},{"index":2,"type":"ww"}]]})).unwrap();
         assert_eq!(c[1].edge, "ww");
         assert_eq!(cycle(&json!([{"txn":1}])), None);
         assert_eq!(cycle(&json!({"prefix":[1]})), None);

@@ -104,7 +104,11 @@ pub fn build_run(store: &Path, test: &str, stamp: &str, fx: &Fixture) -> Built {
                 call: t,
                 ret: t + lat,
                 lp,
-                kind: if timed_out { EventType::Info } else { EventType::Ok },
+                kind: if timed_out {
+                    EventType::Info
+                } else {
+                    EventType::Ok
+                },
                 applied: !timed_out || rng.random_range(0..2u32) == 0,
             });
             t += lat + rng.random_range(200_000..1_500_000u64);
@@ -180,8 +184,8 @@ pub fn build_run(store: &Path, test: &str, stamp: &str, fx: &Fixture) -> Built {
             // the read, or the stale read would still linearize.
             let old = &prev_state_of[prev];
             let rewritable = ops.iter().any(|o| {
-                let writes_old = (o.f == "write" && o.invoke == *old)
-                    || (o.f == "cas" && o.invoke[1] == *old);
+                let writes_old =
+                    (o.f == "write" && o.invoke == *old) || (o.f == "cas" && o.invoke[1] == *old);
                 let could_follow = o.kind == EventType::Info || o.ret > ops[prev].call;
                 writes_old && o.kind != EventType::Fail && o.call < ops[i].ret && could_follow
             });
@@ -199,11 +203,21 @@ pub fn build_run(store: &Path, test: &str, stamp: &str, fx: &Fixture) -> Built {
     for op in ops.iter() {
         let key = Some("r".to_string());
         let node = Some(NODES[(op.process % 3) as usize].to_string());
-        let mut inv = ev(op.call, Process::Client(op.process), EventType::Invoke, op.f, op.invoke.clone());
+        let mut inv = ev(
+            op.call,
+            Process::Client(op.process),
+            EventType::Invoke,
+            op.f,
+            op.invoke.clone(),
+        );
         inv.key = key.clone();
         inv.node = node.clone();
         events.push((op.call, 1, inv));
-        let value = if op.kind == EventType::Ok { op.result.clone() } else { op.invoke.clone() };
+        let value = if op.kind == EventType::Ok {
+            op.result.clone()
+        } else {
+            op.invoke.clone()
+        };
         let mut done = ev(op.ret, Process::Client(op.process), op.kind, op.f, value);
         done.key = key;
         done.node = node;
@@ -216,8 +230,28 @@ pub fn build_run(store: &Path, test: &str, stamp: &str, fx: &Fixture) -> Built {
         events.push((op.ret, 0, done));
     }
     let grudge = json!({"targets":["n3"],"grudge":{"n3":["n1","n2"],"n1":["n3"],"n2":["n3"]}});
-    events.push((part_start, 2, ev(part_start, Process::nemesis(), EventType::Info, "start-partition", grudge.clone())));
-    events.push((part_end, 2, ev(part_end, Process::nemesis(), EventType::Info, "stop-partition", json!({"targets":["n3"]}))));
+    events.push((
+        part_start,
+        2,
+        ev(
+            part_start,
+            Process::nemesis(),
+            EventType::Info,
+            "start-partition",
+            grudge.clone(),
+        ),
+    ));
+    events.push((
+        part_end,
+        2,
+        ev(
+            part_end,
+            Process::nemesis(),
+            EventType::Info,
+            "stop-partition",
+            json!({"targets":["n3"]}),
+        ),
+    ));
     // Probes every 500 ms; n3 runs 250 ms fast. With two_leaders, n3 claims term 2 too.
     let mut t = 0;
     while t < run_ns {
@@ -245,8 +279,11 @@ pub fn build_run(store: &Path, test: &str, stamp: &str, fx: &Fixture) -> Built {
     }
     events.sort_by_key(|(t, pri, _)| (*t, *pri));
     let mut w = HistoryWriter::create(&dir.join("history.jsonl")).unwrap();
-    let op_at: std::collections::HashMap<(u64, u64), usize> =
-        ops.iter().enumerate().map(|(i, o)| ((o.process, o.call), i)).collect();
+    let op_at: std::collections::HashMap<(u64, u64), usize> = ops
+        .iter()
+        .enumerate()
+        .map(|(i, o)| ((o.process, o.call), i))
+        .collect();
     let mut call_event_of_op = vec![0u64; ops.len()];
     let mut ret_event_of_op = vec![0u64; ops.len()];
     let mut open: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
@@ -276,7 +313,11 @@ pub fn build_run(store: &Path, test: &str, stamp: &str, fx: &Fixture) -> Built {
             let ms = STARTED_MS + t / 1_000_000 + if *node == "n3" { 250 } else { 0 };
             let what = if t == 0 && k == 0 {
                 "became leader term=2".to_string()
-            } else if fx.two_leaders && *node == "n3" && t >= part_start && t < part_start + 100_000_000 {
+            } else if fx.two_leaders
+                && *node == "n3"
+                && t >= part_start
+                && t < part_start + 100_000_000
+            {
                 "election timeout; became leader term=2 (planted bug: voted twice)".to_string()
             } else {
                 format!("applied index={}", t / 1_000_000)
@@ -328,7 +369,8 @@ pub fn build_run(store: &Path, test: &str, stamp: &str, fx: &Fixture) -> Built {
                     events: vec![call_event_of_op[s], ret_event_of_op[s]],
                     data: json!({"model": "cas-register", "initial_state": null, "prefix": prefix, "unplaceable": [call_event_of_op[s]]}),
                 }],
-                explanation: "Key r is not linearizable: a read returned a value already overwritten.".into(),
+                explanation:
+                    "Key r is not linearizable: a read returned a value already overwritten.".into(),
                 stats: json!({"keys": 1, "ops": ops.len(), "elapsed_ms": 31}),
             }
         }
@@ -357,7 +399,11 @@ pub fn build_run(store: &Path, test: &str, stamp: &str, fx: &Fixture) -> Built {
             stats: json!({}),
         });
     }
-    let valid = verdicts.iter().map(|v| v.valid).reduce(Validity::and).unwrap();
+    let valid = verdicts
+        .iter()
+        .map(|v| v.valid)
+        .reduce(Validity::and)
+        .unwrap();
     std::fs::write(
         dir.join("results.json"),
         serde_json::to_vec_pretty(&json!({
