@@ -4,3 +4,6 @@ pub mod linearizable;
 pub mod verdict;
 
 pub use verdict::{Anomaly, Budget, Validity, Verdict};
+pub mod elle;
+pub mod set;
+pub mod split_brain;
