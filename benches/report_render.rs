@@ -21,6 +21,7 @@ fn bench(c: &mut Criterion) {
         seed: 3,
         stale_read: true,
         two_leaders: true,
+        real_verdicts: false,
     };
     let run = common::build_run(store.path(), "bench", "20261122T150000", &fx);
     let files = write_run_report(&run.dir).unwrap();

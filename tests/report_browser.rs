@@ -163,6 +163,7 @@ fn reports_render_in_chromium_without_errors() {
             seed: 11,
             stale_read: false,
             two_leaders: false,
+            real_verdicts: true,
         },
     );
     let invalid = build_run(
@@ -175,6 +176,7 @@ fn reports_render_in_chromium_without_errors() {
             seed: 12,
             stale_read: true,
             two_leaders: true,
+            real_verdicts: true,
         },
     );
     let valid_html = write_run_report(&valid.dir).unwrap().html;

@@ -50,6 +50,7 @@ fn serves_the_store_newest_first_on_loopback() {
         seed: 5,
         stale_read: stale,
         two_leaders: false,
+        real_verdicts: true,
     };
     let old = build_run(store.path(), "raft-register", "20261122T120000", &fx(false));
     let new = build_run(store.path(), "raft-register", "20261122T130000", &fx(true));

@@ -84,11 +84,14 @@ impl Witness {
 }
 
 /// Every event an anomaly involves: its own list and those its data names.
-fn anomaly_events(a: &Anomaly, w: &Witness) -> Vec<u64> {
+fn anomaly_events(ctx: &Context, a: &Anomaly, w: &Witness) -> Vec<u64> {
     let mut ev = a.events.clone();
     match w {
         Witness::Linearizability(l) => ev.extend(&l.unplaceable),
-        Witness::Cycle(c) => ev.extend(c.iter().map(|s| s.event)),
+        Witness::Cycle(c) => ev.extend(c.iter().filter_map(|s| {
+            cycle_drawing::op_of(&s.txn, ctx.history, &ctx.op_of_event)
+                .map(|o| ctx.history.operations[o].call)
+        })),
         Witness::Other => {}
     }
     ev.sort_unstable();
@@ -128,7 +131,7 @@ pub fn render(ctx: &Context, verdicts: &[Verdict]) -> (String, Vec<(String, Vec<
         for (ai, a) in v.anomalies.iter().take(MAX_ANOMALIES_SHOWN).enumerate() {
             let id = format!("a{vi}-{ai}");
             let w = Witness::of(a);
-            let events = anomaly_events(a, &w);
+            let events = anomaly_events(ctx, a, &w);
             out.push_str(&anomaly(ctx, a, &w, &id, &events));
             if !events.is_empty() {
                 marks.push((id, events));

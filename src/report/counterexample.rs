@@ -64,12 +64,22 @@ pub fn render(
     let in_prefix: BTreeSet<usize> = prefix.iter().map(|(_, op, _)| op.id).collect();
     let stuck_ids: BTreeSet<usize> = stuck.iter().map(|op| op.id).collect();
     let key = stuck[0].key.clone();
+    // Ops that could have produced what the stuck op needs but were not placed where it
+    // would help; then other unplaced ops concurrent with the failure.
+    let producers: Vec<&Operation> = w
+        .producers
+        .iter()
+        .filter_map(|(e, _)| op_of_event.get(e).map(|&o| &ops[o]))
+        .filter(|op| !stuck_ids.contains(&op.id) && !drawn.iter().any(|(_, d, _)| d.id == op.id))
+        .take(OTHER_OPS)
+        .collect();
     let others: Vec<&Operation> = ops
         .iter()
         .filter(|op| {
             op.key == key
                 && !in_prefix.contains(&op.id)
                 && !stuck_ids.contains(&op.id)
+                && !producers.iter().any(|p| p.id == op.id)
                 && overlaps(op)
         })
         .take(OTHER_OPS)
@@ -80,6 +90,7 @@ pub fn render(
         .map(|(_, op, _)| *op)
         .chain(stuck.iter().copied())
         .chain(others.iter().copied())
+        .chain(producers.iter().copied())
         .collect();
     let x_lo = shown.iter().map(|o| o.call_time).min()?;
     let x_hi = shown.iter().map(|o| ret_or_end(o)).max()?.max(x_lo + 1);
@@ -144,6 +155,9 @@ pub fn render(
     for op in &others {
         bar(&mut svg, op, "cx-other", &op_text(op));
     }
+    for op in &producers {
+        bar(&mut svg, op, "cx-producer", &op_text(op));
+    }
     for (_, op, _) in &drawn {
         bar(&mut svg, op, "cx-lin", &op_text(op));
     }
@@ -179,10 +193,12 @@ pub fn render(
     }
     svg.push_str("</svg>");
 
-    let last_state = prefix
-        .last()
-        .map(|(_, _, s)| state_text(*s))
-        .unwrap_or_else(|| state_text(w.initial_state.as_ref()));
+    let last_state = w
+        .final_state
+        .as_ref()
+        .or(prefix.last().and_then(|(_, _, s)| *s))
+        .or(w.initial_state.as_ref());
+    let last_state = state_text(last_state);
     let mut out = String::new();
     let _ = write!(
         out,
