@@ -64,14 +64,35 @@ pub fn validity_word(v: Validity) -> &'static str {
     }
 }
 
-/// Every event an anomaly involves: its own list and those its data names.
-fn anomaly_events(a: &Anomaly) -> Vec<u64> {
-    let mut ev = a.events.clone();
-    if let Some(w) = witness::lin_witness(&a.data) {
-        ev.extend(&w.unplaceable);
+/// An anomaly's data in a shape the report draws.
+enum Witness {
+    Linearizability(witness::LinWitness),
+    Cycle(Vec<witness::CycleStep>),
+    Other,
+}
+
+impl Witness {
+    fn of(a: &Anomaly) -> Witness {
+        if let Some(w) = witness::lin_witness(&a.data) {
+            Witness::Linearizability(w)
+        } else if let Some(c) = witness::cycle(&a.data) {
+            Witness::Cycle(c)
+        } else {
+            Witness::Other
+        }
     }
-    if let Some(c) = witness::cycle(&a.data) {
-        ev.extend(c.iter().map(|s| s.event));
+}
+
+/// Every event an anomaly involves: its own list and those its data names.
+fn anomaly_events(ctx: &Context, a: &Anomaly, w: &Witness) -> Vec<u64> {
+    let mut ev = a.events.clone();
+    match w {
+        Witness::Linearizability(l) => ev.extend(&l.unplaceable),
+        Witness::Cycle(c) => ev.extend(c.iter().filter_map(|s| {
+            cycle_drawing::op_of(&s.txn, ctx.history, &ctx.op_of_event)
+                .map(|o| ctx.history.operations[o].call)
+        })),
+        Witness::Other => {}
     }
     ev.sort_unstable();
     ev.dedup();
@@ -109,8 +130,9 @@ pub fn render(ctx: &Context, verdicts: &[Verdict]) -> (String, Vec<(String, Vec<
         }
         for (ai, a) in v.anomalies.iter().take(MAX_ANOMALIES_SHOWN).enumerate() {
             let id = format!("a{vi}-{ai}");
-            let events = anomaly_events(a);
-            out.push_str(&anomaly(ctx, a, &id, &events));
+            let w = Witness::of(a);
+            let events = anomaly_events(ctx, a, &w);
+            out.push_str(&anomaly(ctx, a, &w, &id, &events));
             if !events.is_empty() {
                 marks.push((id, events));
             }
@@ -139,7 +161,7 @@ pub fn render(ctx: &Context, verdicts: &[Verdict]) -> (String, Vec<(String, Vec<
     (out, marks)
 }
 
-fn anomaly(ctx: &Context, a: &Anomaly, id: &str, events: &[u64]) -> String {
+fn anomaly(ctx: &Context, a: &Anomaly, w: &Witness, id: &str, events: &[u64]) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
@@ -158,11 +180,11 @@ fn anomaly(ctx: &Context, a: &Anomaly, id: &str, events: &[u64]) -> String {
     }
     let _ = write!(out, "</h4><p>{}</p>", escape::html(&a.description));
 
-    let rich = if let Some(w) = witness::lin_witness(&a.data) {
-        counterexample::render(&w, ctx.history, &ctx.op_of_event)
-            .map(|html| format!(r#"<div class="counterexample">{html}</div>"#))
-    } else {
-        witness::cycle(&a.data).map(|c| cycle_drawing::render(&c, ctx.history, &ctx.op_of_event))
+    let rich = match w {
+        Witness::Linearizability(l) => counterexample::render(l, ctx.history, &ctx.op_of_event)
+            .map(|html| format!(r#"<div class="counterexample">{html}</div>"#)),
+        Witness::Cycle(c) => Some(cycle_drawing::render(c, ctx.history, &ctx.op_of_event)),
+        Witness::Other => None,
     };
     let drew = rich.is_some();
     if let Some(html) = rich {
@@ -175,12 +197,15 @@ fn anomaly(ctx: &Context, a: &Anomaly, id: &str, events: &[u64]) -> String {
     }
     out.push_str(&log_excerpts(ctx, events));
     if !a.data.is_null() {
-        let pretty = serde_json::to_string_pretty(&a.data).unwrap_or_default();
         let _ = write!(
             out,
             r#"<details{}><summary>data</summary><pre>{}</pre></details>"#,
-            if drew { "" } else { " open" },
-            escape::html(&escape::truncate(&pretty, MAX_DATA_CHARS))
+            if drew || a.data.is_object() {
+                ""
+            } else {
+                " open"
+            },
+            escape::html(&escape::json_preview(&a.data, MAX_DATA_CHARS))
         );
     }
     out.push_str("</div>");
@@ -252,7 +277,9 @@ fn log_excerpts(ctx: &Context, events: &[u64]) -> String {
     let (t0_ms, t1_ms) = (*t0 as f64 / 1e6, *t1 as f64 / 1e6);
     let mut out = String::new();
     let mut unstamped = Vec::new();
-    for log in ctx.node_logs {
+    let mut lines_total = 0;
+    let mut nodes_with_lines = 0;
+    for log in ctx.node_logs.iter().filter(|l| !l.lines.is_empty()) {
         if !log.has_stamps() {
             unstamped.push(log.file.as_str());
             continue;
@@ -261,11 +288,17 @@ fn log_excerpts(ctx: &Context, events: &[u64]) -> String {
             unstamped.push(log.file.as_str());
             continue;
         };
-        let (lines, left_out) =
-            log.excerpt(t0_ms + offset - LOG_MARGIN_MS, t1_ms + offset + LOG_MARGIN_MS);
+        let (lines, left_out) = log.excerpt(
+            t0_ms + offset - LOG_MARGIN_MS,
+            t1_ms + offset + LOG_MARGIN_MS,
+        );
         if lines.is_empty() {
             continue;
         }
+        lines_total += lines.len();
+        nodes_with_lines += 1;
+        // Lines written while the anomaly's own ops were in flight stand out.
+        let (hot0, hot1) = (t0_ms + offset, t1_ms + offset);
         let _ = write!(
             out,
             r#"<div class="log"><div class="log-head">{} ({} line(s) within ±1 s{})</div><pre>"#,
@@ -278,9 +311,13 @@ fn log_excerpts(ctx: &Context, events: &[u64]) -> String {
             }
         );
         for l in lines {
+            let hot = l
+                .unix_ms
+                .is_some_and(|t| t >= hot0 - 50.0 && t <= hot1 + 50.0);
             let _ = writeln!(
                 out,
-                r#"<span class="ln">{:>6}</span> {}"#,
+                r#"<span class="{}"><span class="ln">{:>6}</span> {}</span>"#,
+                if hot { "hot" } else { "line" },
                 l.no,
                 escape::html(&escape::truncate(&l.text, 400))
             );
@@ -289,7 +326,10 @@ fn log_excerpts(ctx: &Context, events: &[u64]) -> String {
     }
     let mut head = String::new();
     if !out.is_empty() || !unstamped.is_empty() {
-        head.push_str(r#"<details class="logs" open><summary>node logs around this anomaly</summary>"#);
+        let _ = write!(
+            head,
+            r#"<details class="logs"><summary>node logs around this anomaly: {lines_total} line(s) from {nodes_with_lines} log(s), ±1 s</summary>"#
+        );
         if out.is_empty() && unstamped.is_empty() {
             head.push_str(r#"<p class="muted">No node wrote a log line within ±1 s.</p>"#);
         }

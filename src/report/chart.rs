@@ -8,9 +8,15 @@ use super::fault_bands::{self, FaultBand};
 
 #[derive(Clone, Copy, Debug)]
 pub enum YScale {
-    Linear { min: f64, max: f64 },
+    Linear {
+        min: f64,
+        max: f64,
+    },
     /// Both bounds > 0.
-    Log { min: f64, max: f64 },
+    Log {
+        min: f64,
+        max: f64,
+    },
 }
 
 pub struct Frame {
@@ -130,7 +136,7 @@ impl Frame {
 /// About `n` round tick values covering [min, max].
 pub fn nice_ticks(min: f64, max: f64, n: usize) -> Vec<f64> {
     let span = max - min;
-    if !(span > 0.0) || !span.is_finite() {
+    if span.is_nan() || span <= 0.0 || !span.is_finite() {
         return vec![min];
     }
     let raw = span / n.max(1) as f64;
@@ -174,15 +180,28 @@ mod tests {
 
     #[test]
     fn ticks_are_round_and_cover_the_range() {
-        assert_eq!(nice_ticks(0.0, 10.0, 5), vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]);
-        assert_eq!(nice_ticks(0.0, 0.7, 5), vec![0.0, 0.2, 0.4, 0.6000000000000001]);
+        assert_eq!(
+            nice_ticks(0.0, 10.0, 5),
+            vec![0.0, 2.0, 4.0, 6.0, 8.0, 10.0]
+        );
+        assert_eq!(
+            nice_ticks(0.0, 0.7, 5),
+            vec![0.0, 0.2, 0.4, 0.6000000000000001]
+        );
         assert_eq!(log_ticks(0.05, 2000.0), vec![0.1, 1.0, 10.0, 100.0, 1000.0]);
         assert_eq!(nice_ticks(3.0, 3.0, 5), vec![3.0]);
     }
 
     #[test]
     fn scales_map_into_the_plot_area() {
-        let f = Frame::new(10.0, YScale::Log { min: 1.0, max: 100.0 }, "ms");
+        let f = Frame::new(
+            10.0,
+            YScale::Log {
+                min: 1.0,
+                max: 100.0,
+            },
+            "ms",
+        );
         assert_eq!(f.x(0.0), f.left);
         assert_eq!(f.x(20.0), f.left + f.plot_w());
         assert_eq!(f.y(100.0), f.top);

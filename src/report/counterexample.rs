@@ -12,11 +12,15 @@ use crate::history::{History, Operation};
 
 /// Prefix steps drawn before the failure, at most (the table shows `TABLE_STEPS`).
 const DRAWN_STEPS: usize = 12;
-const TABLE_STEPS: usize = 20;
+const TABLE_STEPS: usize = 12;
 const OTHER_OPS: usize = 10;
 
 pub fn op_text(op: &Operation) -> String {
-    let key = op.key.as_deref().map(|k| format!("{k} ")).unwrap_or_default();
+    let key = op
+        .key
+        .as_deref()
+        .map(|k| format!("{k} "))
+        .unwrap_or_default();
     format!("{} {key}{}", op.f, op_value_text(op))
 }
 
@@ -26,7 +30,11 @@ fn state_text(s: Option<&serde_json::Value>) -> String {
 
 /// Renders the drawing and the step table, or `None` when the witness names ops that are
 /// not in the history (then the generic view shows the raw data).
-pub fn render(w: &LinWitness, history: &History, op_of_event: &HashMap<u64, usize>) -> Option<String> {
+pub fn render(
+    w: &LinWitness,
+    history: &History,
+    op_of_event: &HashMap<u64, usize>,
+) -> Option<String> {
     let ops = &history.operations;
     let prefix: Vec<(usize, &Operation, Option<&serde_json::Value>)> = w
         .prefix
@@ -56,12 +64,22 @@ pub fn render(w: &LinWitness, history: &History, op_of_event: &HashMap<u64, usiz
     let in_prefix: BTreeSet<usize> = prefix.iter().map(|(_, op, _)| op.id).collect();
     let stuck_ids: BTreeSet<usize> = stuck.iter().map(|op| op.id).collect();
     let key = stuck[0].key.clone();
+    // Ops that could have produced what the stuck op needs but were not placed where it
+    // would help; then other unplaced ops concurrent with the failure.
+    let producers: Vec<&Operation> = w
+        .producers
+        .iter()
+        .filter_map(|(e, _)| op_of_event.get(e).map(|&o| &ops[o]))
+        .filter(|op| !stuck_ids.contains(&op.id) && !drawn.iter().any(|(_, d, _)| d.id == op.id))
+        .take(OTHER_OPS)
+        .collect();
     let others: Vec<&Operation> = ops
         .iter()
         .filter(|op| {
             op.key == key
                 && !in_prefix.contains(&op.id)
                 && !stuck_ids.contains(&op.id)
+                && !producers.iter().any(|p| p.id == op.id)
                 && overlaps(op)
         })
         .take(OTHER_OPS)
@@ -72,17 +90,19 @@ pub fn render(w: &LinWitness, history: &History, op_of_event: &HashMap<u64, usiz
         .map(|(_, op, _)| *op)
         .chain(stuck.iter().copied())
         .chain(others.iter().copied())
+        .chain(producers.iter().copied())
         .collect();
     let x_lo = shown.iter().map(|o| o.call_time).min()?;
     let x_hi = shown.iter().map(|o| ret_or_end(o)).max()?.max(x_lo + 1);
     let procs: BTreeSet<u64> = shown.iter().map(|o| o.process).collect();
     let lane: HashMap<u64, usize> = procs.iter().enumerate().map(|(i, p)| (*p, i)).collect();
 
-    let (left, width, lane_h) = (70.0, 1000.0, 40.0);
+    // Each lane: a row for linearization points, the op bars, then labels that do not fit.
+    let (left, width, lane_h) = (76.0, 1000.0, 58.0);
     let plot_w = width - left - 20.0;
-    let height = 30.0 + lane_h * procs.len() as f64;
+    let height = 26.0 + lane_h * procs.len() as f64;
     let x = |t: u64| left + (t - x_lo) as f64 / (x_hi - x_lo) as f64 * plot_w;
-    let y = |op: &Operation| 24.0 + lane_h * lane[&op.process] as f64;
+    let top = |op: &Operation| 22.0 + lane_h * lane[&op.process] as f64;
 
     let mut svg = String::new();
     let _ = write!(
@@ -90,32 +110,41 @@ pub fn render(w: &LinWitness, history: &History, op_of_event: &HashMap<u64, usiz
         r#"<svg class="porcupine" viewBox="0 0 {width} {height}" width="{width}" height="{height}" xmlns="http://www.w3.org/2000/svg">"#
     );
     for (p, i) in &lane {
+        let yt = 22.0 + lane_h * *i as f64;
         let _ = write!(
             svg,
-            r##"<text x="4" y="{:.1}" class="lane-label">process {p}</text><line x1="{left}" x2="{}" y1="{:.1}" y2="{:.1}" stroke="#0002"/>"##,
-            24.0 + lane_h * *i as f64 + 13.0,
-            width - 20.0,
-            24.0 + lane_h * *i as f64 + 9.0,
-            24.0 + lane_h * *i as f64 + 9.0,
+            r##"<rect x="0" y="{:.1}" width="{width}" height="{lane_h}" fill="{}"/><text x="4" y="{:.1}" class="lane-label">process {p}</text>"##,
+            yt - 2.0,
+            if i % 2 == 0 { "#f7f9fc" } else { "#ffffff" },
+            yt + 31.0,
         );
     }
     let _ = write!(
         svg,
-        r#"<text x="{left}" y="12" class="tick">{:.3} s</text><text x="{}" y="12" class="tick" text-anchor="end">{:.3} s</text>"#,
+        r#"<text x="{left}" y="12" class="tick">{:.6} s</text><text x="{}" y="12" class="tick" text-anchor="end">{:.6} s</text>"#,
         x_lo as f64 / 1e9,
         width - 20.0,
         x_hi as f64 / 1e9
     );
     let bar = |svg: &mut String, op: &Operation, class: &str, label: &str| {
         let (x0, x1) = (x(op.call_time), x(ret_or_end(op)));
-        let open = if op.ret_time.is_none() { " (never returned)" } else { "" };
+        let w = (x1 - x0).max(2.0);
+        let yt = top(op);
+        let open = if op.ret_time.is_none() {
+            " (never returned)"
+        } else {
+            ""
+        };
+        let fits = label.chars().count() as f64 * 6.4 + 6.0 <= w;
+        let (lx, ly, lclass) = if fits {
+            (x0 + 3.0, yt + 31.0, "")
+        } else {
+            (x0, yt + 49.0, r#" class="below""#)
+        };
         let _ = write!(
             svg,
-            r#"<g class="{class}"><rect x="{x0:.1}" y="{:.1}" width="{:.1}" height="18" rx="3"/><text x="{:.1}" y="{:.1}">{}</text><title>{} · process {} · {:.3}–{:.3} s{open}</title></g>"#,
-            y(op),
-            (x1 - x0).max(2.0),
-            x0 + 3.0,
-            y(op) + 13.0,
+            r#"<g class="{class}"><rect x="{x0:.1}" y="{:.1}" width="{w:.1}" height="18" rx="3"/><text x="{lx:.1}" y="{ly:.1}"{lclass}>{}</text><title>{} · process {} · {:.6}–{:.6} s{open}</title></g>"#,
+            yt + 18.0,
             escape::html(label),
             escape::html(&op_text(op)),
             op.process,
@@ -125,6 +154,9 @@ pub fn render(w: &LinWitness, history: &History, op_of_event: &HashMap<u64, usiz
     };
     for op in &others {
         bar(&mut svg, op, "cx-other", &op_text(op));
+    }
+    for op in &producers {
+        bar(&mut svg, op, "cx-producer", &op_text(op));
     }
     for (_, op, _) in &drawn {
         bar(&mut svg, op, "cx-lin", &op_text(op));
@@ -137,24 +169,36 @@ pub fn render(w: &LinWitness, history: &History, op_of_event: &HashMap<u64, usiz
     let mut lp = 0u64;
     for (n, op, state) in &drawn {
         lp = lp.max(op.call_time).min(ret_or_end(op));
-        points.push((*n, x(lp), y(op) + 9.0, *state));
+        points.push((*n, x(lp), top(op) + 8.0, *state));
     }
-    let path: Vec<String> = points.iter().map(|(_, px, py, _)| format!("{px:.1},{py:.1}")).collect();
-    let _ = write!(svg, r#"<polyline class="cx-path" points="{}"/>"#, path.join(" "));
+    let path: Vec<String> = points
+        .iter()
+        .map(|(_, px, py, _)| format!("{px:.1},{py:.1}"))
+        .collect();
+    let _ = write!(
+        svg,
+        r#"<polyline class="cx-path" points="{}"/>"#,
+        path.join(" ")
+    );
     for (n, px, py, state) in &points {
+        let pill = (6.0 * n.to_string().len() as f64 + 8.0).max(16.0);
         let _ = write!(
             svg,
-            r#"<g class="cx-point"><circle cx="{px:.1}" cy="{py:.1}" r="8"/><text x="{px:.1}" y="{:.1}" text-anchor="middle">{n}</text><title>step {n}: state after = {}</title></g>"#,
-            py + 3.5,
+            r#"<g class="cx-point"><rect x="{:.1}" y="{:.1}" width="{pill:.1}" height="16" rx="8"/><text x="{px:.1}" y="{:.1}" text-anchor="middle">{n}</text><title>step {n}: state after = {}</title></g>"#,
+            px - pill / 2.0,
+            py - 8.0,
+            py + 3.0,
             escape::html(&state_text(*state))
         );
     }
     svg.push_str("</svg>");
 
-    let last_state = prefix
-        .last()
-        .map(|(_, _, s)| state_text(*s))
-        .unwrap_or_else(|| state_text(w.initial_state.as_ref()));
+    let last_state = w
+        .final_state
+        .as_ref()
+        .or(prefix.last().and_then(|(_, _, s)| *s))
+        .or(w.initial_state.as_ref());
+    let last_state = state_text(last_state);
     let mut out = String::new();
     let _ = write!(
         out,
@@ -167,7 +211,9 @@ pub fn render(w: &LinWitness, history: &History, op_of_event: &HashMap<u64, usiz
         },
         escape::html(&last_state),
         stuck.len(),
-        key.as_deref().map(|k| format!(" on key <code>{}</code>", escape::html(k))).unwrap_or_default()
+        key.as_deref()
+            .map(|k| format!(" on key <code>{}</code>", escape::html(k)))
+            .unwrap_or_default()
     );
     out.push_str(&svg);
     out.push_str(r#"<table class="cx-steps"><thead><tr><th>step</th><th>process</th><th>op</th><th>invoked – returned (s)</th><th>model state after</th></tr></thead><tbody>"#);

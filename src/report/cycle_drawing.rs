@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use super::counterexample::op_text;
 use super::escape;
-use super::witness::CycleStep;
+use super::witness::{CycleStep, TxnRef};
 use crate::history::History;
 
 fn edge_color(edge: &str) -> &'static str {
@@ -21,7 +21,22 @@ fn edge_color(edge: &str) -> &'static str {
     }
 }
 
+/// The op id a step's transaction refers to, if it is in the history.
+pub fn op_of(t: &TxnRef, history: &History, op_of_event: &HashMap<u64, usize>) -> Option<usize> {
+    match t {
+        TxnRef::Op(o) => (*o < history.operations.len()).then_some(*o),
+        TxnRef::Event(e) => op_of_event.get(e).copied(),
+        TxnRef::Name(_) => None,
+    }
+}
+
 pub fn render(steps: &[CycleStep], history: &History, op_of_event: &HashMap<u64, usize>) -> String {
+    let label = |i: usize| {
+        steps[i]
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("T{}", i + 1))
+    };
     let n = steps.len();
     let (w, h) = (520.0, 300.0);
     let (cx, cy) = (w / 2.0, h / 2.0);
@@ -44,7 +59,10 @@ pub fn render(steps: &[CycleStep], history: &History, op_of_event: &HashMap<u64,
         let (dx, dy) = (x1 - x0, y1 - y0);
         let len = (dx * dx + dy * dy).sqrt().max(1.0);
         // Bend each edge outward so two opposite edges between two nodes stay apart.
-        let (mx, my) = ((x0 + x1) / 2.0 - dy / len * 30.0, (y0 + y1) / 2.0 + dx / len * 30.0);
+        let (mx, my) = (
+            (x0 + x1) / 2.0 - dy / len * 30.0,
+            (y0 + y1) / 2.0 + dx / len * 30.0,
+        );
         let (sx, sy) = (x0 + dx / len * node_r, y0 + dy / len * node_r);
         let (ex, ey) = (x1 - dx / len * node_r, y1 - dy / len * node_r);
         let color = edge_color(&s.edge);
@@ -56,18 +74,17 @@ pub fn render(steps: &[CycleStep], history: &History, op_of_event: &HashMap<u64,
     }
     for (i, s) in steps.iter().enumerate() {
         let (x, y) = pos[i];
-        let title = op_of_event
-            .get(&s.event)
-            .map(|&o| {
+        let title = op_of(&s.txn, history, op_of_event)
+            .map(|o| {
                 let op = &history.operations[o];
                 format!("process {} · {}", op.process, op_text(op))
             })
-            .unwrap_or_else(|| format!("event {}", s.event));
+            .unwrap_or_else(|| label(i));
         let _ = write!(
             svg,
-            r#"<g class="txn"><circle cx="{x:.1}" cy="{y:.1}" r="{node_r}"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">T{}</text><title>{}</title></g>"#,
+            r#"<g class="txn"><circle cx="{x:.1}" cy="{y:.1}" r="{node_r}"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{}</text><title>{}</title></g>"#,
             y + 4.0,
-            i + 1,
+            escape::html(&label(i)),
             escape::html(&title)
         );
     }
@@ -76,21 +93,20 @@ pub fn render(steps: &[CycleStep], history: &History, op_of_event: &HashMap<u64,
     out.push_str(&svg);
     out.push_str(r#"<ol class="cycle-steps">"#);
     for (i, s) in steps.iter().enumerate() {
-        let txn = op_of_event
-            .get(&s.event)
-            .map(|&o| {
+        let txn = op_of(&s.txn, history, op_of_event)
+            .map(|o| {
                 let op = &history.operations[o];
                 format!(" (process {}, {})", op.process, op_text(op))
             })
             .unwrap_or_default();
         let _ = write!(
             out,
-            r#"<li><b>T{}</b>{} <span class="edge" style="color:{}">–{}→</span> <b>T{}</b>{}</li>"#,
-            i + 1,
+            r#"<li><b>{}</b>{} <span class="edge" style="color:{}">–{}→</span> <b>{}</b>{}</li>"#,
+            escape::html(&label(i)),
             escape::html(&txn),
             edge_color(&s.edge),
             escape::html(&s.edge),
-            (i + 1) % n + 1,
+            escape::html(&label((i + 1) % n)),
             if s.explanation.is_empty() {
                 String::new()
             } else {

@@ -38,6 +38,38 @@ pub fn truncate(text: &str, max: usize) -> String {
     s
 }
 
+/// Pretty JSON of `v`, cut at about `max` bytes without serializing the rest (a witness
+/// can be megabytes; the page shows its start and says how it was cut).
+pub fn json_preview(v: &serde_json::Value, max: usize) -> String {
+    struct Limited {
+        buf: Vec<u8>,
+        max: usize,
+    }
+    impl std::io::Write for Limited {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            if self.buf.len() >= self.max {
+                return Err(std::io::Error::other("full"));
+            }
+            self.buf.extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut w = Limited {
+        buf: Vec::new(),
+        max,
+    };
+    let complete = serde_json::to_writer_pretty(&mut w, v).is_ok();
+    let text = String::from_utf8_lossy(&w.buf).into_owned();
+    if complete {
+        text
+    } else {
+        format!("{}\n… (cut at {max} bytes)", truncate(&text, max))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -57,6 +89,14 @@ mod tests {
         assert!(!safe.contains('<'));
         let back: String = serde_json::from_str(&safe).unwrap();
         assert_eq!(back, "</script><!--");
+    }
+
+    #[test]
+    fn json_preview_stops_early() {
+        let big = serde_json::json!({"prefix": (0..100_000).collect::<Vec<u32>>()});
+        let p = json_preview(&big, 1000);
+        assert!(p.len() < 1100 && p.ends_with("(cut at 1000 bytes)"), "{p}");
+        assert_eq!(json_preview(&serde_json::json!([1]), 1000), "[\n  1\n]");
     }
 
     #[test]

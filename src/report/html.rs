@@ -22,6 +22,7 @@ fn meta_row(out: &mut String, name: &str, v: &Value) {
     }
     let text = match v {
         Value::Array(a) => a.iter().map(value_text).collect::<Vec<_>>().join(", "),
+        Value::Number(n) if n.is_f64() => format!("{:.3}", n.as_f64().unwrap_or(0.0)),
         other => value_text(other),
     };
     let _ = write!(
@@ -37,7 +38,9 @@ pub fn render_html(input: &ReportInput) -> String {
     let h = input.history;
     let end = end_ns(h);
     let bands = fault_bands(h);
-    let valid = input.results.map_or_else(|| overall(input.verdicts), |r| r.valid);
+    let valid = input
+        .results
+        .map_or_else(|| overall(input.verdicts), |r| r.valid);
     let word = validity_word(valid);
     let offsets = clock_offsets(h);
     let started = input.results.and_then(|r| started_at_ms(&r.started_at));
@@ -54,7 +57,7 @@ pub fn render_html(input: &ReportInput) -> String {
     );
     let _ = write!(
         out,
-        r##"<header class="top"><span class="badge big b-{word}" id="overall-verdict">{word}</span><h1>{}</h1><nav><a href="#summary">summary</a><a href="#faults">faults</a><a href="#timeline-section">timeline</a><a href="#plots">latency &amp; throughput</a><a href="#verdicts">verdicts</a></nav></header><main><div id="js-errors"></div>"##,
+        r##"<header class="top"><span class="badge big b-{word}" id="overall-verdict">{word}</span><h1>{}</h1><nav><a href="#summary">summary</a><a href="#verdicts">verdicts</a><a href="#faults">faults</a><a href="#timeline-section">timeline</a><a href="#plots">latency &amp; throughput</a></nav></header><main><div id="js-errors"></div>"##,
         escape::html(&input.title)
     );
 
@@ -101,7 +104,7 @@ pub fn render_html(input: &ReportInput) -> String {
         for f in &input.files {
             let _ = write!(
                 out,
-                r#"<a href="{}">{}</a>"#,
+                r#"<a href="{}">{}</a> "#,
                 escape::html(f),
                 escape::html(f)
             );
@@ -110,10 +113,17 @@ pub fn render_html(input: &ReportInput) -> String {
     }
     out.push_str("</section>");
 
+    let _ = write!(
+        out,
+        r#"<section id="verdicts"><h2>Verdicts</h2>{verdict_html}</section>"#
+    );
     // Faults
     out.push_str(r#"<section id="faults"><h2>Faults</h2>"#);
     if let Some(s) = input.schedule {
-        let planned = s.get("faults").and_then(Value::as_array).map_or(0, Vec::len);
+        let planned = s
+            .get("faults")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
         let _ = write!(
             out,
             r#"<p>Schedule <code>{}</code>, seed <code>{}</code>: {planned} planned fault action(s) in schedule.json.</p>"#,
@@ -133,8 +143,10 @@ pub fn render_html(input: &ReportInput) -> String {
                 escape::html(&b.fault),
                 escape::html(&b.targets.join(", ")),
                 b.start_ns as f64 / 1e9,
-                b.end_ns
-                    .map_or("never stopped".to_string(), |e| format!("{:.3}", e as f64 / 1e9)),
+                b.end_ns.map_or("never stopped".to_string(), |e| format!(
+                    "{:.3}",
+                    e as f64 / 1e9
+                )),
                 escape::html(&escape::truncate(&value_text(&b.detail), 160))
             );
         }
@@ -169,10 +181,6 @@ pub fn render_html(input: &ReportInput) -> String {
     out.push_str(&plots::throughput(h, &bands, end));
     out.push_str("</section>");
 
-    let _ = write!(
-        out,
-        r#"<section id="verdicts"><h2>Verdicts</h2>{verdict_html}</section>"#
-    );
     let _ = write!(
         out,
         r#"</main><footer>faultline {} · report generated offline</footer><script type="application/json" id="timeline-data">{tl_json}</script><script>{JS}</script></body></html>"#,

@@ -26,8 +26,14 @@ pub fn junit_xml(
     properties: &[(String, String)],
     elapsed_s_total: f64,
 ) -> String {
-    let failures = verdicts.iter().filter(|v| v.valid == Validity::Invalid).count();
-    let errors = verdicts.iter().filter(|v| v.valid == Validity::Unknown).count()
+    let failures = verdicts
+        .iter()
+        .filter(|v| v.valid == Validity::Invalid)
+        .count();
+    let errors = verdicts
+        .iter()
+        .filter(|v| v.valid == Validity::Unknown)
+        .count()
         + usize::from(verdicts.is_empty());
     let tests = verdicts.len().max(1);
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
@@ -73,7 +79,10 @@ pub fn junit_xml(
                 body,
                 "{}{}: {}",
                 a.kind,
-                a.key.as_deref().map(|k| format!(" (key {k})")).unwrap_or_default(),
+                a.key
+                    .as_deref()
+                    .map(|k| format!(" (key {k})"))
+                    .unwrap_or_default(),
                 a.description
             );
         }
@@ -145,8 +154,13 @@ mod tests {
             &[("seed".into(), "42".into())],
             61.5,
         );
-        assert!(xml.contains(r#"<testsuite name="raft-kv" tests="3" failures="1" errors="1""#), "{xml}");
-        assert!(xml.contains(r#"<testcase classname="raft-kv" name="elle/list-append" time="1.500"></testcase>"#));
+        assert!(
+            xml.contains(r#"<testsuite name="raft-kv" tests="3" failures="1" errors="1""#),
+            "{xml}"
+        );
+        assert!(xml.contains(
+            r#"<testcase classname="raft-kv" name="elle/list-append" time="1.500"></testcase>"#
+        ));
         assert!(xml.contains(r#"<failure type="invalid" message="linearizable/cas-register says &lt;Invalid&gt;">nonlinearizable (key k1): read 1 &amp; then 2"#));
         assert!(xml.contains(r#"<error type="unknown""#));
         assert!(xml.contains(r#"<property name="seed" value="42"/>"#));

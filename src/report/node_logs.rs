@@ -117,8 +117,7 @@ pub fn clock_offsets(history: &History) -> HashMap<String, f64> {
             .node
             .clone()
             .or_else(|| e.value.get("id").and_then(Value::as_str).map(String::from));
-        if let (Some(node), Some(clock)) = (node, e.value.get("clock_ms").and_then(Value::as_f64))
-        {
+        if let (Some(node), Some(clock)) = (node, e.value.get("clock_ms").and_then(Value::as_f64)) {
             samples
                 .entry(node)
                 .or_default()
@@ -230,7 +229,10 @@ mod tests {
             line_stamp("[2026-11-22 15:12:56+01:00 INFO x]"),
             Some(1_795_356_776_000.0)
         );
-        assert_eq!(line_stamp("1795356776250 leader n1"), Some(1_795_356_776_250.0));
+        assert_eq!(
+            line_stamp("1795356776250 leader n1"),
+            Some(1_795_356_776_250.0)
+        );
         assert_eq!(line_stamp("1795356776.5 x"), Some(1_795_356_776_500.0));
         assert_eq!(line_stamp("term 3 leader n1"), None);
         assert_eq!(line_stamp("2026-13-22T14:12:56Z"), None);
@@ -239,7 +241,12 @@ mod tests {
     #[test]
     fn excerpts_centre_on_the_window_and_count_the_rest() {
         let text: String = (0..100)
-            .map(|i| format!("{} line {i}\nunstamped {i}\n", 1_700_000_000_000u64 + i * 10))
+            .map(|i| {
+                format!(
+                    "{} line {i}\nunstamped {i}\n",
+                    1_700_000_000_000u64 + i * 10
+                )
+            })
             .collect();
         let log = NodeLog::parse("n1", "nodes/n1/stderr.log", &text, false);
         assert!(log.has_stamps());

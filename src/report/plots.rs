@@ -78,7 +78,11 @@ pub fn latency_scatter(history: &History, bands: &[FaultBand], end_ns: u64) -> S
     frame.open(&mut out, "latency-scatter", bands, end_ns);
     let mut seen: HashSet<(i32, i32, u8)> = HashSet::new();
     for o in OUTCOMES {
-        let _ = write!(out, r#"<g fill="{}" fill-opacity="0.55">"#, outcome_color(o));
+        let _ = write!(
+            out,
+            r#"<g fill="{}" fill-opacity="0.55">"#,
+            outcome_color(o)
+        );
         for op in history.operations.iter().filter(|op| op.outcome == o) {
             let (Some(ret), Some(l)) = (op.ret_time, latency_ms(op)) else {
                 continue;

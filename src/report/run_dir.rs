@@ -46,7 +46,7 @@ pub fn read_history(path: &Path) -> Result<(History, Option<String>), ReportErro
                 return Err(err.into());
             }
             let cut = text.rfind('\n').map_or(0, |i| i + 1);
-            let h = jsonl::read(text[..cut].as_bytes(), path)?;
+            let h = jsonl::read(&text.as_bytes()[..cut], path)?;
             Ok((h, Some(text[cut..].to_string())))
         }
         Err(e) => Err(e.into()),
@@ -123,8 +123,8 @@ pub fn write_run_report(run_dir: &Path) -> Result<ReportFiles, ReportError> {
         run.results.valid = overall(&run.results.verdicts);
     }
     let results_path = run_dir.join("results.json");
-    let results_json =
-        serde_json::to_vec_pretty(&run.results).map_err(|e| ReportError::io(&results_path, e.into()))?;
+    let results_json = serde_json::to_vec_pretty(&run.results)
+        .map_err(|e| ReportError::io(&results_path, e.into()))?;
     write_atomically(&results_path, &results_json)?;
 
     let r = &run.results;

@@ -54,10 +54,7 @@ fn content_type(path: &Path) -> &'static str {
 /// `rel` under `store`, or `None` if it would leave the store.
 fn confine(store: &Path, rel: &str) -> Option<PathBuf> {
     let rel = Path::new(rel.trim_start_matches('/'));
-    if rel
-        .components()
-        .any(|c| !matches!(c, Component::Normal(_)))
-    {
+    if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
         return None;
     }
     let root = store.canonicalize().ok()?;

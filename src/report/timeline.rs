@@ -177,10 +177,11 @@ pub fn timeline_data(
             next_f
         }));
         let next_k = key_ids.len() as u32;
-        d.key.push(*key_ids.entry(op.key.as_deref()).or_insert_with(|| {
-            d.keys.push(op.key.clone().unwrap_or_default());
-            next_k
-        }));
+        d.key
+            .push(*key_ids.entry(op.key.as_deref()).or_insert_with(|| {
+                d.keys.push(op.key.clone().unwrap_or_default());
+                next_k
+            }));
         d.value.push(op_value_text(op));
         d.call.push(op.call);
         op_of_event.insert(op.call, op.id);

@@ -106,7 +106,7 @@
   document.getElementById('tl-clear').addEventListener('click', function () { highlight = null; render(); });
   var marks = {};
   D.marks.forEach(function (m) { marks[m.id] = m.ops; });
-  function showMark(id) {
+  function showMark(id, scroll) {
     var ops = marks[id];
     if (!ops || !ops.length) return;
     var lo = Infinity, hi = 0;
@@ -115,12 +115,15 @@
     win0 = lo - pad; winLen = hi - lo + 2 * pad;
     highlight = new Set(ops);
     render();
-    document.getElementById('timeline-section').scrollIntoView();
+    if (scroll) document.getElementById('timeline-section').scrollIntoView();
   }
   Array.prototype.forEach.call(document.querySelectorAll('button.show-mark'), function (b) {
-    b.addEventListener('click', function () { showMark(b.dataset.mark); });
+    b.addEventListener('click', function () { showMark(b.dataset.mark, true); });
   });
   window.addEventListener('resize', render);
   render();
+  // `report.html#mark=<anomaly id>` opens with that anomaly's ops highlighted (used by links).
+  var m = /^#mark=(.+)$/.exec(window.location.hash);
+  if (m) showMark(decodeURIComponent(m[1]), false);
   document.body.dataset.rendered = 'ok';
 })();
