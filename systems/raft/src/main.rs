@@ -119,6 +119,7 @@ fn main() -> anyhow::Result<()> {
     let status = Arc::new(Mutex::new(Status::default()));
     let opts = NodeOptions {
         core,
+        listen: args.listen.clone(),
         data_dir: args.data_dir.clone(),
         initial,
         snapshot_threshold: args.snapshot_threshold.max(1),

@@ -60,6 +60,7 @@ pub enum Event {
     },
     Peer {
         from: NodeId,
+        addr: String,
         msg: Message,
     },
     Log {
@@ -93,6 +94,7 @@ pub struct Status {
 
 pub struct NodeOptions {
     pub core: Config,
+    pub listen: String,
     pub data_dir: PathBuf,
     pub initial: Membership,
     pub snapshot_threshold: u64,
@@ -185,7 +187,7 @@ impl Node {
         };
         let bugs = opts.core.bugs;
         let raft = Raft::new(opts.core, rec.hard_state, meta, rec.entries, opts.initial);
-        let mut transport = Transport::new(id.clone(), rt);
+        let mut transport = Transport::new(id.clone(), opts.listen.clone(), rt);
         transport.set_peers(raft.membership());
         let now = Instant::now();
         Ok(Node {
@@ -259,7 +261,10 @@ impl Node {
 
     fn handle(&mut self, ev: Event) {
         match ev {
-            Event::Peer { from, msg } => self.step(Input::Receive { from, msg }),
+            Event::Peer { from, addr, msg } => {
+                self.transport.learn(&from, &addr);
+                self.step(Input::Receive { from, msg })
+            }
             Event::Propose { data, reply } => {
                 self.next_id += 1;
                 let id = format!("{}-{}-{}", self.id(), self.boot, self.next_id);
