@@ -13,6 +13,7 @@ pub struct LocalNode {
     pub addr: String,
     pub dir: PathBuf,
     child: Option<Child>,
+    paused: bool,
 }
 
 impl LocalNode {
@@ -50,6 +51,7 @@ impl LocalCluster {
                 addr: format!("127.0.0.1:{}", ports[i]),
                 dir: base.join(format!("n{}", i + 1)),
                 child: None,
+                paused: false,
             })
             .collect();
         let client = reqwest::Client::builder()
@@ -105,10 +107,29 @@ impl LocalCluster {
 
     /// SIGKILL node `i` and reap it.
     pub fn kill(&mut self, i: usize) {
+        if self.nodes[i].paused {
+            let _ = self.pause(i, false);
+        }
         if let Some(mut c) = self.nodes[i].child.take() {
             let _ = c.kill();
             let _ = c.wait();
         }
+    }
+
+    /// SIGSTOP (`true`) or SIGCONT (`false`) node `i` (our own child, by pid).
+    pub fn pause(&mut self, i: usize, stop: bool) -> std::io::Result<()> {
+        let Some(pid) = self.nodes[i].pid() else {
+            return Ok(());
+        };
+        let sig = if stop { "-STOP" } else { "-CONT" };
+        let st = Command::new("kill")
+            .args([sig, &pid.to_string()])
+            .status()?;
+        if !st.success() {
+            return Err(std::io::Error::other(format!("kill {sig} {pid} failed")));
+        }
+        self.nodes[i].paused = stop;
+        Ok(())
     }
 
     pub fn stderr(&self, i: usize) -> String {
@@ -148,6 +169,7 @@ impl LocalCluster {
             let mut views = Vec::new();
             for (i, n) in self.nodes.iter().enumerate() {
                 if n.child.is_some()
+                    && !n.paused
                     && let Ok(s) = self.get(i, "/status").await
                 {
                     views.push((i, s));

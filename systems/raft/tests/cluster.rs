@@ -190,3 +190,45 @@ async fn malformed_requests_get_4xx_and_the_node_keeps_serving() {
     assert!(v["clock_ms"].as_u64().unwrap() > 1_600_000_000_000);
     assert_eq!(v["role"], "leader");
 }
+
+/// Pauses the leader, writes through its successor, resumes it and reads from it at once.
+/// Returns how many of those reads returned the overwritten (stale) value.
+async fn stale_reads_from_a_resumed_leader(bugs: &[String], attempts: usize) -> usize {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut c = LocalCluster::start(Path::new(BIN), 3, tmp.path(), bugs).unwrap();
+    let mut stale = 0;
+    for a in 0..attempts {
+        let key = format!("p{a}");
+        assert_eq!(write_keys(&c, &key, 1).await.len(), 1);
+        let k = format!("{key}0");
+        let old = c.wait_leader(SECS).await.unwrap();
+        c.pause(old, true).unwrap();
+        let new = c
+            .wait_leader(SECS)
+            .await
+            .expect("a new leader while the old one is paused");
+        let (status, _) = c
+            .post(new, "/kv/write", &json!({"key": k, "value": "new"}))
+            .await
+            .unwrap();
+        assert_eq!(status, 200);
+        c.pause(old, false).unwrap();
+        if let Ok((200, v)) = c.post(old, "/kv/read", &json!({"key": k})).await
+            && v["value"] == json!(0)
+        {
+            stale += 1;
+        }
+    }
+    stale
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resumed_leader_never_serves_stale_reads_unless_stale_local_read() {
+    assert_eq!(stale_reads_from_a_resumed_leader(&[], 3).await, 0);
+    let bug = ["--bug".to_string(), "stale-local-read".to_string()];
+    let stale = stale_reads_from_a_resumed_leader(&bug, 3).await;
+    assert!(
+        stale > 0,
+        "stale-local-read must serve the overwritten value"
+    );
+}
