@@ -42,23 +42,26 @@ fn bad_request(detail: impl Into<String>) -> Response {
     })
 }
 
-fn parse_object(body: &Bytes) -> Result<serde_json::Map<String, Value>, Response> {
+/// Body problems are reported as a detail string, turned into a 400 by the handler.
+type Parsed<T> = Result<T, String>;
+
+fn parse_object(body: &Bytes) -> Parsed<serde_json::Map<String, Value>> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(m)) => Ok(m),
-        Ok(_) => Err(bad_request("body must be a JSON object")),
-        Err(e) => Err(bad_request(format!("body is not JSON: {e}"))),
+        Ok(_) => Err("body must be a JSON object".into()),
+        Err(e) => Err(format!("body is not JSON: {e}")),
     }
 }
 
-fn field(m: &serde_json::Map<String, Value>, name: &str) -> Result<Value, Response> {
+fn field(m: &serde_json::Map<String, Value>, name: &str) -> Parsed<Value> {
     m.get(name)
         .cloned()
-        .ok_or_else(|| bad_request(format!("missing field \"{name}\"")))
+        .ok_or_else(|| format!("missing field \"{name}\""))
 }
 
-fn key_field(m: &serde_json::Map<String, Value>) -> Result<Value, Response> {
+fn key_field(m: &serde_json::Map<String, Value>) -> Parsed<Value> {
     let key = field(m, "key")?;
-    key_of(&key).map_err(|e| bad_request(format!("field \"key\": {e}")))?;
+    key_of(&key).map_err(|e| format!("field \"key\": {e}"))?;
     Ok(key)
 }
 
@@ -94,13 +97,9 @@ async fn propose(shared: &Shared, op: Op) -> Response {
 }
 
 async fn kv_read(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
-    let m = match parse_object(&body) {
-        Ok(m) => m,
-        Err(r) => return r,
-    };
-    let key = match key_field(&m) {
+    let key = match parse_object(&body).and_then(|m| key_field(&m)) {
         Ok(k) => key_of(&k).expect("validated"),
-        Err(r) => return r,
+        Err(d) => return bad_request(d),
     };
     submit(&s, true, |reply| Event::Read { key, reply }).await
 }
@@ -114,7 +113,7 @@ async fn kv_write(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
     });
     match op {
         Ok(op) => propose(&s, op).await,
-        Err(r) => r,
+        Err(d) => bad_request(d),
     }
 }
 
@@ -128,7 +127,7 @@ async fn kv_cas(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
     });
     match op {
         Ok(op) => propose(&s, op).await,
-        Err(r) => r,
+        Err(d) => bad_request(d),
     }
 }
 
@@ -141,7 +140,7 @@ async fn kv_append(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
     });
     match op {
         Ok(op) => propose(&s, op).await,
-        Err(r) => r,
+        Err(d) => bad_request(d),
     }
 }
 
@@ -149,14 +148,14 @@ async fn txn(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
     let op = parse_object(&body).and_then(|m| {
         let ops = field(&m, "ops")?;
         let Value::Array(ops) = ops else {
-            return Err(bad_request("field \"ops\": expected an array"));
+            return Err("field \"ops\": expected an array".to_string());
         };
-        parse_txn(&ops).map_err(|e| bad_request(format!("field \"ops\": {e}")))?;
+        parse_txn(&ops).map_err(|e| format!("field \"ops\": {e}"))?;
         Ok(Op::Txn { ops })
     });
     match op {
         Ok(op) => propose(&s, op).await,
-        Err(r) => r,
+        Err(d) => bad_request(d),
     }
 }
 
@@ -199,6 +198,7 @@ async fn raft_batch(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
         if s.events
             .send(Event::Peer {
                 from: batch.from.clone(),
+                addr: batch.addr.clone(),
                 msg,
             })
             .is_err()
@@ -212,11 +212,11 @@ async fn raft_batch(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
 async fn transfer(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
     let to = parse_object(&body).and_then(|m| match field(&m, "to")? {
         Value::String(to) => Ok(to),
-        _ => Err(bad_request("field \"to\": expected a node id")),
+        _ => Err("field \"to\": expected a node id".to_string()),
     });
     match to {
         Ok(to) => submit(&s, true, |reply| Event::Transfer { to, reply }).await,
-        Err(r) => r,
+        Err(d) => bad_request(d),
     }
 }
 
@@ -227,19 +227,17 @@ async fn membership(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
             let addr = add.get("addr").and_then(Value::as_str);
             match (id, addr) {
                 (Some(id), Some(addr)) => Ok((id.to_string(), Some(addr.to_string()))),
-                _ => Err(bad_request(
-                    "field \"add\": expected {\"id\":..,\"addr\":..}",
-                )),
+                _ => Err("field \"add\": expected {\"id\":..,\"addr\":..}".to_string()),
             }
         } else if let Some(Value::String(id)) = m.get("remove") {
             Ok((id.clone(), None))
         } else {
-            Err(bad_request("expected field \"add\" or \"remove\""))
+            Err("expected field \"add\" or \"remove\"".to_string())
         }
     });
     match change {
         Ok((id, addr)) => submit(&s, false, |reply| Event::Membership { id, addr, reply }).await,
-        Err(r) => r,
+        Err(d) => bad_request(d),
     }
 }
 

@@ -117,8 +117,11 @@ fn main() -> anyhow::Result<()> {
         .build()?;
     let request_timeout = Duration::from_millis(args.request_timeout_ms);
     let status = Arc::new(Mutex::new(Status::default()));
+    let (tx, rx) = std::sync::mpsc::channel();
     let opts = NodeOptions {
         core,
+        events: tx.clone(),
+        listen: args.listen.clone(),
         data_dir: args.data_dir.clone(),
         initial,
         snapshot_threshold: args.snapshot_threshold.max(1),
@@ -127,7 +130,6 @@ fn main() -> anyhow::Result<()> {
     };
     let node = Node::open(opts, rt.handle().clone(), status.clone())
         .with_context(|| format!("opening data dir {}", args.data_dir.display()))?;
-    let (tx, rx) = std::sync::mpsc::channel();
     let shared = Arc::new(Shared {
         id: args.id.clone(),
         bugs: bug_list.iter().map(|b| b.name().to_string()).collect(),

@@ -60,6 +60,7 @@ pub enum Event {
     },
     Peer {
         from: NodeId,
+        addr: String,
         msg: Message,
     },
     Log {
@@ -69,6 +70,12 @@ pub enum Event {
     Transfer {
         to: NodeId,
         reply: Responder,
+    },
+    /// A snapshot written by the background writer (or its error).
+    SnapshotWritten {
+        meta: SnapshotMeta,
+        data: Value,
+        tmp: Result<PathBuf, String>,
     },
     /// Add (`Some(addr)`) or remove (`None`) a voter.
     Membership {
@@ -91,8 +98,15 @@ pub struct Status {
     pub voters: Vec<NodeId>,
 }
 
+/// The WAL is rewritten (dropping compacted entries) only past this size: a rewrite costs
+/// several fsyncs on the node thread.
+const WAL_REWRITE_BYTES: u64 = 64 << 20;
+
 pub struct NodeOptions {
     pub core: Config,
+    /// The node's own event channel, for results of background work.
+    pub events: std::sync::mpsc::Sender<Event>,
+    pub listen: String,
     pub data_dir: PathBuf,
     pub initial: Membership,
     pub snapshot_threshold: u64,
@@ -114,6 +128,8 @@ pub struct Node {
     status: Arc<Mutex<Status>>,
     snapshot: Option<(SnapshotMeta, Value)>,
     snapshot_threshold: u64,
+    snapshot_in_progress: bool,
+    events: std::sync::mpsc::Sender<Event>,
     request_timeout: Duration,
     tick: Duration,
     ack_before_fsync: bool,
@@ -185,7 +201,7 @@ impl Node {
         };
         let bugs = opts.core.bugs;
         let raft = Raft::new(opts.core, rec.hard_state, meta, rec.entries, opts.initial);
-        let mut transport = Transport::new(id.clone(), rt);
+        let mut transport = Transport::new(id.clone(), opts.listen.clone(), rt);
         transport.set_peers(raft.membership());
         let now = Instant::now();
         Ok(Node {
@@ -198,6 +214,8 @@ impl Node {
             status,
             snapshot,
             snapshot_threshold: opts.snapshot_threshold,
+            snapshot_in_progress: false,
+            events: opts.events,
             request_timeout: opts.request_timeout,
             tick: opts.tick,
             ack_before_fsync: bugs.ack_before_fsync,
@@ -259,7 +277,10 @@ impl Node {
 
     fn handle(&mut self, ev: Event) {
         match ev {
-            Event::Peer { from, msg } => self.step(Input::Receive { from, msg }),
+            Event::Peer { from, addr, msg } => {
+                self.transport.learn(&from, &addr);
+                self.step(Input::Receive { from, msg })
+            }
             Event::Propose { data, reply } => {
                 self.next_id += 1;
                 let id = format!("{}-{}-{}", self.id(), self.boot, self.next_id);
@@ -278,6 +299,29 @@ impl Node {
                 self.expiry
                     .push_back((Instant::now() + self.request_timeout, Pending::Read(id)));
                 self.step(Input::Read { id });
+            }
+            Event::SnapshotWritten { meta, data, tmp } => {
+                self.snapshot_in_progress = false;
+                match tmp {
+                    Ok(tmp) if meta.index > self.raft.log().snapshot().index => {
+                        if let Err(e) = wal::publish_snapshot(&self.data_dir, &tmp) {
+                            eprintln!("[{}] snapshot not published: {e}", self.id());
+                            return;
+                        }
+                        eprintln!(
+                            "[{}] snapshot taken at index {} term {}",
+                            self.id(),
+                            meta.index,
+                            meta.term
+                        );
+                        self.snapshot = Some((meta.clone(), data));
+                        self.step(Input::SnapshotTaken { meta });
+                    }
+                    Ok(tmp) => {
+                        let _ = std::fs::remove_file(tmp);
+                    }
+                    Err(e) => eprintln!("[{}] snapshot failed: {e}", self.id()),
+                }
             }
             Event::Log { from, reply } => {
                 let entries = serde_json::to_value(self.kv.log_from(from)).unwrap_or(Value::Null);
@@ -353,7 +397,11 @@ impl Node {
                 }
                 Command::Sync => need_sync = true,
                 Command::InstallSnapshot { meta, data } => self.install_snapshot(meta, data)?,
-                Command::CompactLog { meta } => self.rewrite_wal(&meta)?,
+                Command::CompactLog { meta } => {
+                    if self.wal.size() > WAL_REWRITE_BYTES {
+                        self.rewrite_wal(&meta)?;
+                    }
+                }
                 other => outputs.push(other),
             }
         }
@@ -509,26 +557,26 @@ impl Node {
         self.wal.rewrite(&hs, base, &entries)
     }
 
+    /// Starts a background snapshot once enough entries were applied since the last one.
     fn maybe_snapshot(&mut self) -> Result<(), StorageError> {
         let applied = self.kv.applied();
         let base = self.raft.log().snapshot().index;
-        if applied < base + self.snapshot_threshold {
+        if self.snapshot_in_progress || applied < base + self.snapshot_threshold {
             return Ok(());
         }
         let Some(meta) = self.raft.snapshot_meta_at(applied) else {
             return Ok(());
         };
-        let data = self.kv.snapshot();
-        wal::save_snapshot(&self.data_dir, &meta, &data)?;
-        eprintln!(
-            "[{}] snapshot taken at index {} term {}",
-            self.id(),
-            meta.index,
-            meta.term
-        );
-        self.snapshot = Some((meta.clone(), data));
-        self.step(Input::SnapshotTaken { meta });
-        self.execute()
+        self.snapshot_in_progress = true;
+        let kv = self.kv.clone();
+        let dir = self.data_dir.clone();
+        let events = self.events.clone();
+        std::thread::spawn(move || {
+            let data = kv.snapshot();
+            let tmp = wal::write_snapshot_tmp(&dir, &meta, &data).map_err(|e| e.to_string());
+            let _ = events.send(Event::SnapshotWritten { meta, data, tmp });
+        });
+        Ok(())
     }
 
     fn publish_status(&mut self) {

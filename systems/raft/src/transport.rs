@@ -14,6 +14,9 @@ const BATCH: usize = 256;
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Batch {
     pub from: NodeId,
+    /// The sender's own address, so a node that does not know it yet (joining) can answer.
+    #[serde(default)]
+    pub addr: String,
     pub msgs: Vec<Message>,
 }
 
@@ -28,10 +31,13 @@ pub struct Transport {
     rt: tokio::runtime::Handle,
     client: reqwest::Client,
     peers: HashMap<NodeId, Peer>,
+    /// Addresses learnt from incoming batches of nodes outside our membership.
+    learned: HashMap<NodeId, String>,
+    addr: String,
 }
 
 impl Transport {
-    pub fn new(id: NodeId, rt: tokio::runtime::Handle) -> Transport {
+    pub fn new(id: NodeId, addr: String, rt: tokio::runtime::Handle) -> Transport {
         let client = reqwest::Client::builder()
             .no_proxy()
             .connect_timeout(Duration::from_millis(250))
@@ -44,27 +50,38 @@ impl Transport {
             rt,
             client,
             peers: HashMap::new(),
+            learned: HashMap::new(),
+            addr,
         }
     }
 
     /// Starts senders for new peers, stops those no longer in the membership.
     pub fn set_peers(&mut self, membership: &Membership) {
+        let mut wanted = self.learned.clone();
+        wanted.extend(membership.voters.clone());
+        if wanted.len() == self.peers.len() + 1
+            && self
+                .peers
+                .iter()
+                .all(|(id, p)| wanted.get(id) == Some(&p.addr))
+        {
+            return;
+        }
         self.peers.retain(|id, p| {
-            let keep = membership.voters.get(id) == Some(&p.addr);
+            let keep = wanted.get(id) == Some(&p.addr);
             if !keep {
                 p.task.abort();
             }
             keep
         });
-        for (id, addr) in &membership.voters {
+        for (id, addr) in &wanted {
             if *id == self.id || self.peers.contains_key(id) {
                 continue;
             }
             let (tx, rx) = mpsc::channel(QUEUE);
             let url = format!("http://{addr}/raft/batch");
-            let task = self
-                .rt
-                .spawn(sender(self.id.clone(), url, self.client.clone(), rx));
+            let me = (self.id.clone(), self.addr.clone());
+            let task = self.rt.spawn(sender(me, url, self.client.clone(), rx));
             self.peers.insert(
                 id.clone(),
                 Peer {
@@ -73,6 +90,13 @@ impl Transport {
                     task,
                 },
             );
+        }
+    }
+
+    /// Remembers the address of a node that contacted us (used if it is not a member).
+    pub fn learn(&mut self, id: &str, addr: &str) {
+        if !addr.is_empty() && id != self.id && !self.learned.contains_key(id) {
+            self.learned.insert(id.to_string(), addr.to_string());
         }
     }
 
@@ -93,7 +117,7 @@ impl Drop for Transport {
 }
 
 async fn sender(
-    from: NodeId,
+    (from, addr): (NodeId, String),
     url: String,
     client: reqwest::Client,
     mut rx: mpsc::Receiver<Message>,
@@ -112,6 +136,7 @@ async fn sender(
         let timeout = Duration::from_millis(if big { 10_000 } else { 1_000 });
         let batch = Batch {
             from: from.clone(),
+            addr: addr.clone(),
             msgs,
         };
         let res = client.post(&url).json(&batch).timeout(timeout).send().await;

@@ -58,6 +58,7 @@ pub struct Wal {
     path: PathBuf,
     file: File,
     buf: Vec<u8>,
+    size: u64,
 }
 
 pub fn encode(record: &Record, out: &mut Vec<u8>) {
@@ -142,12 +143,13 @@ impl Wal {
                 }
             }
         }
-        file.seek(SeekFrom::End(0)).map_err(io_err(&path))?;
+        let size = file.seek(SeekFrom::End(0)).map_err(io_err(&path))?;
         Ok((
             Wal {
                 path,
                 file,
                 buf: Vec::new(),
+                size,
             },
             rec,
         ))
@@ -161,10 +163,16 @@ impl Wal {
         self.buf.len()
     }
 
+    /// Bytes in the file (written out so far).
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
     /// Hands buffered records to the OS without syncing.
     pub fn write_out(&mut self) -> Result<(), StorageError> {
         if !self.buf.is_empty() {
             self.file.write_all(&self.buf).map_err(io_err(&self.path))?;
+            self.size += self.buf.len() as u64;
             self.buf.clear();
         }
         Ok(())
@@ -210,25 +218,41 @@ impl Wal {
         file.seek(SeekFrom::End(0)).map_err(io_err(&self.path))?;
         self.file = file;
         self.buf.clear();
+        self.size = bytes.len() as u64;
         Ok(())
     }
 }
 
-/// The latest snapshot, `dir/snapshot.json`, replaced atomically.
-pub fn save_snapshot(
+/// Writes a snapshot to a synced temporary file (slow part, may run off the node thread).
+pub fn write_snapshot_tmp(
     dir: &Path,
     meta: &crate::core::SnapshotMeta,
     data: &serde_json::Value,
-) -> Result<(), StorageError> {
-    let path = dir.join("snapshot.json");
-    let tmp = dir.join("snapshot.tmp");
+) -> Result<PathBuf, StorageError> {
+    let tmp = dir.join(format!("snapshot-{}.tmp", meta.index));
     let body = serde_json::to_vec(&serde_json::json!({"meta": meta, "data": data}))
         .expect("snapshot serializes");
     let mut f = File::create(&tmp).map_err(io_err(&tmp))?;
     f.write_all(&body).map_err(io_err(&tmp))?;
     f.sync_all().map_err(io_err(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io_err(&path))?;
+    Ok(tmp)
+}
+
+/// Makes a written snapshot the latest one, `dir/snapshot.json` (atomic rename).
+pub fn publish_snapshot(dir: &Path, tmp: &Path) -> Result<(), StorageError> {
+    let path = dir.join("snapshot.json");
+    std::fs::rename(tmp, &path).map_err(io_err(&path))?;
     sync_dir(dir)
+}
+
+/// Writes and publishes a snapshot in one go.
+pub fn save_snapshot(
+    dir: &Path,
+    meta: &crate::core::SnapshotMeta,
+    data: &serde_json::Value,
+) -> Result<(), StorageError> {
+    let tmp = write_snapshot_tmp(dir, meta, data)?;
+    publish_snapshot(dir, &tmp)
 }
 
 pub fn load_snapshot(

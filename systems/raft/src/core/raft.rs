@@ -408,7 +408,7 @@ impl Raft {
             self.persist_hard_state();
         }
         if self.role == Role::Leader {
-            self.abandon_reads();
+            self.abandon_reads(leader.clone());
             self.progress.clear();
             self.transfer = None;
         }
@@ -418,8 +418,7 @@ impl Raft {
         self.reset_election_timer();
     }
 
-    fn abandon_reads(&mut self) {
-        let leader = self.leader.clone();
+    fn abandon_reads(&mut self, leader: Option<NodeId>) {
         let ids: Vec<u64> = self
             .reads
             .drain(..)
@@ -962,8 +961,10 @@ impl Raft {
             } else {
                 loop {
                     let limit = if pr.probing { 1 } else { max_inflight };
-                    if pr.inflight >= limit || (pr.next > last && !(allow_empty && msgs.is_empty()))
-                    {
+                    // An idle probe goes out even when empty: it is how a follower's position
+                    // (e.g. a new voter's) is learnt.
+                    let empty_ok = (allow_empty || pr.probing) && msgs.is_empty();
+                    if pr.inflight >= limit || (pr.next > last && !empty_ok) {
                         break;
                     }
                     let prev_index = pr.next - 1;
@@ -1246,5 +1247,710 @@ impl Raft {
         } else {
             self.send_append(&to, true);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! openraft-style: build a node, feed it inputs, assert the exact commands it emits.
+    use super::*;
+    use crate::core::bugs::Bugs;
+    use serde_json::json;
+
+    const N3: [&str; 3] = ["n1", "n2", "n3"];
+
+    fn members(ids: &[&str]) -> Membership {
+        Membership {
+            voters: ids
+                .iter()
+                .map(|i| (i.to_string(), format!("addr-{i}")))
+                .collect(),
+        }
+    }
+
+    fn node_with(id: &str, bugs: Bugs, hs: HardState, entries: Vec<Entry>) -> Raft {
+        let cfg = Config {
+            bugs,
+            seed: 7,
+            ..Config::new(id)
+        };
+        Raft::new(cfg, hs, SnapshotMeta::default(), entries, members(&N3))
+    }
+
+    fn node(id: &str) -> Raft {
+        node_with(id, Bugs::default(), HardState::default(), vec![])
+    }
+
+    fn hs(term: Term, vote: Option<&str>) -> HardState {
+        HardState {
+            term,
+            vote: vote.map(str::to_string),
+        }
+    }
+
+    fn noop(index: Index, term: Term) -> Entry {
+        Entry {
+            index,
+            term,
+            payload: Payload::Noop,
+        }
+    }
+
+    fn data(index: Index, term: Term, id: &str) -> Entry {
+        Entry {
+            index,
+            term,
+            payload: Payload::Data {
+                id: id.into(),
+                data: json!(id),
+            },
+        }
+    }
+
+    fn send(to: &str, msg: Message) -> Command {
+        Command::Send { to: to.into(), msg }
+    }
+
+    fn tick(r: &mut Raft, now: u64) -> Vec<Command> {
+        r.step(Input::Tick {
+            now_ms: now,
+            wall_ms: now,
+        })
+    }
+
+    fn recv(r: &mut Raft, from: &str, msg: Message) -> Vec<Command> {
+        r.step(Input::Receive {
+            from: from.into(),
+            msg,
+        })
+    }
+
+    fn vote_req(term: Term, last_index: Index, last_term: Term, pre_vote: bool) -> Message {
+        Message::RequestVote {
+            term,
+            last_index,
+            last_term,
+            pre_vote,
+            transfer: false,
+        }
+    }
+
+    fn vote_resp(term: Term, granted: bool, pre_vote: bool) -> Message {
+        Message::VoteResponse {
+            term,
+            granted,
+            pre_vote,
+        }
+    }
+
+    fn append(term: Term, prev: (Index, Term), entries: Vec<Entry>, commit: Index) -> Message {
+        Message::AppendEntries {
+            term,
+            prev_index: prev.0,
+            prev_term: prev.1,
+            entries,
+            commit,
+        }
+    }
+
+    fn ok(term: Term, match_index: Index) -> Message {
+        Message::AppendResponse {
+            term,
+            success: true,
+            match_index,
+            reject_index: 0,
+            conflict_index: 0,
+            conflict_term: None,
+        }
+    }
+
+    fn reject(term: Term, reject_index: Index, ci: Index, ct: Option<Term>) -> Message {
+        Message::AppendResponse {
+            term,
+            success: false,
+            match_index: 0,
+            reject_index,
+            conflict_index: ci,
+            conflict_term: ct,
+        }
+    }
+
+    /// Drives `r` (n1) through pre-vote and election with n2's votes; returns it as leader.
+    fn elect(mut r: Raft, now: u64) -> Raft {
+        tick(&mut r, now);
+        let t = r.term() + 1;
+        recv(&mut r, "n2", vote_resp(t, true, true));
+        recv(&mut r, "n2", vote_resp(t, true, false));
+        assert_eq!(r.role(), Role::Leader);
+        r
+    }
+
+    /// A leader of term 1 whose noop (index 1) is committed through n2.
+    fn leader() -> Raft {
+        let mut r = elect(node("n1"), 1000);
+        recv(&mut r, "n2", ok(1, 1));
+        recv(&mut r, "n3", ok(1, 1));
+        assert_eq!(r.commit_index(), 1);
+        r
+    }
+
+    #[test]
+    fn election_runs_pre_vote_then_vote_then_appends_a_noop() {
+        let mut r = node("n1");
+        assert_eq!(
+            tick(&mut r, 100),
+            vec![],
+            "no election before the minimum timeout"
+        );
+        let pv = vote_req(1, 0, 0, true);
+        assert_eq!(
+            tick(&mut r, 1000),
+            vec![send("n2", pv.clone()), send("n3", pv)]
+        );
+        assert_eq!(
+            (r.role(), r.term()),
+            (Role::PreCandidate, 0),
+            "pre-vote persists nothing"
+        );
+        let rv = vote_req(1, 0, 0, false);
+        assert_eq!(
+            recv(&mut r, "n2", vote_resp(1, true, true)),
+            vec![
+                Command::PersistHardState(hs(1, Some("n1"))),
+                Command::Sync,
+                send("n2", rv.clone()),
+                send("n3", rv),
+            ]
+        );
+        let ae = append(1, (0, 0), vec![noop(1, 1)], 0);
+        assert_eq!(
+            recv(&mut r, "n3", vote_resp(1, true, false)),
+            vec![
+                Command::PersistEntries(vec![noop(1, 1)]),
+                Command::Sync,
+                send("n2", ae.clone()),
+                send("n3", ae),
+            ]
+        );
+        assert_eq!(r.role(), Role::Leader);
+        assert_eq!(r.leader().map(String::as_str), Some("n1"));
+    }
+
+    #[test]
+    fn one_vote_per_term_unless_vote_twice_per_term() {
+        let mut r = node("n2");
+        assert_eq!(
+            recv(&mut r, "n1", vote_req(1, 0, 0, false)),
+            vec![
+                Command::PersistHardState(hs(1, None)),
+                Command::PersistHardState(hs(1, Some("n1"))),
+                Command::Sync,
+                send("n1", vote_resp(1, true, false)),
+            ]
+        );
+        assert_eq!(
+            recv(&mut r, "n3", vote_req(1, 0, 0, false)),
+            vec![send("n3", vote_resp(1, false, false))]
+        );
+        // the deviation: a second candidate in the same term is granted too (two leaders)
+        let bugs = Bugs {
+            vote_twice_per_term: true,
+            ..Bugs::default()
+        };
+        let mut r = node_with("n2", bugs, hs(1, Some("n1")), vec![]);
+        assert_eq!(
+            recv(&mut r, "n3", vote_req(1, 0, 0, false)),
+            vec![
+                Command::PersistHardState(hs(1, Some("n3"))),
+                Command::Sync,
+                send("n3", vote_resp(1, true, false)),
+            ]
+        );
+    }
+
+    #[test]
+    fn votes_check_the_log_unless_vote_without_log_check() {
+        let log = vec![noop(1, 1), noop(2, 2)];
+        let mut r = node_with("n2", Bugs::default(), hs(2, None), log.clone());
+        assert_eq!(
+            recv(&mut r, "n1", vote_req(3, 5, 1, true)),
+            vec![send("n1", vote_resp(2, false, true))],
+            "pre-vote: stale log refused, term untouched"
+        );
+        assert_eq!(
+            recv(&mut r, "n1", vote_req(3, 5, 1, false)),
+            vec![
+                Command::PersistHardState(hs(3, None)),
+                Command::Sync,
+                send("n1", vote_resp(3, false, false)),
+            ]
+        );
+        let bugs = Bugs {
+            vote_without_log_check: true,
+            ..Bugs::default()
+        };
+        let mut r = node_with("n2", bugs, hs(2, None), log);
+        assert_eq!(
+            recv(&mut r, "n1", vote_req(3, 5, 1, false)),
+            vec![
+                Command::PersistHardState(hs(3, None)),
+                Command::PersistHardState(hs(3, Some("n1"))),
+                Command::Sync,
+                send("n1", vote_resp(3, true, false)),
+            ]
+        );
+    }
+
+    #[test]
+    fn followers_ignore_campaigns_while_their_leader_is_alive_except_transfers() {
+        let mut r = node("n2");
+        tick(&mut r, 100);
+        let hb = Message::Heartbeat {
+            term: 1,
+            commit: 0,
+            seq: 1,
+        };
+        let out = recv(&mut r, "n1", hb);
+        assert_eq!(
+            out.last(),
+            Some(&send("n1", Message::HeartbeatResponse { term: 1, seq: 1 }))
+        );
+        tick(&mut r, 150);
+        assert_eq!(
+            recv(&mut r, "n3", vote_req(2, 9, 9, false)),
+            vec![send("n3", vote_resp(1, false, false))]
+        );
+        assert_eq!(r.term(), 1);
+        let forced = Message::RequestVote {
+            term: 2,
+            last_index: 9,
+            last_term: 9,
+            pre_vote: false,
+            transfer: true,
+        };
+        let out = recv(&mut r, "n3", forced);
+        assert_eq!(out.last(), Some(&send("n3", vote_resp(2, true, false))));
+    }
+
+    #[test]
+    fn log_matching_rejects_with_conflict_term_then_truncates_and_commits() {
+        let log = vec![noop(1, 1), noop(2, 1), noop(3, 2), noop(4, 2)];
+        let mut r = node_with("n2", Bugs::default(), hs(2, None), log);
+        assert_eq!(
+            recv(&mut r, "n1", append(3, (4, 3), vec![], 0)),
+            vec![
+                Command::PersistHardState(hs(3, None)),
+                Command::Sync,
+                send("n1", reject(3, 4, 3, Some(2))),
+            ]
+        );
+        assert_eq!(
+            recv(&mut r, "n1", append(3, (2, 1), vec![data(3, 3, "x")], 3)),
+            vec![
+                Command::PersistEntries(vec![data(3, 3, "x")]),
+                Command::Sync,
+                Command::Apply {
+                    entries: vec![noop(1, 1), noop(2, 1), data(3, 3, "x")]
+                },
+                send("n1", ok(3, 3)),
+            ]
+        );
+        assert_eq!(r.log().last_index(), 3, "the conflicting suffix is gone");
+        // a duplicate of what we hold is acknowledged without rewriting anything
+        assert_eq!(
+            recv(&mut r, "n1", append(3, (2, 1), vec![data(3, 3, "x")], 3)),
+            vec![send("n1", ok(3, 3))]
+        );
+    }
+
+    #[test]
+    fn leader_backtracks_a_whole_term_at_once() {
+        let log = vec![noop(1, 1), noop(2, 1), noop(3, 3)];
+        let r = node_with("n1", Bugs::default(), hs(3, None), log);
+        let mut r = elect(r, 1000);
+        // n2 holds only index 1: it says so and the leader jumps straight there
+        let out = recv(&mut r, "n2", reject(4, 3, 2, None));
+        let entries = vec![noop(2, 1), noop(3, 3), noop(4, 4)];
+        assert_eq!(out, vec![send("n2", append(4, (1, 1), entries, 0))]);
+        // n3 has term 1 at index 3 (first term-1 index 1): the leader skips to its own last
+        // term-1 entry instead of walking back one index at a time
+        let out = recv(&mut r, "n3", reject(4, 3, 1, Some(1)));
+        let entries = vec![noop(3, 3), noop(4, 4)];
+        assert_eq!(out, vec![send("n3", append(4, (2, 1), entries, 0))]);
+        // a rejection older than what n2 has since acknowledged is ignored
+        recv(&mut r, "n2", ok(4, 4));
+        assert_eq!(recv(&mut r, "n2", reject(4, 1, 1, None)), vec![]);
+    }
+
+    #[test]
+    fn commit_counts_only_current_term_entries_unless_commit_prior_term() {
+        let r = node_with("n1", Bugs::default(), hs(1, None), vec![data(1, 1, "a")]);
+        let mut r = elect(r, 1000);
+        let out = recv(&mut r, "n2", ok(2, 1));
+        assert_eq!(
+            out,
+            vec![send("n2", append(2, (1, 1), vec![noop(2, 2)], 0))]
+        );
+        assert_eq!(
+            r.commit_index(),
+            0,
+            "a term-1 entry on a majority is not committed by term 2"
+        );
+        let out = recv(&mut r, "n2", ok(2, 2));
+        assert_eq!(
+            out,
+            vec![Command::Apply {
+                entries: vec![data(1, 1, "a"), noop(2, 2)]
+            }]
+        );
+        // the deviation: figure 8's mistake commits the old entry by counting
+        let bugs = Bugs {
+            commit_prior_term: true,
+            ..Bugs::default()
+        };
+        let r = node_with("n1", bugs, hs(1, None), vec![data(1, 1, "a")]);
+        let mut r = elect(r, 1000);
+        let out = recv(&mut r, "n2", ok(2, 1));
+        assert_eq!(
+            out,
+            vec![
+                Command::Apply {
+                    entries: vec![data(1, 1, "a")]
+                },
+                send("n2", append(2, (1, 1), vec![noop(2, 2)], 1)),
+            ]
+        );
+    }
+
+    #[test]
+    fn stale_term_appends_are_refused_unless_accept_stale_term_append() {
+        let mut r = node_with("n2", Bugs::default(), hs(3, None), vec![noop(1, 1)]);
+        assert_eq!(
+            recv(&mut r, "n1", append(2, (1, 1), vec![noop(2, 2)], 0)),
+            vec![send("n1", reject(3, 1, 0, None))]
+        );
+        let bugs = Bugs {
+            accept_stale_term_append: true,
+            ..Bugs::default()
+        };
+        let mut r = node_with("n2", bugs, hs(3, None), vec![noop(1, 1)]);
+        assert_eq!(
+            recv(&mut r, "n1", append(2, (1, 1), vec![noop(2, 2)], 0)),
+            vec![
+                Command::PersistEntries(vec![noop(2, 2)]),
+                Command::Sync,
+                send("n1", ok(3, 2)),
+            ]
+        );
+    }
+
+    #[test]
+    fn acknowledgements_wait_for_sync_unless_ack_before_fsync() {
+        let mut r = node_with("n2", Bugs::default(), hs(1, None), vec![]);
+        assert_eq!(
+            recv(&mut r, "n1", append(1, (0, 0), vec![noop(1, 1)], 0)),
+            vec![
+                Command::PersistEntries(vec![noop(1, 1)]),
+                Command::Sync,
+                send("n1", ok(1, 1)),
+            ]
+        );
+        let bugs = Bugs {
+            ack_before_fsync: true,
+            ..Bugs::default()
+        };
+        let mut r = node_with("n2", bugs, hs(1, None), vec![]);
+        assert_eq!(
+            recv(&mut r, "n1", append(1, (0, 0), vec![noop(1, 1)], 0)),
+            vec![
+                Command::PersistEntries(vec![noop(1, 1)]),
+                send("n1", ok(1, 1))
+            ]
+        );
+    }
+
+    #[test]
+    fn reads_go_through_read_index_unless_stale_local_read() {
+        let mut r = node_with("n2", Bugs::default(), hs(1, None), vec![]);
+        recv(&mut r, "n1", append(1, (0, 0), vec![noop(1, 1)], 1));
+        assert_eq!(
+            r.step(Input::Read { id: 7 }),
+            vec![Command::ReadRejected {
+                id: 7,
+                reason: Reject::NotLeader {
+                    leader: Some("n1".into())
+                }
+            }]
+        );
+        let bugs = Bugs {
+            stale_local_read: true,
+            ..Bugs::default()
+        };
+        let mut r = node_with("n2", bugs, hs(1, None), vec![]);
+        recv(&mut r, "n1", append(1, (0, 0), vec![noop(1, 1)], 1));
+        assert_eq!(
+            r.step(Input::Read { id: 7 }),
+            vec![Command::ReadReady { id: 7, index: 1 }]
+        );
+
+        // the leader confirms leadership with a heartbeat round before answering
+        let mut l = leader();
+        let hb = |commit| Message::Heartbeat {
+            term: 1,
+            commit,
+            seq: 1,
+        };
+        assert_eq!(
+            l.step(Input::Read { id: 9 }),
+            vec![send("n2", hb(1)), send("n3", hb(1))]
+        );
+        let resp = Message::HeartbeatResponse { term: 1, seq: 1 };
+        assert_eq!(
+            recv(&mut l, "n2", resp),
+            vec![Command::ReadReady { id: 9, index: 1 }]
+        );
+    }
+
+    #[test]
+    fn reads_wait_for_the_leaders_first_commit() {
+        let mut r = elect(node("n1"), 1000);
+        assert_eq!(r.step(Input::Read { id: 1 }), vec![]);
+        let out = recv(&mut r, "n2", ok(1, 1));
+        let hb = Message::Heartbeat {
+            term: 1,
+            commit: 1,
+            seq: 1,
+        };
+        assert_eq!(
+            out,
+            vec![
+                Command::Apply {
+                    entries: vec![noop(1, 1)]
+                },
+                send("n2", hb.clone()),
+                send(
+                    "n3",
+                    Message::Heartbeat {
+                        term: 1,
+                        commit: 0,
+                        seq: 1
+                    }
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn leases_use_the_monotonic_clock_with_margin_unless_lease_no_drift_margin() {
+        for (bugged, lease_reads) in [(false, true), (true, false)] {
+            let bugs = Bugs {
+                lease_no_drift_margin: bugged,
+                ..Bugs::default()
+            };
+            let cfg = Config {
+                bugs,
+                lease_reads,
+                seed: 7,
+                ..Config::new("n1")
+            };
+            let r = Raft::new(
+                cfg,
+                hs(0, None),
+                SnapshotMeta::default(),
+                vec![],
+                members(&N3),
+            );
+            let mut r = elect(r, 1000);
+            recv(&mut r, "n2", ok(1, 1));
+            r.step(Input::Read { id: 1 });
+            recv(&mut r, "n2", Message::HeartbeatResponse { term: 1, seq: 1 });
+            // within the lease (1000 + 120 ms) a read is answered at once
+            r.step(Input::Tick {
+                now_ms: 1100,
+                wall_ms: 1100,
+            });
+            assert_eq!(
+                r.step(Input::Read { id: 2 }),
+                vec![Command::ReadReady { id: 2, index: 1 }]
+            );
+            // 140 ms later on the monotonic clock while the wall clock was set back: only the
+            // buggy lease (wall clock, no margin) still trusts itself
+            r.step(Input::Tick {
+                now_ms: 1140,
+                wall_ms: 1000,
+            });
+            let out = r.step(Input::Read { id: 3 });
+            if bugged {
+                assert_eq!(out, vec![Command::ReadReady { id: 3, index: 1 }]);
+            } else {
+                let served = out.iter().any(|c| matches!(c, Command::ReadReady { .. }));
+                assert!(
+                    !served,
+                    "expired lease: the read waits for a heartbeat round"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn snapshots_compact_the_log_and_are_sent_to_followers_that_are_too_far_behind() {
+        let mut l = leader();
+        l.step(Input::Propose {
+            id: "p".into(),
+            data: json!(1),
+        });
+        l.step(Input::Flush);
+        recv(&mut l, "n2", ok(1, 2));
+        let meta = l.snapshot_meta_at(2).unwrap();
+        assert_eq!(meta.membership, members(&N3));
+        assert_eq!(
+            l.step(Input::SnapshotTaken { meta: meta.clone() }),
+            vec![Command::CompactLog { meta: meta.clone() }]
+        );
+        // n3 rejects (it lost its log): the entries it needs are gone, so it gets the snapshot
+        let out = recv(&mut l, "n3", reject(1, 2, 1, None));
+        assert_eq!(
+            out,
+            vec![Command::SendSnapshot {
+                to: "n3".into(),
+                term: 1
+            }]
+        );
+        assert_eq!(recv(&mut l, "n3", ok(1, 2)), vec![]);
+
+        let mut f = node("n3");
+        let msg = Message::InstallSnapshot {
+            term: 1,
+            meta: meta.clone(),
+            data: json!({"k": 1}),
+        };
+        assert_eq!(
+            recv(&mut f, "n1", msg),
+            vec![
+                Command::PersistHardState(hs(1, None)),
+                Command::InstallSnapshot {
+                    meta,
+                    data: json!({"k": 1})
+                },
+                Command::Sync,
+                send("n1", ok(1, 2)),
+            ]
+        );
+        assert_eq!((f.commit_index(), f.log().last_index()), (2, 2));
+    }
+
+    #[test]
+    fn membership_changes_one_server_at_a_time() {
+        let mut l = leader();
+        let two = members(&["n1", "n2", "n3", "n4", "n5"]);
+        assert_eq!(
+            l.step(Input::ChangeMembership {
+                id: "c1".into(),
+                membership: two
+            }),
+            vec![Command::Rejected {
+                id: "c1".into(),
+                reason: Reject::InvalidConfigChange
+            }]
+        );
+        let four = members(&["n1", "n2", "n3", "n4"]);
+        let entry = Entry {
+            index: 2,
+            term: 1,
+            payload: Payload::Config {
+                id: "c2".into(),
+                membership: four.clone(),
+            },
+        };
+        assert_eq!(
+            l.step(Input::ChangeMembership {
+                id: "c2".into(),
+                membership: four.clone()
+            }),
+            vec![
+                Command::PersistEntries(vec![entry.clone()]),
+                Command::Proposed {
+                    id: "c2".into(),
+                    index: 2
+                }
+            ]
+        );
+        assert_eq!(l.membership(), &four, "effective once appended");
+        assert_eq!(
+            l.step(Input::ChangeMembership {
+                id: "c3".into(),
+                membership: members(&N3)
+            }),
+            vec![Command::Rejected {
+                id: "c3".into(),
+                reason: Reject::ConfigChangeInProgress
+            }]
+        );
+        let out = l.step(Input::Flush);
+        let to: Vec<&str> = out
+            .iter()
+            .filter_map(|c| match c {
+                Command::Send { to, .. } => Some(to.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(to, vec!["n2", "n3", "n4"]);
+        // with four voters, n1 + n2 are no longer a quorum
+        recv(&mut l, "n2", ok(1, 2));
+        assert_eq!(l.commit_index(), 1);
+        recv(&mut l, "n4", ok(1, 2));
+        assert_eq!(l.commit_index(), 2);
+    }
+
+    #[test]
+    fn leadership_transfer_sends_timeout_now_and_the_target_campaigns_at_once() {
+        let mut l = leader();
+        assert_eq!(
+            l.step(Input::TransferLeader { to: "n2".into() }),
+            vec![send("n2", Message::TimeoutNow { term: 1 })]
+        );
+        assert_eq!(
+            l.step(Input::Propose {
+                id: "p".into(),
+                data: json!(1)
+            }),
+            vec![Command::Rejected {
+                id: "p".into(),
+                reason: Reject::Transferring
+            }]
+        );
+        let mut f = node_with("n2", Bugs::default(), hs(1, None), vec![noop(1, 1)]);
+        let rv = Message::RequestVote {
+            term: 2,
+            last_index: 1,
+            last_term: 1,
+            pre_vote: false,
+            transfer: true,
+        };
+        assert_eq!(
+            recv(&mut f, "n1", Message::TimeoutNow { term: 1 }),
+            vec![
+                Command::PersistHardState(hs(2, Some("n2"))),
+                Command::Sync,
+                send("n1", rv.clone()),
+                send("n3", rv),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_leader_that_loses_its_quorum_steps_down() {
+        let mut l = leader();
+        tick(&mut l, 1200);
+        assert_eq!(l.role(), Role::Leader);
+        tick(&mut l, 1700);
+        assert_eq!(
+            l.role(),
+            Role::Leader,
+            "n2 and n3 answered during the first period"
+        );
+        tick(&mut l, 2100);
+        assert_eq!(l.role(), Role::Follower);
+        assert_eq!(l.leader(), None);
     }
 }
