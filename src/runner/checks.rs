@@ -7,6 +7,8 @@ use serde_json::{Value, json};
 
 use crate::checker::elle::{self, ElleModel, ElleOptions};
 use crate::checker::linearizable::{self, Model};
+use crate::checker::split_brain::{self, LogEntry};
+use crate::checker::set;
 use crate::checker::{Budget, Validity, Verdict};
 use crate::history::History;
 use crate::workload::{CheckerName, WorkloadSpec};
@@ -25,30 +27,50 @@ pub fn check_run(
     };
     spec.checkers
         .iter()
-        .map(|c| match c {
+        .flat_map(|c| match c {
             CheckerName::Linearizable => {
                 let model: Model = match spec.model.parse() {
                     Ok(m) => m,
-                    Err(e) => return unavailable(c, &e),
+                    Err(e) => return vec![unavailable(c, &e)],
                 };
                 let mut o = linearizable::Options::new(model);
                 o.budget = budget.clone();
                 o.all_keys = true;
-                linearizable::check(history, &o)
+                vec![linearizable::check(history, &o)]
             }
             CheckerName::Elle => {
                 let mut o = ElleOptions::new(ElleModel::ListAppend);
                 o.budget = budget.clone();
-                elle::check(history, &o)
+                vec![elle::check(history, &o)]
             }
-            other => {
-                let _ = logs;
-                unavailable(other, "this checker is not in this build")
+            CheckerName::Set => vec![set::check(history)],
+            CheckerName::LostWrites => vec![split_brain::check_lost_writes(history)],
+            CheckerName::SplitBrain => {
+                let mut v = vec![split_brain::check_probes(history)];
+                if !logs.is_empty() {
+                    v.push(match parse_logs(logs) {
+                        Ok(l) => split_brain::check_logs(&l),
+                        Err(e) => unavailable(c, &e),
+                    });
+                }
+                v
             }
         })
         .collect()
 }
 
+/// Each node's `/log` body as entries; a malformed one is named.
+fn parse_logs(logs: &BTreeMap<String, Value>) -> Result<BTreeMap<String, Vec<LogEntry>>, String> {
+    logs.iter()
+        .map(|(node, v)| {
+            serde_json::from_value::<Vec<LogEntry>>(v.clone())
+                .map(|l| (node.clone(), l))
+                .map_err(|e| format!("nodes/{node}/log.json: {e}"))
+        })
+        .collect()
+}
+
+/// A checker that could not run on this input: unknown, with the reason.
 fn unavailable(c: &CheckerName, why: &str) -> Verdict {
     Verdict {
         checker: format!("{c:?}").to_lowercase(),
