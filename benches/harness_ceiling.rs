@@ -23,7 +23,9 @@ fn main() {
         .build()
         .unwrap();
     let spec = WorkloadSpec::load("kv").unwrap();
-    println!("harness ceiling: kv workload, unpaced, {secs} s per level, history flushed per event");
+    println!(
+        "harness ceiling: kv workload, unpaced, {secs} s per level, history flushed per event"
+    );
     for concurrency in [10, 32, 64] {
         for repeat in 0..3 {
             let rate = rt.block_on(measure(&spec, concurrency, Duration::from_secs_f64(secs)));
@@ -31,7 +33,6 @@ fn main() {
         }
     }
 }
-
 
 async fn measure(spec: &WorkloadSpec, concurrency: usize, dur: Duration) -> f64 {
     let (addr, server) = loopback_node::serve("n1").await.unwrap();

@@ -43,8 +43,18 @@ fn start_etcd() -> Option<(Etcd, String)> {
     let child = Command::new("/usr/bin/etcd")
         .args(["--name", "n1", "--data-dir"])
         .arg(dir.path().join("data"))
-        .args(["--listen-client-urls", &client, "--advertise-client-urls", &client])
-        .args(["--listen-peer-urls", &peer, "--initial-advertise-peer-urls", &peer])
+        .args([
+            "--listen-client-urls",
+            &client,
+            "--advertise-client-urls",
+            &client,
+        ])
+        .args([
+            "--listen-peer-urls",
+            &peer,
+            "--initial-advertise-peer-urls",
+            &peer,
+        ])
         .args(["--initial-cluster", &format!("n1={peer}")])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -85,7 +95,10 @@ async fn etcd_adapter_reads_writes_cas_and_sets() {
         (op("cas", Some("k"), json!([1, 2])), fail()),
         (op("write", Some("k"), json!(1)), Reply::Ok(json!(1))),
         (op("read", Some("k"), Value::Null), Reply::Ok(json!(1))),
-        (op("cas", Some("k"), json!([1, 2])), Reply::Ok(json!([1, 2]))),
+        (
+            op("cas", Some("k"), json!([1, 2])),
+            Reply::Ok(json!([1, 2])),
+        ),
         (op("cas", Some("k"), json!([1, 3])), fail()),
         (op("read", Some("k"), Value::Null), Reply::Ok(json!(2))),
         (op("add", None, json!(3)), Reply::Ok(json!(3))),

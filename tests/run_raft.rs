@@ -34,7 +34,13 @@ fn a_short_raft_run_is_valid_and_stored() {
     let store = common::run_dir("run-raft");
     let out = faultline()
         .args(["run", "--nodes", "3", "--time-limit", "8", "--seed", "7"])
-        .args(["--nemesis", "partition-halves", "--concurrency", "5", "--store"])
+        .args([
+            "--nemesis",
+            "partition-halves",
+            "--concurrency",
+            "5",
+            "--store",
+        ])
         .arg(store.path())
         .output()
         .unwrap();
@@ -47,10 +53,16 @@ fn a_short_raft_run_is_valid_and_stored() {
         Some(0),
         "stdout:\n{stdout}\nstderr:\n{stderr}\nresults: {results:#}"
     );
-    assert!(stdout.contains("verdict: VALID") && stdout.contains("seed: 7"), "{stdout}");
+    assert!(
+        stdout.contains("verdict: VALID") && stdout.contains("seed: 7"),
+        "{stdout}"
+    );
     assert_eq!(results["seed"], 7);
     assert_eq!(results["valid"], true);
-    assert!(results["counts"]["ok"].as_u64().unwrap() > 100, "{results:#}");
+    assert!(
+        results["counts"]["ok"].as_u64().unwrap() > 100,
+        "{results:#}"
+    );
     let sched = read_json(&dir.join("schedule.json"));
     assert_eq!(sched["seed"], 7);
     assert_eq!(sched["nemesis"], "partition-halves");
@@ -68,7 +80,12 @@ fn a_short_raft_run_is_valid_and_stored() {
         .arg("latest")
         .output()
         .unwrap();
-    assert_eq!(again.status.code(), Some(0), "{}", String::from_utf8_lossy(&again.stdout));
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
 }
 
 #[test]
@@ -79,7 +96,13 @@ fn a_sigkilled_control_node_leaves_a_history_analyze_reads() {
     let store = common::run_dir("run-kill");
     let mut child = faultline()
         .args(["run", "--nodes", "3", "--time-limit", "30", "--seed", "11"])
-        .args(["--nemesis", "partition-halves", "--concurrency", "8", "--store"])
+        .args([
+            "--nemesis",
+            "partition-halves",
+            "--concurrency",
+            "8",
+            "--store",
+        ])
         .arg(store.path())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -103,15 +126,25 @@ fn a_sigkilled_control_node_leaves_a_history_analyze_reads() {
     child.kill().unwrap();
     child.wait().unwrap();
     let cleaned = faultline::cluster::cleanup_dead_runs().unwrap();
-    assert!(!cleaned.runs.is_empty(), "the dead run's cluster is found and removed");
+    assert!(
+        !cleaned.runs.is_empty(),
+        "the dead run's cluster is found and removed"
+    );
     let dir = history.parent().unwrap().to_path_buf();
     assert!(!dir.join("results.json").exists());
 
     let text = std::fs::read_to_string(&history).unwrap();
-    let invokes = text.lines().filter(|l| l.contains("\"type\":\"invoke\"")).count();
+    let invokes = text
+        .lines()
+        .filter(|l| l.contains("\"type\":\"invoke\""))
+        .count();
     let completions = text
         .lines()
-        .filter(|l| l.contains("\"process\":") && !l.contains("\"process\":\"") && !l.contains("\"type\":\"invoke\""))
+        .filter(|l| {
+            l.contains("\"process\":")
+                && !l.contains("\"process\":\"")
+                && !l.contains("\"type\":\"invoke\"")
+        })
         .count();
     let out = faultline().arg("analyze").arg(&dir).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -126,8 +159,12 @@ fn a_sigkilled_control_node_leaves_a_history_analyze_reads() {
     assert_eq!(results["seed"], 11);
     assert_ne!(results["valid"], false, "{results:#}");
     let c = &results["counts"];
-    let total = c["ok"].as_u64().unwrap() + c["fail"].as_u64().unwrap() + c["info"].as_u64().unwrap();
+    let total =
+        c["ok"].as_u64().unwrap() + c["fail"].as_u64().unwrap() + c["info"].as_u64().unwrap();
     // every op recorded is judged; only ops in flight lack a completion (at most one a client)
     assert_eq!(total as usize, invokes);
-    assert!(invokes - completions <= 8, "{invokes} invokes, {completions} completions");
+    assert!(
+        invokes - completions <= 8,
+        "{invokes} invokes, {completions} completions"
+    );
 }

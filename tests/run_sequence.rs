@@ -7,9 +7,9 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use faultline::history::Process;
+use faultline::nemesis::{Action, FaultEvent, FaultKind};
 use faultline::runner::loopback_node;
 use faultline::runner::run::{RunConfig, execute};
-use faultline::nemesis::{Action, FaultEvent, FaultKind};
 use faultline::runner::target::{FaultSink, StatusFn, Target};
 use faultline::workload::{Adapter, Endpoint, NodeChoice, WorkloadSpec};
 use serde_json::{Value, json};
@@ -124,7 +124,10 @@ async fn a_run_leaves_the_conventional_store() {
 
     let h = faultline::history::jsonl::read_path(&dir.join("history.jsonl")).unwrap();
     assert!(h.operations.len() > 300, "{} ops", h.operations.len());
-    assert!(h.operations.iter().all(|o| o.ret.is_some()), "all completed");
+    assert!(
+        h.operations.iter().all(|o| o.ret.is_some()),
+        "all completed"
+    );
     let named = |p: &str, f: &str| {
         h.events
             .iter()
@@ -142,7 +145,10 @@ async fn a_run_leaves_the_conventional_store() {
     assert_eq!(probe.node.as_deref(), Some("n1"));
     assert_eq!(probe.value["role"], "leader");
     let start = h.events.iter().find(|e| e.f == "start-pause").unwrap();
-    assert_eq!(start.value, json!({"targets": ["n1"], "note": "recorded only"}));
+    assert_eq!(
+        start.value,
+        json!({"targets": ["n1"], "note": "recorded only"})
+    );
 
     let sched: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("schedule.json")).unwrap()).unwrap();
@@ -153,12 +159,26 @@ async fn a_run_leaves_the_conventional_store() {
     let results: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("results.json")).unwrap()).unwrap();
     for field in [
-        "valid", "seed", "system", "workload", "nemesis", "nodes", "started_at", "elapsed_s",
-        "counts", "verdicts",
+        "valid",
+        "seed",
+        "system",
+        "workload",
+        "nemesis",
+        "nodes",
+        "started_at",
+        "elapsed_s",
+        "counts",
+        "verdicts",
     ] {
         assert!(results.get(field).is_some(), "results.json lacks {field}");
     }
-    assert_eq!(results["counts"]["ok"], h.operations.iter().filter(|o| o.outcome == faultline::history::Outcome::Ok).count());
+    assert_eq!(
+        results["counts"]["ok"],
+        h.operations
+            .iter()
+            .filter(|o| o.outcome == faultline::history::Outcome::Ok)
+            .count()
+    );
     assert_eq!(results["final_reads_missed"], 0);
     // final reads: the last ops read every key the run touched
     let keys: std::collections::BTreeSet<_> = h.operations.iter().map(|o| o.key.clone()).collect();
@@ -192,5 +212,9 @@ async fn list_append_and_set_runs_record_their_shapes() {
     let last = h.operations.last().unwrap();
     assert_eq!(last.f, "read");
     let adds = h.operations.iter().filter(|o| o.f == "add").count();
-    assert_eq!(last.value.as_array().unwrap().len(), adds, "final read sees every add");
+    assert_eq!(
+        last.value.as_array().unwrap().len(),
+        adds,
+        "final read sees every add"
+    );
 }

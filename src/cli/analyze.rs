@@ -24,7 +24,11 @@ pub struct Args {
 pub fn main(args: Args) -> anyhow::Result<u8> {
     let dir = store::resolve_run_dir(&args.store, &args.run);
     if !dir.join(store::HISTORY).is_file() {
-        return Err(BadInput(format!("{}: no history.jsonl here (not a run directory?)", dir.display())).into());
+        return Err(BadInput(format!(
+            "{}: no history.jsonl here (not a run directory?)",
+            dir.display()
+        ))
+        .into());
     }
     let a = match analyze::analyze(&dir, Duration::from_secs(args.check_time_limit)) {
         Ok(a) => a,

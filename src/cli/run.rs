@@ -86,16 +86,26 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
     }
     let workload = WorkloadSpec::load(&args.workload).map_err(bad)?;
     let desc = SystemDescriptor::load(&args.system).map_err(|e| {
-        if e.is_bad_input() { bad(&e) } else { anyhow::Error::new(e) }
+        if e.is_bad_input() {
+            bad(&e)
+        } else {
+            anyhow::Error::new(e)
+        }
     })?;
     let schedule = Schedule::load(&args.nemesis).map_err(|e| {
-        if e.is_bad_input() { bad(&e) } else { anyhow::Error::new(e) }
+        if e.is_bad_input() {
+            bad(&e)
+        } else {
+            anyhow::Error::new(e)
+        }
     })?;
     let seed = args
         .seed
         .unwrap_or_else(|| rand::rng().random_range(1..=u64::from(u32::MAX)));
-    let test = format!("{}-{}-{}", desc.name, workload.name, schedule.name)
-        .replace(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'), "_");
+    let test = format!("{}-{}-{}", desc.name, workload.name, schedule.name).replace(
+        |c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+        "_",
+    );
     let dir = store::create_run_dir(&args.store, &test)
         .with_context(|| format!("creating a run directory under {}", args.store.display()))?;
     eprintln!("faultline: seed {seed}; run directory {}", dir.display());
@@ -119,11 +129,19 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
         let mut ccfg = ClusterConfig::new(args.nodes, &dir);
         ccfg.bugs = args.bugs.clone();
         let cluster = Cluster::start(desc.clone(), ccfg).await.map_err(|e| {
-            if e.is_bad_input() { bad(&e) } else { anyhow::Error::new(e).context("starting the cluster") }
+            if e.is_bad_input() {
+                bad(&e)
+            } else {
+                anyhow::Error::new(e).context("starting the cluster")
+            }
         })?;
         if let Err(e) = nemesis::check_supported(&cluster, &schedule) {
             let _ = cluster.teardown().await;
-            return Err(if e.is_bad_input() { bad(&e) } else { anyhow::Error::new(e) });
+            return Err(if e.is_bad_input() {
+                bad(&e)
+            } else {
+                anyhow::Error::new(e)
+            });
         }
         if let Err(e) = cluster.wait_for_leader(Duration::from_secs(15)).await {
             eprintln!("faultline: warning: no leader yet ({e}); starting anyway");
@@ -159,7 +177,11 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
         }
     })?;
     let r = &outcome.results;
-    summary::print(r, &outcome.dir, outcome.report.as_ref().map(|p| p.as_path()));
+    summary::print(
+        r,
+        &outcome.dir,
+        outcome.report.as_ref().map(|p| p.as_path()),
+    );
     let teardown_trouble = r
         .extra
         .get("teardown_errors")

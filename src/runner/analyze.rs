@@ -18,7 +18,10 @@ pub enum AnalyzeError {
     #[error("{0}")]
     Workload(#[from] crate::workload::spec::SpecError),
     #[error("{}: {msg}", path.display())]
-    Io { path: std::path::PathBuf, msg: String },
+    Io {
+        path: std::path::PathBuf,
+        msg: String,
+    },
 }
 
 pub struct Analysis {
@@ -84,7 +87,11 @@ pub fn analyze(dir: &Path, time_limit: Duration) -> Result<Analysis, AnalyzeErro
 /// `nodes/<id>/log.json` of every node that has one.
 pub fn read_logs(dir: &Path) -> BTreeMap<String, Value> {
     let mut out = BTreeMap::new();
-    for entry in std::fs::read_dir(dir.join(store::NODES)).into_iter().flatten().flatten() {
+    for entry in std::fs::read_dir(dir.join(store::NODES))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let p = entry.path().join("log.json");
         if let Some(v) = std::fs::read_to_string(&p)
             .ok()

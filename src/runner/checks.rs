@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use crate::checker::elle::{self, ElleModel, ElleOptions};
 use crate::checker::linearizable::{self, Model};
-use crate::checker::split_brain::{self, LogEntry};
 use crate::checker::set;
+use crate::checker::split_brain::{self, LogEntry};
 use crate::checker::{Budget, Validity, Verdict};
 use crate::history::History;
 use crate::workload::{CheckerName, WorkloadSpec};

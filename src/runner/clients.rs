@@ -83,7 +83,11 @@ async fn perform(
 }
 
 /// Runs generated ops until `drive.stop`; returns the task's next process id.
-pub async fn generated(drive: Arc<Drive>, task: usize, mut process: u64) -> Result<u64, HistoryError> {
+pub async fn generated(
+    drive: Arc<Drive>,
+    task: usize,
+    mut process: u64,
+) -> Result<u64, HistoryError> {
     let mut picker = NodePicker::new(drive.choice, drive.client.nodes().len(), task, drive.seed);
     while !drive.stop.load(Ordering::Relaxed) {
         drive.pacer.wait().await;
@@ -121,7 +125,10 @@ impl FinalReads {
 
     /// Reads that never succeeded.
     pub fn missed(&self) -> Vec<OpRequest> {
-        self.missed.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.missed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -133,7 +140,11 @@ pub async fn final_reads(
 ) -> Result<u64, HistoryError> {
     let mut picker = NodePicker::new(drive.choice, drive.client.nodes().len(), task, drive.seed);
     loop {
-        let next = reads.queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+        let next = reads
+            .queue
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front();
         let Some((op, tries)) = next else {
             return Ok(process);
         };
@@ -142,14 +153,21 @@ pub async fn final_reads(
         if !ok {
             if tries + 1 < reads.attempts && Instant::now() < reads.deadline {
                 tokio::time::sleep(Duration::from_millis(100)).await;
-                reads.queue.lock().unwrap_or_else(|p| p.into_inner()).push_back((op, tries + 1));
+                reads
+                    .queue
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push_back((op, tries + 1));
             } else {
-                reads.missed.lock().unwrap_or_else(|p| p.into_inner()).push(op);
+                reads
+                    .missed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push(op);
             }
         }
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -176,7 +194,9 @@ mod tests {
 }
 
 /// Starts one generated-op task per unit of concurrency, task `i` as process `i`.
-pub fn spawn_generated(drive: &Arc<Drive>) -> Vec<tokio::task::JoinHandle<Result<u64, HistoryError>>> {
+pub fn spawn_generated(
+    drive: &Arc<Drive>,
+) -> Vec<tokio::task::JoinHandle<Result<u64, HistoryError>>> {
     (0..drive.concurrency)
         .map(|i| tokio::spawn(generated(drive.clone(), i, i as u64)))
         .collect()

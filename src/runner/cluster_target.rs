@@ -59,10 +59,21 @@ impl Target for ClusterTarget {
         })
     }
 
-    async fn start_faults(&mut self, seed: u64, run_start: Instant, sink: FaultSink) -> Result<(), String> {
+    async fn start_faults(
+        &mut self,
+        seed: u64,
+        run_start: Instant,
+        sink: FaultSink,
+    ) -> Result<(), String> {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let handle = nemesis::spawn(self.cluster.clone(), self.schedule.clone(), seed, run_start, tx)
-            .map_err(|e| e.to_string())?;
+        let handle = nemesis::spawn(
+            self.cluster.clone(),
+            self.schedule.clone(),
+            seed,
+            run_start,
+            tx,
+        )
+        .map_err(|e| e.to_string())?;
         let forward = tokio::spawn(async move {
             while let Some(ev) = rx.recv().await {
                 sink(ev);
@@ -75,7 +86,11 @@ impl Target for ClusterTarget {
     async fn heal(&mut self) -> Result<(), String> {
         match self.nemesis.take() {
             Some((handle, forward)) => {
-                let healed = handle.stop_and_heal().await.map(|_| ()).map_err(|e| e.to_string());
+                let healed = handle
+                    .stop_and_heal()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string());
                 // the schedule's task has ended and dropped its sender: the last events
                 // (the stop of the fault in force) are forwarded before this returns
                 let _ = forward.await;

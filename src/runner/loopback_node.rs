@@ -53,12 +53,19 @@ fn key_of(body: &Value) -> String {
 }
 
 async fn read(State(s): State<Store>, Json(body): Json<Value>) -> Json<Value> {
-    let v = s.lock().unwrap().get(&key_of(&body)).cloned().unwrap_or(Value::Null);
+    let v = s
+        .lock()
+        .unwrap()
+        .get(&key_of(&body))
+        .cloned()
+        .unwrap_or(Value::Null);
     Json(json!({ "value": v }))
 }
 
 async fn write(State(s): State<Store>, Json(body): Json<Value>) -> Json<Value> {
-    s.lock().unwrap().insert(key_of(&body), body["value"].clone());
+    s.lock()
+        .unwrap()
+        .insert(key_of(&body), body["value"].clone());
     Json(json!({}))
 }
 
@@ -78,7 +85,10 @@ async fn cas(State(s): State<Store>, Json(body): Json<Value>) -> (StatusCode, Js
 
 async fn txn(State(s): State<Store>, Json(body): Json<Value>) -> (StatusCode, Json<Value>) {
     let Some(ops) = body["ops"].as_array() else {
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": "ops must be a list", "definite": true})));
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "ops must be a list", "definite": true})),
+        );
     };
     let mut m = s.lock().unwrap();
     let mut out = Vec::with_capacity(ops.len());
@@ -88,7 +98,11 @@ async fn txn(State(s): State<Store>, Json(body): Json<Value>) -> (StatusCode, Js
             other => other.to_string(),
         };
         match op[0].as_str() {
-            Some("r") => out.push(json!(["r", op[1], m.get(&k).cloned().unwrap_or(Value::Null)])),
+            Some("r") => out.push(json!([
+                "r",
+                op[1],
+                m.get(&k).cloned().unwrap_or(Value::Null)
+            ])),
             Some("append") => {
                 let list = m.entry(k).or_insert_with(|| json!([]));
                 if let Some(l) = list.as_array_mut() {
@@ -101,7 +115,10 @@ async fn txn(State(s): State<Store>, Json(body): Json<Value>) -> (StatusCode, Js
                 out.push(op.clone());
             }
             _ => {
-                return (StatusCode::BAD_REQUEST, Json(json!({"error": format!("bad micro-op {op}"), "definite": true})));
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"error": format!("bad micro-op {op}"), "definite": true})),
+                );
             }
         }
     }

@@ -9,10 +9,9 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::history::jsonl::HistoryWriter;
-use crate::report::results::Counts;
 use crate::history::{Event, EventType, HistoryError, Process};
+use crate::report::results::Counts;
 use crate::workload::OpRequest;
-
 
 pub struct Recorder {
     writer: Mutex<HistoryWriter>,
@@ -102,15 +101,23 @@ impl Recorder {
     /// A nemesis event (`start-<fault>` / `stop-<fault>`, value with `targets`); returns
     /// its time, which `schedule.json` repeats.
     pub fn nemesis(&self, f: &str, value: Value) -> Result<u64, HistoryError> {
-        self.named(Process::nemesis(), f, None, value).map(|(_, t)| t)
+        self.named(Process::nemesis(), f, None, value)
+            .map(|(_, t)| t)
     }
 
     /// A status probe of `node`, its `/status` body as the value.
     pub fn probe(&self, node: &str, value: Value) -> Result<u64, HistoryError> {
-        self.named(Process::probe(), "status", Some(node), value).map(|(i, _)| i)
+        self.named(Process::probe(), "status", Some(node), value)
+            .map(|(i, _)| i)
     }
 
-    fn named(&self, process: Process, f: &str, node: Option<&str>, value: Value) -> Result<(u64, u64), HistoryError> {
+    fn named(
+        &self,
+        process: Process,
+        f: &str,
+        node: Option<&str>,
+        value: Value,
+    ) -> Result<(u64, u64), HistoryError> {
         self.append_timed(Event {
             index: 0,
             time: 0,
@@ -150,15 +157,33 @@ mod tests {
         let r = Recorder::create(&path).unwrap();
         let w = OpRequest::new("write", Some("1".into()), json!(3));
         r.invoke(0, &w).unwrap();
-        r.nemesis("start-partition", json!({"targets":["n1"]})).unwrap();
-        r.complete(0, &w, EventType::Info, json!(3), Some("n1"), Some("timeout".into())).unwrap();
-        r.probe("n2", json!({"id":"n2","role":"leader","term":2})).unwrap();
+        r.nemesis("start-partition", json!({"targets":["n1"]}))
+            .unwrap();
+        r.complete(
+            0,
+            &w,
+            EventType::Info,
+            json!(3),
+            Some("n1"),
+            Some("timeout".into()),
+        )
+        .unwrap();
+        r.probe("n2", json!({"id":"n2","role":"leader","term":2}))
+            .unwrap();
         r.invoke(5, &w).unwrap();
-        r.complete(5, &w, EventType::Ok, json!(3), Some("n2"), None).unwrap();
+        r.complete(5, &w, EventType::Ok, json!(3), Some("n2"), None)
+            .unwrap();
         let h = crate::history::jsonl::read_path(&path).unwrap();
         assert_eq!(h.operations.len(), 2);
         assert_eq!(h.annotations.len(), 2);
         assert_eq!(h.events[3].node.as_deref(), Some("n2"));
-        assert_eq!(r.counts(), Counts { ok: 1, fail: 0, info: 1 });
+        assert_eq!(
+            r.counts(),
+            Counts {
+                ok: 1,
+                fail: 0,
+                info: 1
+            }
+        );
     }
 }

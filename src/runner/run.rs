@@ -17,9 +17,9 @@ use super::progress::Progress;
 use super::recorder::Recorder;
 use super::store;
 use super::target::{FaultSink, Target};
-use crate::nemesis::FaultEvent;
 use crate::checker::{Validity, Verdict};
 use crate::history::HistoryError;
+use crate::nemesis::FaultEvent;
 use crate::report::results::{RunResults, overall};
 use crate::workload::{Client, Generator, NodeChoice, WorkloadSpec};
 
@@ -102,7 +102,10 @@ impl Schedule {
     fn save(&self) -> std::io::Result<()> {
         let v = json!({"seed": self.seed, "nemesis": self.nemesis, "faults": self.faults});
         let tmp = self.path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(&v).map_err(std::io::Error::other)?)?;
+        std::fs::write(
+            &tmp,
+            serde_json::to_vec_pretty(&v).map_err(std::io::Error::other)?,
+        )?;
         std::fs::rename(&tmp, &self.path)
     }
 }
@@ -137,7 +140,11 @@ pub async fn execute<T: Target>(
             client.supports(f)?;
         }
     }
-    let rate = if cfg.rate >= 0.0 { cfg.rate } else { cfg.workload.rate };
+    let rate = if cfg.rate >= 0.0 {
+        cfg.rate
+    } else {
+        cfg.workload.rate
+    };
     let drive = Arc::new(Drive {
         recorder: recorder.clone(),
         client,
@@ -155,7 +162,11 @@ pub async fn execute<T: Target>(
         nemesis: cfg.nemesis.clone(),
         faults: Vec::new(),
     }));
-    schedule.lock().unwrap().save().map_err(|e| RunError::Io(format!("schedule.json: {e}")))?;
+    schedule
+        .lock()
+        .unwrap()
+        .save()
+        .map_err(|e| RunError::Io(format!("schedule.json: {e}")))?;
     let history_error: Arc<Mutex<Option<HistoryError>>> = Arc::default();
 
     let refresher = {
@@ -182,7 +193,12 @@ pub async fn execute<T: Target>(
 
     progress.set_phase("faults");
     let sink: FaultSink = {
-        let (rec, sched, prog, err) = (recorder.clone(), schedule.clone(), progress.clone(), history_error.clone());
+        let (rec, sched, prog, err) = (
+            recorder.clone(),
+            schedule.clone(),
+            progress.clone(),
+            history_error.clone(),
+        );
         Arc::new(move |ev: FaultEvent| {
             let f = ev.f();
             if let Err(e) = rec.nemesis(&f, ev.history_value()) {
@@ -196,7 +212,10 @@ pub async fn execute<T: Target>(
     };
     let mut teardown_errors = Vec::new();
     let faults_started = if phases.faults > Duration::ZERO && !interrupted.load(Ordering::Relaxed) {
-        match target.start_faults(cfg.seed, recorder.started(), sink).await {
+        match target
+            .start_faults(cfg.seed, recorder.started(), sink)
+            .await
+        {
             Ok(()) => true,
             Err(e) => {
                 // No fault ran, or some did: stop clients, heal, keep the history, then fail.
@@ -260,7 +279,8 @@ pub async fn execute<T: Target>(
     let history = crate::report::run_dir::read_history(&dir.join(store::HISTORY))
         .map_err(|e| RunError::Io(e.to_string()))?
         .0;
-    let verdicts: Vec<Verdict> = checks::check_run(&history, &cfg.workload, &logs, cfg.check_time_limit);
+    let verdicts: Vec<Verdict> =
+        checks::check_run(&history, &cfg.workload, &logs, cfg.check_time_limit);
     let counts = recorder.counts();
     let mut results = RunResults {
         valid: overall(&verdicts),
@@ -277,16 +297,23 @@ pub async fn execute<T: Target>(
     };
     let ops = counts.ok + counts.fail + counts.info;
     let x = &mut results.extra;
-    x.insert("ops_per_s".into(), json!(ops as f64 / client_secs.max(1e-9)));
+    x.insert(
+        "ops_per_s".into(),
+        json!(ops as f64 / client_secs.max(1e-9)),
+    );
     x.insert("concurrency".into(), json!(cfg.concurrency));
     x.insert("rate".into(), json!(rate));
     x.insert("bugs".into(), json!(cfg.bugs));
     x.insert("final_reads_missed".into(), json!(reads.missed().len()));
-    x.insert("interrupted".into(), json!(interrupted.load(Ordering::Relaxed)));
+    x.insert(
+        "interrupted".into(),
+        json!(interrupted.load(Ordering::Relaxed)),
+    );
     x.insert("teardown_errors".into(), json!(teardown_errors));
     let results_path = dir.join(store::RESULTS);
     let text = serde_json::to_vec_pretty(&results).map_err(|e| RunError::Io(e.to_string()))?;
-    std::fs::write(&results_path, text).map_err(|e| RunError::Io(format!("{}: {e}", results_path.display())))?;
+    std::fs::write(&results_path, text)
+        .map_err(|e| RunError::Io(format!("{}: {e}", results_path.display())))?;
     let report = crate::report::write_run_report(dir)
         .map(|f| f.html)
         .map_err(|e| e.to_string());
@@ -341,7 +368,10 @@ mod tests {
         assert_eq!(p.recovery, Duration::from_secs(10));
         assert_eq!(p.faults, Duration::from_secs(45));
         let short = Phases::of(Duration::from_secs(3));
-        assert_eq!(short.warmup + short.faults + short.recovery, Duration::from_secs(3));
+        assert_eq!(
+            short.warmup + short.faults + short.recovery,
+            Duration::from_secs(3)
+        );
         let tiny = Phases::of(Duration::from_millis(500));
         assert_eq!(tiny.faults, Duration::ZERO);
     }

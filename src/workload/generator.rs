@@ -106,9 +106,7 @@ impl Generator {
                 }
             }
             Kind::ListAppend => {
-                let len = self
-                    .rng
-                    .random_range(self.spec.txn_min..=self.spec.txn_max);
+                let len = self.rng.random_range(self.spec.txn_min..=self.spec.txn_max);
                 let mut ops = Vec::with_capacity(len as usize);
                 for _ in 0..len {
                     let k = self.pick_key().to_string();

@@ -23,7 +23,9 @@ pub struct NodePicker {
 impl NodePicker {
     pub fn new(choice: NodeChoice, nodes: usize, client: usize, seed: u64) -> NodePicker {
         assert!(nodes > 0, "a picker needs at least one node");
-        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(client as u64 + 1)));
+        let mut rng = ChaCha8Rng::seed_from_u64(
+            seed ^ (0x9e37_79b9_7f4a_7c15u64.wrapping_mul(client as u64 + 1)),
+        );
         let current = match choice {
             NodeChoice::Random => rng.random_range(0..nodes),
             NodeChoice::Sticky | NodeChoice::Leader => client % nodes,

@@ -122,9 +122,15 @@ pub enum SpecError {
 /// The shipped workloads, built in so `faultline run` works from any directory.
 const BUILTIN: &[(&str, &str)] = &[
     ("register", include_str!("../../workloads/register.toml")),
-    ("cas-register", include_str!("../../workloads/cas-register.toml")),
+    (
+        "cas-register",
+        include_str!("../../workloads/cas-register.toml"),
+    ),
     ("kv", include_str!("../../workloads/kv.toml")),
-    ("list-append", include_str!("../../workloads/list-append.toml")),
+    (
+        "list-append",
+        include_str!("../../workloads/list-append.toml"),
+    ),
     ("set", include_str!("../../workloads/set.toml")),
 ];
 
@@ -191,13 +197,22 @@ impl WorkloadSpec {
         match self.kind {
             Kind::Register => {
                 if m.read + m.write + m.cas == 0 {
-                    return Err(bad("mix", "a register workload needs read, write or cas weights".into()));
+                    return Err(bad(
+                        "mix",
+                        "a register workload needs read, write or cas weights".into(),
+                    ));
                 }
                 if m.append + m.add > 0 {
-                    return Err(bad("mix", "append and add belong to list-append and set workloads".into()));
+                    return Err(bad(
+                        "mix",
+                        "append and add belong to list-append and set workloads".into(),
+                    ));
                 }
                 if !matches!(self.model.as_str(), "register" | "cas-register") {
-                    return Err(bad("model", format!("must be register or cas-register, found {:?}", self.model)));
+                    return Err(bad(
+                        "model",
+                        format!("must be register or cas-register, found {:?}", self.model),
+                    ));
                 }
                 if m.cas > 0 && self.model == "register" {
                     return Err(bad("model", "cas ops need the cas-register model".into()));
@@ -208,15 +223,27 @@ impl WorkloadSpec {
             }
             Kind::ListAppend => {
                 if m.read + m.append == 0 || m.write + m.cas + m.add > 0 {
-                    return Err(bad("mix", "a list-append workload weighs read and append only".into()));
+                    return Err(bad(
+                        "mix",
+                        "a list-append workload weighs read and append only".into(),
+                    ));
                 }
                 if self.txn_min == 0 || self.txn_min > self.txn_max {
-                    return Err(bad("txn_min", format!("need 1 <= txn_min <= txn_max, found {}..{}", self.txn_min, self.txn_max)));
+                    return Err(bad(
+                        "txn_min",
+                        format!(
+                            "need 1 <= txn_min <= txn_max, found {}..{}",
+                            self.txn_min, self.txn_max
+                        ),
+                    ));
                 }
             }
             Kind::Set => {
                 if m.add == 0 || m.write + m.cas + m.append > 0 {
-                    return Err(bad("mix", "a set workload weighs add (and read) only".into()));
+                    return Err(bad(
+                        "mix",
+                        "a set workload weighs add (and read) only".into(),
+                    ));
                 }
             }
         }
@@ -224,7 +251,10 @@ impl WorkloadSpec {
             return Err(bad("keys", "must be at least 1".into()));
         }
         if !(self.rate >= 0.0 && self.rate.is_finite()) {
-            return Err(bad("rate", format!("must be a non-negative number, found {}", self.rate)));
+            return Err(bad(
+                "rate",
+                format!("must be a non-negative number, found {}", self.rate),
+            ));
         }
         if self.checkers.is_empty() {
             return Err(bad("checkers", "name at least one checker".into()));
@@ -236,7 +266,10 @@ impl WorkloadSpec {
             CheckerName::SplitBrain => true,
         };
         if let Some(c) = self.checkers.iter().find(|c| !fits(c)) {
-            return Err(bad("checkers", format!("{c:?} cannot judge a {:?} workload", self.kind)));
+            return Err(bad(
+                "checkers",
+                format!("{c:?} cannot judge a {:?} workload", self.kind),
+            ));
         }
         Ok(())
     }
@@ -254,7 +287,14 @@ fn locate(text: &str, span: Option<std::ops::Range<usize>>) -> (usize, String) {
         Some((k, _)) => k.trim().to_string(),
         None => line_text.trim().trim_matches(['[', ']']).to_string(),
     };
-    (line, if field.is_empty() { "toml".into() } else { field })
+    (
+        line,
+        if field.is_empty() {
+            "toml".into()
+        } else {
+            field
+        },
+    )
 }
 
 /// serde names the field for missing and unknown fields; prefer that over the span's line.
@@ -272,7 +312,8 @@ fn line_of_key(text: &str, key: &str) -> usize {
     text.lines()
         .position(|l| {
             let l = l.trim_start();
-            l.strip_prefix(key).is_some_and(|r| r.trim_start().starts_with('='))
+            l.strip_prefix(key)
+                .is_some_and(|r| r.trim_start().starts_with('='))
                 || l.starts_with(&format!("[{key}]"))
         })
         .map_or(1, |i| i + 1)
@@ -299,13 +340,31 @@ mod tests {
     #[test]
     fn errors_name_line_and_field() {
         let cases = [
-            ("kind = \"register\"\ncheckers = [\"linearizable\"]\nkeys = \"x\"\n[mix]\nread = 1\n", "w.toml:3: keys: "),
-            ("kind = \"register\"\nchecker = [\"linearizable\"]\n", "w.toml:2: checker: unknown field"),
-            ("kind = \"register\"\n[mix]\nread = 1\n", "w.toml:1: checkers: missing field"),
+            (
+                "kind = \"register\"\ncheckers = [\"linearizable\"]\nkeys = \"x\"\n[mix]\nread = 1\n",
+                "w.toml:3: keys: ",
+            ),
+            (
+                "kind = \"register\"\nchecker = [\"linearizable\"]\n",
+                "w.toml:2: checker: unknown field",
+            ),
+            (
+                "kind = \"register\"\n[mix]\nread = 1\n",
+                "w.toml:1: checkers: missing field",
+            ),
             ("kind = \"blob\"\n", "w.toml:1: kind: "),
-            ("kind = \"register\"\ncheckers = [\"elle\"]\n[mix]\nread = 1\n", "w.toml:2: checkers: Elle cannot judge"),
-            ("kind = \"register\"\ncheckers = [\"linearizable\"]\nmodel = \"register\"\n[mix]\ncas = 1\n", "w.toml:3: model: cas ops"),
-            ("kind = \"set\"\ncheckers = [\"set\"]\n\n[mix]\nread = 1\n", "w.toml:4: mix: "),
+            (
+                "kind = \"register\"\ncheckers = [\"elle\"]\n[mix]\nread = 1\n",
+                "w.toml:2: checkers: Elle cannot judge",
+            ),
+            (
+                "kind = \"register\"\ncheckers = [\"linearizable\"]\nmodel = \"register\"\n[mix]\ncas = 1\n",
+                "w.toml:3: model: cas ops",
+            ),
+            (
+                "kind = \"set\"\ncheckers = [\"set\"]\n\n[mix]\nread = 1\n",
+                "w.toml:4: mix: ",
+            ),
         ];
         for (text, want) in cases {
             let err = parse(text).unwrap_err().to_string();

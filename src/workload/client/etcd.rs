@@ -30,7 +30,10 @@ pub async fn invoke(http: &reqwest::Client, base: &str, op: &OpRequest) -> Reply
         "read" if op.key.is_none() => {
             // every key in [set/, set0): '0' follows '/'
             let end = format!("{SET_KEY}0");
-            ("/v3/kv/range", json!({"key": b64(&set_prefix()), "range_end": b64(&end)}))
+            (
+                "/v3/kv/range",
+                json!({"key": b64(&set_prefix()), "range_end": b64(&end)}),
+            )
         }
         "read" => ("/v3/kv/range", json!({"key": b64(&key)})),
         "write" => (
@@ -83,7 +86,11 @@ fn completion(op: &OpRequest, body: &Value) -> Reply {
         "read" if op.key.is_none() => {
             let mut elems = Vec::new();
             for kv in kvs.into_iter().flatten() {
-                match kv.get("value").and_then(unb64).and_then(|s| serde_json::from_str(&s).ok()) {
+                match kv
+                    .get("value")
+                    .and_then(unb64)
+                    .and_then(|s| serde_json::from_str(&s).ok())
+                {
                     Some(v) => elems.push(v),
                     None => return Reply::Info(format!("undecodable set element {kv}")),
                 }
@@ -92,7 +99,11 @@ fn completion(op: &OpRequest, body: &Value) -> Reply {
         }
         "read" => match kvs.and_then(|k| k.first()) {
             None => Reply::Ok(Value::Null),
-            Some(kv) => match kv.get("value").and_then(unb64).and_then(|s| serde_json::from_str(&s).ok()) {
+            Some(kv) => match kv
+                .get("value")
+                .and_then(unb64)
+                .and_then(|s| serde_json::from_str(&s).ok())
+            {
                 Some(v) => Reply::Ok(v),
                 None => Reply::Info(format!("undecodable value {kv}")),
             },

@@ -63,7 +63,11 @@ pub struct Client {
 }
 
 impl Client {
-    pub fn new(adapter: Adapter, nodes: Vec<Endpoint>, timeout: Duration) -> Result<Client, ClientError> {
+    pub fn new(
+        adapter: Adapter,
+        nodes: Vec<Endpoint>,
+        timeout: Duration,
+    ) -> Result<Client, ClientError> {
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(timeout)

@@ -67,7 +67,11 @@ pub fn error_reply(status: StatusCode, body: &Value) -> Reply {
         .and_then(Value::as_bool)
         .unwrap_or(status.is_client_error());
     if error == "not-leader" && definite {
-        return Reply::NotLeader(body.get("leader").and_then(Value::as_str).map(str::to_string));
+        return Reply::NotLeader(
+            body.get("leader")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+        );
     }
     if definite {
         Reply::Fail(error)
@@ -98,21 +102,42 @@ mod tests {
             Reply::NotLeader(Some("n2".into()))
         );
         let pf = json!({"error":"precondition-failed","definite":true});
-        assert_eq!(error_reply(StatusCode::CONFLICT, &pf), Reply::Fail("precondition-failed".into()));
+        assert_eq!(
+            error_reply(StatusCode::CONFLICT, &pf),
+            Reply::Fail("precondition-failed".into())
+        );
         let to = json!({"error":"timeout","definite":false});
-        assert_eq!(error_reply(StatusCode::SERVICE_UNAVAILABLE, &to), Reply::Info("timeout".into()));
-        assert_eq!(error_reply(StatusCode::BAD_GATEWAY, &Value::Null), Reply::Info("http 502".into()));
-        assert_eq!(error_reply(StatusCode::BAD_REQUEST, &Value::Null), Reply::Fail("http 400".into()));
+        assert_eq!(
+            error_reply(StatusCode::SERVICE_UNAVAILABLE, &to),
+            Reply::Info("timeout".into())
+        );
+        assert_eq!(
+            error_reply(StatusCode::BAD_GATEWAY, &Value::Null),
+            Reply::Info("http 502".into())
+        );
+        assert_eq!(
+            error_reply(StatusCode::BAD_REQUEST, &Value::Null),
+            Reply::Fail("http 400".into())
+        );
     }
 
     #[test]
     fn completions_take_the_history_shapes() {
         let set_read = OpRequest::new("read", None, Value::Null);
-        assert_eq!(completion(&set_read, json!({"ops":[["r","set",[1,2]]]})), Reply::Ok(json!([1, 2])));
-        assert_eq!(completion(&set_read, json!({"ops":[["r","set",null]]})), Reply::Ok(json!([])));
+        assert_eq!(
+            completion(&set_read, json!({"ops":[["r","set",[1,2]]]})),
+            Reply::Ok(json!([1, 2]))
+        );
+        assert_eq!(
+            completion(&set_read, json!({"ops":[["r","set",null]]})),
+            Reply::Ok(json!([]))
+        );
         let cas = OpRequest::new("cas", Some("k".into()), json!([1, 2]));
         assert_eq!(completion(&cas, json!({})), Reply::Ok(json!([1, 2])));
         let read = OpRequest::new("read", Some("k".into()), Value::Null);
-        assert_eq!(completion(&read, json!({"value":null})), Reply::Ok(Value::Null));
+        assert_eq!(
+            completion(&read, json!({"value":null})),
+            Reply::Ok(Value::Null)
+        );
     }
 }
