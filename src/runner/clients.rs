@@ -169,30 +169,6 @@ pub async fn final_reads(
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn pacer_spaces_ops_at_the_rate() {
-        let p = Pacer::new(200.0);
-        let t = Instant::now();
-        for _ in 0..21 {
-            p.wait().await;
-        }
-        let took = t.elapsed();
-        // 20 intervals of 5 ms; generous upper bound for a loaded machine
-        assert!(took >= Duration::from_millis(99), "{took:?}");
-        assert!(took < Duration::from_millis(1000), "{took:?}");
-        let free = Pacer::new(0.0);
-        let t = Instant::now();
-        for _ in 0..1000 {
-            free.wait().await;
-        }
-        assert!(t.elapsed() < Duration::from_millis(100));
-    }
-}
-
 /// Starts one generated-op task per unit of concurrency, task `i` as process `i`.
 pub fn spawn_generated(
     drive: &Arc<Drive>,
@@ -229,4 +205,28 @@ pub async fn run_final_reads(
         .map(|(i, &p)| tokio::spawn(final_reads(drive.clone(), reads.clone(), i, p)))
         .collect();
     join(handles).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn pacer_spaces_ops_at_the_rate() {
+        let p = Pacer::new(200.0);
+        let t = Instant::now();
+        for _ in 0..21 {
+            p.wait().await;
+        }
+        let took = t.elapsed();
+        // 20 intervals of 5 ms; generous upper bound for a loaded machine
+        assert!(took >= Duration::from_millis(99), "{took:?}");
+        assert!(took < Duration::from_millis(1000), "{took:?}");
+        let free = Pacer::new(0.0);
+        let t = Instant::now();
+        for _ in 0..1000 {
+            free.wait().await;
+        }
+        assert!(t.elapsed() < Duration::from_millis(100));
+    }
 }
