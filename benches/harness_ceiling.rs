@@ -27,10 +27,14 @@ fn main() {
         "harness ceiling: kv workload, unpaced, {secs} s per level, history flushed per event"
     );
     for concurrency in [10, 32, 64] {
-        for repeat in 0..3 {
-            let rate = rt.block_on(measure(&spec, concurrency, Duration::from_secs_f64(secs)));
-            println!("concurrency {concurrency:>3} run {repeat}: {rate:>9.0} ops/s");
-        }
+        let mut rates: Vec<f64> = (0..3)
+            .map(|_| rt.block_on(measure(&spec, concurrency, Duration::from_secs_f64(secs))))
+            .collect();
+        rates.sort_by(f64::total_cmp);
+        println!(
+            "concurrency {concurrency:>3}: median {:>7.0} ops/s (runs: {:.0}, {:.0}, {:.0})",
+            rates[1], rates[0], rates[1], rates[2]
+        );
     }
 }
 
