@@ -1,5 +1,6 @@
 //! Checkers: pure functions from a history to a verdict. One folder or file per checker.
 
+pub mod linearizable;
 pub mod verdict;
 
 pub use verdict::{Anomaly, Budget, Validity, Verdict};

@@ -1,8 +1,252 @@
-//! `faultline check`.
+//! `faultline check FILE... [--model M] [--format F] [--json] [--time-limit S]
+//! [--memory-limit MB] [--all-keys]`: checks recorded histories and exits 0 valid,
+//! 1 anomalies found, 2 unknown, 254 unreadable input.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Value, json};
+
+use faultline::checker::linearizable::{self, Model};
+use faultline::checker::{Budget, Validity, Verdict};
+use faultline::history::{Format, History, edn_export, read_file};
+
+use super::BadInput;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// History files (native JSONL, Jepsen EDN / JSON / log lines, Porcupine kv).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// auto, register, cas-register, kv, append-kv, multi-register, mutex, set
+    /// (list-append and rw-register go to the Elle checker).
+    #[arg(long, default_value = "auto")]
+    pub model: String,
+    /// auto, jsonl, edn, json, jepsen-log, porcupine-kv.
+    #[arg(long, default_value = "auto")]
+    pub format: String,
+    /// Print one JSON object per file instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// Seconds per file before giving up with `unknown`.
+    #[arg(long, value_name = "S")]
+    pub time_limit: Option<f64>,
+    /// Megabytes the search may remember per file before giving up with `unknown`
+    /// (default: half the machine's memory).
+    #[arg(long, value_name = "MB")]
+    pub memory_limit: Option<u64>,
+    /// Decide every key instead of stopping at the first invalid one.
+    #[arg(long)]
+    pub all_keys: bool,
+    /// Worker threads (default: one per core).
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
+    /// The model's initial state as JSON, when not its default (e.g. '{"x":0,"y":0}').
+    #[arg(long, value_name = "JSON")]
+    pub initial: Option<String>,
+    /// Also write each history as Jepsen EDN to this file (one file only).
+    #[arg(long, value_name = "FILE")]
+    pub export_edn: Option<PathBuf>,
+}
 
-pub fn main(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("`faultline check` is not built yet")
+pub fn main(args: Args) -> anyhow::Result<u8> {
+    let format: Format = args.format.parse().map_err(BadInput)?;
+    if args.export_edn.is_some() && args.files.len() != 1 {
+        return Err(BadInput("--export-edn takes exactly one input file".into()).into());
+    }
+    let initial: Option<Value> = match &args.initial {
+        None => None,
+        Some(text) => Some(
+            serde_json::from_str(text)
+                .map_err(|e| BadInput(format!("--initial is not JSON: {e}")))?,
+        ),
+    };
+    if let Some(t) = args.time_limit
+        && !(t.is_finite() && t >= 0.0)
+    {
+        return Err(BadInput(format!("--time-limit must be a number of seconds, not {t}")).into());
+    }
+    let budget = Budget {
+        time_limit: args.time_limit.map(Duration::from_secs_f64),
+        memory_limit_bytes: Some(
+            args.memory_limit
+                .map_or_else(default_memory_limit, |mb| mb.saturating_mul(1 << 20)),
+        ),
+    };
+    let mut overall = Validity::Valid;
+    let stdout = std::io::stdout();
+    for file in &args.files {
+        let history = read_file(file, format)?;
+        if let Some(out) = &args.export_edn {
+            export(&history, out)?;
+        }
+        let model = match args.model.as_str() {
+            "auto" => infer_model(&history).ok_or_else(|| {
+                BadInput(format!(
+                    "{}: cannot tell which model fits these ops; pass --model",
+                    file.display()
+                ))
+            })?,
+            m => m.to_string(),
+        };
+        let verdict = match model.as_str() {
+            // The Elle checker's arm goes here.
+            "list-append" | "rw-register" => {
+                return Err(BadInput(format!(
+                    "--model {model}: transactional checking is the Elle checker's, not built into this branch yet"
+                ))
+                .into());
+            }
+            m => {
+                let model: Model = m.parse().map_err(BadInput)?;
+                let mut opts = linearizable::Options {
+                    budget: budget.clone(),
+                    all_keys: args.all_keys,
+                    threads: args.threads,
+                    initial: initial.clone(),
+                    ..linearizable::Options::new(model)
+                };
+                let bar = progress_bar();
+                if let Some(bar) = &bar {
+                    let (bar, start) = (bar.clone(), Instant::now());
+                    opts.progress = Some(Arc::new(move |done, total| {
+                        if start.elapsed() > Duration::from_secs(1) && bar.is_hidden() {
+                            bar.set_draw_target(ProgressDrawTarget::stderr());
+                        }
+                        bar.set_length(total as u64);
+                        bar.set_position(done as u64);
+                    }));
+                }
+                let v = linearizable::check(&history, &opts);
+                if let Some(bar) = bar {
+                    bar.finish_and_clear();
+                }
+                v
+            }
+        };
+        overall = overall.and(verdict.valid);
+        let mut out = stdout.lock();
+        if args.json {
+            writeln!(out, "{}", json_line(file, &model, &verdict))?;
+        } else {
+            write!(out, "{}", text_report(file, &model, &verdict))?;
+        }
+    }
+    Ok(overall.exit_code())
+}
+
+/// A bar on stderr that only appears once a check has run for a second, and only on a
+/// terminal.
+fn progress_bar() -> Option<ProgressBar> {
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} keys")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    Some(bar)
+}
+
+/// Half of MemTotal, or 4 GiB if /proc/meminfo cannot say.
+fn default_memory_limit() -> u64 {
+    let total_kb = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| {
+        m.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+    });
+    total_kb.map_or(4 << 30, |kb| kb * 1024 / 2)
+}
+
+fn export(history: &History, out: &Path) -> anyhow::Result<()> {
+    let file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut w = std::io::BufWriter::new(file);
+    edn_export::write(&history.events, &mut w)
+        .and_then(|()| w.flush())
+        .with_context(|| format!("writing {}", out.display()))
+}
+
+/// Picks the model the ops' functions imply.
+pub fn infer_model(history: &History) -> Option<String> {
+    let mut fs: Vec<&str> = history.operations.iter().map(|o| o.f.as_str()).collect();
+    fs.sort_unstable();
+    fs.dedup();
+    let all = |allowed: &[&str]| !fs.is_empty() && fs.iter().all(|f| allowed.contains(f));
+    if all(&["read", "write", "cas"]) {
+        return Some("cas-register".into());
+    }
+    if all(&["get", "put", "append"]) {
+        return Some("append-kv".into());
+    }
+    if all(&["acquire", "release"]) {
+        return Some("mutex".into());
+    }
+    if all(&["add", "read"]) {
+        return Some("set".into());
+    }
+    if all(&["txn"]) {
+        let micro: Vec<String> = history
+            .operations
+            .iter()
+            .filter_map(|o| o.invoke_value.as_array())
+            .flatten()
+            .filter_map(|m| m.get(0).and_then(Value::as_str).map(str::to_string))
+            .collect();
+        let has = |f: &str| micro.iter().any(|m| m == f);
+        return Some(
+            if has("append") {
+                "list-append"
+            } else if has("read") || has("write") {
+                "multi-register"
+            } else {
+                "rw-register"
+            }
+            .into(),
+        );
+    }
+    None
+}
+
+fn json_line(file: &Path, model: &str, v: &Verdict) -> Value {
+    json!({
+        "file": file.display().to_string(),
+        "model": model,
+        "valid": v.valid,
+        "checker": v.checker,
+        "explanation": v.explanation,
+        "anomalies": v.anomalies,
+        "stats": v.stats,
+    })
+}
+
+fn text_report(file: &Path, model: &str, v: &Verdict) -> String {
+    let word = match v.valid {
+        Validity::Valid => "valid",
+        Validity::Invalid => "INVALID",
+        Validity::Unknown => "unknown",
+    };
+    let ms = v.stats["elapsed_ms"].as_f64().unwrap_or(0.0);
+    let mut s = format!(
+        "{}: {word} ({model}, {} ops, {} keys, {ms:.1} ms)\n  {}\n",
+        file.display(),
+        v.stats["ops"],
+        v.stats["keys"],
+        v.explanation
+    );
+    for a in v.anomalies.iter().skip(1).take(9) {
+        s.push_str(&format!("  - {}\n", a.description));
+    }
+    if v.anomalies.len() > 10 {
+        s.push_str(&format!(
+            "  ... and {} more (see --json)\n",
+            v.anomalies.len() - 10
+        ));
+    }
+    s
 }

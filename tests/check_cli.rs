@@ -1,0 +1,160 @@
+//! `faultline check` end to end: the real binary on real files, its output and exit codes.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn corpora() -> PathBuf {
+    if let Ok(dir) = std::env::var("FAULTLINE_CORPORA") {
+        return PathBuf::from(dir);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .skip(1)
+        .map(|a| a.join("shared/corpora"))
+        .find(|p| p.join("EXPECTED.tsv").exists())
+        .expect("shared/corpora not found; set FAULTLINE_CORPORA")
+}
+
+fn faultline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+        .args(args)
+        .output()
+        .expect("runs faultline")
+}
+
+fn corpus(rel: &str) -> String {
+    corpora().join(rel).display().to_string()
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object a line"))
+        .collect()
+}
+
+const VALID: &str = r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"write","key":"a","value":1}
+{"index":1,"time":5,"process":0,"type":"ok","f":"write","key":"a","value":1}
+{"index":2,"time":6,"process":1,"type":"invoke","f":"read","key":"a","value":null}
+{"index":3,"time":9,"process":1,"type":"ok","f":"read","key":"a","value":1}
+"#;
+
+#[test]
+fn valid_invalid_and_json_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = dir.path().join("ok.jsonl");
+    std::fs::write(&ok, VALID).unwrap();
+    let out = faultline(&["check", ok.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("valid (cas-register, 2 ops, 1 keys"));
+
+    let bad = corpus("knossos/cas-register/bad/rethink-fail-minimal.edn");
+    let out = faultline(&["check", "--json", ok.to_str().unwrap(), &bad]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let lines = json_lines(&out);
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[0]["valid"], Value::Bool(true));
+    assert_eq!(lines[1]["valid"], Value::Bool(false));
+    assert_eq!(lines[1]["model"], "cas-register");
+    let a = &lines[1]["anomalies"][0];
+    assert_eq!(a["kind"], "nonlinearizable");
+    // The read of 3 (process 1) is what cannot be placed.
+    assert_eq!(a["data"]["unplaceable"][0]["process"], 1);
+    assert_eq!(a["data"]["unplaceable"][0]["value"], 3);
+    assert!(
+        a["description"].as_str().unwrap().contains("read → 3"),
+        "{a}"
+    );
+}
+
+#[test]
+fn malformed_input_exits_254_naming_file_line_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(
+        &bad,
+        VALID.replace("\"type\":\"ok\",\"f\":\"read\"", "\"type\":\"ok\",\"f\":7"),
+    )
+    .unwrap();
+    let out = faultline(&["check", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(254), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("bad.jsonl:4: f: must be a string"), "{err}");
+
+    let edn = dir.path().join("bad.edn");
+    std::fs::write(&edn, "[{:process 0, :type :invoke, :f :read, :value nil}\n {:process 0, :type :ok, :f :read, :value [1}]").unwrap();
+    let out = faultline(&["check", edn.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(254), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bad.edn:2: edn:"),
+        "{out:?}"
+    );
+
+    let missing = dir.path().join("missing.jsonl");
+    let out = faultline(&["check", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(254), "{out:?}");
+    let out = faultline(&[
+        "check",
+        "--model",
+        "nonsense",
+        dir.path().join("bad.edn").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(254), "{out:?}");
+}
+
+#[test]
+fn budgets_give_unknown_exit_2() {
+    let file = corpus("porcupine/kv/c50-ok.txt");
+    let out = faultline(&["check", "--json", "--time-limit", "0", &file]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let v = &json_lines(&out)[0];
+    assert_eq!(v["valid"], "unknown");
+    assert!(
+        v["explanation"].as_str().unwrap().contains("time limit"),
+        "{v}"
+    );
+
+    let out = faultline(&["check", "--json", "--memory-limit", "0", &file]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    assert!(
+        json_lines(&out)[0]["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("memory limit")
+    );
+}
+
+#[test]
+fn all_keys_decides_every_key_of_c50_bad() {
+    let file = corpus("porcupine/kv/c50-bad.txt");
+    let out = faultline(&["check", "--json", "--all-keys", "--time-limit", "60", &file]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let v = &json_lines(&out)[0];
+    assert_eq!(v["model"], "append-kv");
+    assert_eq!(v["stats"]["keys"], 10);
+    assert_eq!(v["stats"]["keys_unknown"], 0, "{}", v["stats"]);
+    assert_eq!(
+        v["anomalies"].as_array().unwrap().len(),
+        v["stats"]["keys_invalid"].as_u64().unwrap() as usize
+    );
+}
+
+#[test]
+fn exports_jepsen_edn_that_reads_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = corpus("porcupine/etcd/etcd_002.log");
+    let edn = dir.path().join("out.edn");
+    let out = faultline(&["check", "--export-edn", edn.to_str().unwrap(), &src]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let text = std::fs::read_to_string(&edn).unwrap();
+    assert!(
+        text.starts_with("[{:index 0, :time 0, :process"),
+        "{}",
+        &text[..80]
+    );
+    let out = faultline(&["check", "--json", edn.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert_eq!(json_lines(&out)[0]["stats"]["ops"], 64);
+}
