@@ -358,6 +358,7 @@ pub fn check_txns(t: &Txns, o: &ElleOptions) -> Verdict {
         anomalies,
         explanation,
         stats: json!({
+            "ops": t.len(),
             "txns": t.len(),
             "keys": t.keys.len(),
             "edges": g.edge_count(),
