@@ -42,11 +42,28 @@ proptest! {
 fn planted_stale_reads_are_caught_with_a_realtime_cycle() {
     // Sequential txns: a stale read (missing the key's last append, which completed before
     // the read began) is a G-single-item-realtime at least.
-    let t = list_append(&GenOptions { txns: 2000, concurrency: 1, active_keys: 2, writes_per_key: 50, stale_every: 50, seed: 9 });
+    let t = list_append(&GenOptions {
+        txns: 2000,
+        concurrency: 1,
+        active_keys: 2,
+        writes_per_key: 50,
+        stale_every: 50,
+        seed: 9,
+    });
     let v = elle::check_txns(&t, &ElleOptions::new(ElleModel::ListAppend));
     assert_eq!(v.valid, Validity::Invalid, "{}", v.explanation);
-    let types: Vec<&str> = v.stats["anomaly_types"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
-    assert!(types.iter().any(|t| t.ends_with("-realtime") || t.starts_with("G-single") || *t == "internal"), "{types:?}");
+    let types: Vec<&str> = v.stats["anomaly_types"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    assert!(
+        types
+            .iter()
+            .any(|t| t.ends_with("-realtime") || t.starts_with("G-single") || *t == "internal"),
+        "{types:?}"
+    );
     // Every reported cycle is explained step by step.
     for a in v.anomalies.iter().filter(|a| a.kind.starts_with('G')) {
         if let Some(steps) = a.data["steps"].as_array() {

@@ -97,11 +97,12 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
             "list-append" | "rw-register" => {
                 let txns = faultline::checker::elle::Txns::from_history(&history)
                     .map_err(|e| BadInput(format!("{}: {e}", file.display())))?;
-                let mut opts = faultline::checker::elle::ElleOptions::new(if model == "list-append" {
-                    faultline::checker::elle::ElleModel::ListAppend
-                } else {
-                    faultline::checker::elle::ElleModel::RwRegister
-                });
+                let mut opts =
+                    faultline::checker::elle::ElleOptions::new(if model == "list-append" {
+                        faultline::checker::elle::ElleModel::ListAppend
+                    } else {
+                        faultline::checker::elle::ElleModel::RwRegister
+                    });
                 opts.budget = budget.clone();
                 faultline::checker::elle::check_txns(&txns, &opts)
             }

@@ -92,7 +92,13 @@ impl Shape {
 fn shapes() -> Vec<Shape> {
     let mut v = Vec::new();
     for variant in [0, rel::PROCESS, rel::REALTIME] {
-        for data in [Data::G0, Data::G1c, Data::GSingle, Data::GNonadjacent, Data::G2Item] {
+        for data in [
+            Data::G0,
+            Data::G1c,
+            Data::GSingle,
+            Data::GNonadjacent,
+            Data::G2Item,
+        ] {
             v.push(Shape { data, variant });
         }
     }
@@ -110,18 +116,90 @@ struct ExistsSpec {
 }
 
 const EXISTS: &[ExistsSpec] = &[
-    ExistsSpec { model: "PL-1", name: "PL-1-cycle-exists", base: rel::WW, ext: false, subgraph: "ww" },
-    ExistsSpec { model: "PL-2", name: "PL-2-cycle-exists", base: rel::WW | rel::WR, ext: false, subgraph: "ww ∪ wr" },
-    ExistsSpec { model: "PL-SI", name: "PL-SI-cycle-exists", base: rel::WW | rel::WR, ext: true, subgraph: "(ww ∪ wr) extended by one rw" },
-    ExistsSpec { model: "PL-3", name: "PL-3-cycle-exists", base: rel::DATA, ext: false, subgraph: "ww ∪ wr ∪ rw" },
-    ExistsSpec { model: "strong-session-PL-1", name: "strong-session-PL-1-cycle-exists", base: rel::WW | rel::PROCESS, ext: false, subgraph: "ww ∪ process" },
-    ExistsSpec { model: "strong-session-PL-2", name: "strong-session-PL-2-cycle-exists", base: rel::WW | rel::WR | rel::PROCESS, ext: false, subgraph: "ww ∪ wr ∪ process" },
-    ExistsSpec { model: "strong-session-snapshot-isolation", name: "strong-session-snapshot-isolation-cycle-exists", base: rel::WW | rel::WR | rel::PROCESS, ext: true, subgraph: "(ww ∪ wr ∪ process) extended by one rw" },
-    ExistsSpec { model: "strong-session-serializable", name: "strong-session-serializable-cycle-exists", base: rel::DATA | rel::PROCESS, ext: false, subgraph: "ww ∪ wr ∪ rw ∪ process" },
-    ExistsSpec { model: "strong-PL-1", name: "strong-PL-1-cycle-exists", base: rel::WW | rel::REALTIME, ext: false, subgraph: "ww ∪ realtime" },
-    ExistsSpec { model: "strong-PL-2", name: "strong-PL-2-cycle-exists", base: rel::WW | rel::WR | rel::REALTIME, ext: false, subgraph: "ww ∪ wr ∪ realtime" },
-    ExistsSpec { model: "strong-snapshot-isolation", name: "strong-snapshot-isolation-cycle-exists", base: rel::WW | rel::WR | rel::REALTIME, ext: true, subgraph: "(ww ∪ wr ∪ realtime) extended by one rw" },
-    ExistsSpec { model: "PL-SS", name: "PL-SS-cycle-exists", base: rel::DATA | rel::REALTIME, ext: false, subgraph: "ww ∪ wr ∪ rw ∪ realtime" },
+    ExistsSpec {
+        model: "PL-1",
+        name: "PL-1-cycle-exists",
+        base: rel::WW,
+        ext: false,
+        subgraph: "ww",
+    },
+    ExistsSpec {
+        model: "PL-2",
+        name: "PL-2-cycle-exists",
+        base: rel::WW | rel::WR,
+        ext: false,
+        subgraph: "ww ∪ wr",
+    },
+    ExistsSpec {
+        model: "PL-SI",
+        name: "PL-SI-cycle-exists",
+        base: rel::WW | rel::WR,
+        ext: true,
+        subgraph: "(ww ∪ wr) extended by one rw",
+    },
+    ExistsSpec {
+        model: "PL-3",
+        name: "PL-3-cycle-exists",
+        base: rel::DATA,
+        ext: false,
+        subgraph: "ww ∪ wr ∪ rw",
+    },
+    ExistsSpec {
+        model: "strong-session-PL-1",
+        name: "strong-session-PL-1-cycle-exists",
+        base: rel::WW | rel::PROCESS,
+        ext: false,
+        subgraph: "ww ∪ process",
+    },
+    ExistsSpec {
+        model: "strong-session-PL-2",
+        name: "strong-session-PL-2-cycle-exists",
+        base: rel::WW | rel::WR | rel::PROCESS,
+        ext: false,
+        subgraph: "ww ∪ wr ∪ process",
+    },
+    ExistsSpec {
+        model: "strong-session-snapshot-isolation",
+        name: "strong-session-snapshot-isolation-cycle-exists",
+        base: rel::WW | rel::WR | rel::PROCESS,
+        ext: true,
+        subgraph: "(ww ∪ wr ∪ process) extended by one rw",
+    },
+    ExistsSpec {
+        model: "strong-session-serializable",
+        name: "strong-session-serializable-cycle-exists",
+        base: rel::DATA | rel::PROCESS,
+        ext: false,
+        subgraph: "ww ∪ wr ∪ rw ∪ process",
+    },
+    ExistsSpec {
+        model: "strong-PL-1",
+        name: "strong-PL-1-cycle-exists",
+        base: rel::WW | rel::REALTIME,
+        ext: false,
+        subgraph: "ww ∪ realtime",
+    },
+    ExistsSpec {
+        model: "strong-PL-2",
+        name: "strong-PL-2-cycle-exists",
+        base: rel::WW | rel::WR | rel::REALTIME,
+        ext: false,
+        subgraph: "ww ∪ wr ∪ realtime",
+    },
+    ExistsSpec {
+        model: "strong-snapshot-isolation",
+        name: "strong-snapshot-isolation-cycle-exists",
+        base: rel::WW | rel::WR | rel::REALTIME,
+        ext: true,
+        subgraph: "(ww ∪ wr ∪ realtime) extended by one rw",
+    },
+    ExistsSpec {
+        model: "PL-SS",
+        name: "PL-SS-cycle-exists",
+        base: rel::DATA | rel::REALTIME,
+        ext: false,
+        subgraph: "ww ∪ wr ∪ rw ∪ realtime",
+    },
 ];
 
 /// Composed edges beyond this make an extension spec too costly; it is then skipped
@@ -150,7 +228,9 @@ impl Local {
     }
 
     fn has(&self, r: u8) -> bool {
-        self.adj.iter().any(|es| es.iter().any(|&(_, m)| m & r != 0))
+        self.adj
+            .iter()
+            .any(|es| es.iter().any(|&(_, m)| m & r != 0))
     }
 }
 
@@ -196,6 +276,13 @@ fn exists(l: &Local, spec: &ExistsSpec) -> Option<Vec<u32>> {
         .map(|s| s.into_iter().map(|v| l.nodes[v as usize]).collect())
 }
 
+/// A cycle's steps: (from, to, relation).
+type Steps = Vec<(u32, u32, u8)>;
+
+/// The deadline passed mid-search.
+#[derive(Debug)]
+pub struct TimedOut;
+
 // Search state bits.
 const LAST_RW: u8 = 1;
 const RW_ONE: u8 = 2;
@@ -240,7 +327,11 @@ fn step(shape: Shape, s: u8, r: u8) -> Option<u8> {
 fn accepts(shape: Shape, s: u8, anchor: u8) -> bool {
     let adj = s & ADJ != 0 || (s & LAST_RW != 0 && anchor == rel::RW);
     let data = if s & RW_MANY != 0 {
-        if adj { Data::G2Item } else { Data::GNonadjacent }
+        if adj {
+            Data::G2Item
+        } else {
+            Data::GNonadjacent
+        }
     } else if s & RW_ONE != 0 {
         Data::GSingle
     } else if s & SAW_WR != 0 {
@@ -248,13 +339,24 @@ fn accepts(shape: Shape, s: u8, anchor: u8) -> bool {
     } else {
         Data::G0
     };
-    let variant_ok = if shape.variant == 0 { s & SAW_VAR == 0 } else { s & SAW_VAR != 0 };
+    let variant_ok = if shape.variant == 0 {
+        s & SAW_VAR == 0
+    } else {
+        s & SAW_VAR != 0
+    };
     data == shape.data && variant_ok
 }
 
 /// The shortest cycle of `shape` through the edge u -> v (whose relation is `anchor`).
 /// Only cycles shorter than `max_len` steps are looked for.
-fn cycle_through(l: &Local, shape: Shape, (u, v, anchor): (u32, u32, u8), max_len: usize, deadline: Option<Instant>, work: &mut u64) -> Result<Option<Vec<(u32, u32, u8)>>, ()> {
+fn cycle_through(
+    l: &Local,
+    shape: Shape,
+    (u, v, anchor): (u32, u32, u8),
+    max_len: usize,
+    deadline: Option<Instant>,
+    work: &mut u64,
+) -> Result<Option<Steps>, TimedOut> {
     let allowed = shape.allowed();
     let s0 = step(shape, 0, anchor).expect("anchor is allowed");
     // (node, state) -> (previous node, previous state, relation of the step)
@@ -269,14 +371,16 @@ fn cycle_through(l: &Local, shape: Shape, (u, v, anchor): (u32, u32, u8), max_le
         }
         *work += 1;
         if (*work).is_multiple_of(4096) && deadline.is_some_and(|d| Instant::now() > d) {
-            return Err(());
+            return Err(TimedOut);
         }
         for &(y, m) in &l.adj[x as usize] {
             let r = rel::primary(m);
             if r & allowed == 0 {
                 continue;
             }
-            let Some(ns) = step(shape, s, r) else { continue };
+            let Some(ns) = step(shape, s, r) else {
+                continue;
+            };
             if y == u {
                 if accepts(shape, ns, anchor) {
                     // Rebuild the path v .. x, then close it.
@@ -309,7 +413,11 @@ fn cycle_through(l: &Local, shape: Shape, (u, v, anchor): (u32, u32, u8), max_le
 
 /// Finds a cycle of `shape` in the SCC, trying anchor edges whose ends share a component
 /// of the shape's subgraph.
-fn find(l: &Local, shape: Shape, deadline: Option<Instant>) -> Result<Option<Vec<(u32, u32, u8)>>, ()> {
+fn find(
+    l: &Local,
+    shape: Shape,
+    deadline: Option<Instant>,
+) -> Result<Option<Steps>, TimedOut> {
     let allowed = shape.allowed();
     let anchor = shape.anchor();
     let n = l.nodes.len();
@@ -335,7 +443,7 @@ fn find(l: &Local, shape: Shape, deadline: Option<Instant>) -> Result<Option<Vec
     // The first cycle found bounds the search through later anchors, which only look for
     // shorter ones; a few hundred anchors after the first find is plenty.
     let mut work = 0u64;
-    let mut best: Option<Vec<(u32, u32, u8)>> = None;
+    let mut best: Option<Steps> = None;
     let mut tried_since_found = 0;
     'anchors: for (a, es) in l.adj.iter().enumerate() {
         for &(b, m) in es {
@@ -349,16 +457,27 @@ fn find(l: &Local, shape: Shape, deadline: Option<Instant>) -> Result<Option<Vec
             if best.is_some() {
                 tried_since_found += 1;
             }
-            match cycle_through(l, shape, (a as u32, b, anchor), max_len, deadline, &mut work) {
+            match cycle_through(
+                l,
+                shape,
+                (a as u32, b, anchor),
+                max_len,
+                deadline,
+                &mut work,
+            ) {
                 Ok(Some(c)) => best = Some(c),
                 Ok(None) => {}
                 // Out of time with a cycle in hand: keep it.
-                Err(()) if best.is_some() => break 'anchors,
-                Err(()) => return Err(()),
+                Err(TimedOut) if best.is_some() => break 'anchors,
+                Err(TimedOut) => return Err(TimedOut),
             }
         }
     }
-    Ok(best.map(|c| c.into_iter().map(|(x, y, r)| (l.nodes[x as usize], l.nodes[y as usize], r)).collect()))
+    Ok(best.map(|c| {
+        c.into_iter()
+            .map(|(x, y, r)| (l.nodes[x as usize], l.nodes[y as usize], r))
+            .collect()
+    }))
 }
 
 /// Searches one SCC of the full graph.
@@ -384,7 +503,11 @@ pub fn search_scc(g: &Graph, scc: &[u32], deadline: Option<Instant>) -> SccResul
         }
     }
     // Models whose subgraph is acyclic hold here, so what they forbid cannot be found.
-    let possible: Vec<&str> = EXISTS.iter().map(|s| s.model).filter(|m| !impossible.contains(*m)).collect();
+    let possible: Vec<&str> = EXISTS
+        .iter()
+        .map(|s| s.model)
+        .filter(|m| !impossible.contains(*m))
+        .collect();
     let cannot = models::anomalies_prohibited_by(&possible);
 
     // 2. Shapes, skipping the implied and the impossible.
@@ -396,11 +519,13 @@ pub fn search_scc(g: &Graph, scc: &[u32], deadline: Option<Instant>) -> SccResul
         if redundant.contains(&name) || cannot.contains(&name) {
             continue;
         }
-        if (shape.variant == rel::PROCESS && !has_process) || (shape.variant == rel::REALTIME && !has_realtime) {
+        if (shape.variant == rel::PROCESS && !has_process)
+            || (shape.variant == rel::REALTIME && !has_realtime)
+        {
             continue;
         }
         match find(&l, shape, deadline) {
-            Err(()) => {
+            Err(TimedOut) => {
                 out.timeout = Some((name, scc.len()));
                 break;
             }
@@ -447,14 +572,22 @@ mod tests {
     fn classifies_pure_data_cycles() {
         assert_eq!(kinds(&graph(&[(0, 1, rel::WW), (1, 0, rel::WW)])), ["G0"]);
         assert_eq!(kinds(&graph(&[(0, 1, rel::WW), (1, 0, rel::WR)])), ["G1c"]);
-        assert_eq!(kinds(&graph(&[(0, 1, rel::WR), (1, 0, rel::RW)])), ["G-single-item"]);
+        assert_eq!(
+            kinds(&graph(&[(0, 1, rel::WR), (1, 0, rel::RW)])),
+            ["G-single-item"]
+        );
         assert_eq!(
             kinds(&graph(&[(0, 1, rel::RW), (1, 0, rel::RW)])),
             ["G2-item"]
         );
         // rw, wr, rw, wr: two rw edges, never adjacent.
         assert_eq!(
-            kinds(&graph(&[(0, 1, rel::RW), (1, 2, rel::WR), (2, 3, rel::RW), (3, 0, rel::WR)])),
+            kinds(&graph(&[
+                (0, 1, rel::RW),
+                (1, 2, rel::WR),
+                (2, 3, rel::RW),
+                (3, 0, rel::WR)
+            ])),
             ["G-nonadjacent-item"]
         );
     }

@@ -93,6 +93,10 @@ mod tests {
                 top.insert(h >> 57);
             }
         }
-        eprintln!("distinct low-20-bit buckets: {}, distinct top-7: {}", low.len(), top.len());
+        eprintln!(
+            "distinct low-20-bit buckets: {}, distinct top-7: {}",
+            low.len(),
+            top.len()
+        );
     }
 }

@@ -75,7 +75,10 @@ pub fn infer(t: &Txns, found: &mut Found) -> Inference<ListAppend> {
     let clock = std::time::Instant::now();
     let lap = |what: &str| {
         if std::env::var_os("FAULTLINE_ELLE_TIMING").is_some() {
-            eprintln!("list-append {what}: {:.1} ms", clock.elapsed().as_secs_f64() * 1e3);
+            eprintln!(
+                "list-append {what}: {:.1} ms",
+                clock.elapsed().as_secs_f64() * 1e3
+            );
         }
     };
     let vertex: Vec<bool> = t.txns.iter().map(|x| x.outcome != Outcome::Fail).collect();
@@ -293,7 +296,11 @@ pub fn infer(t: &Txns, found: &mut Found) -> Inference<ListAppend> {
                 }
                 MopKind::Append => {
                     if let Some(&(k, len)) = ext_reads.iter().find(|(k, _)| *k == m.key)
-                        && !lost.iter().rev().take(8).any(|&(lk, _, lt)| lk == k && lt == i)
+                        && !lost
+                            .iter()
+                            .rev()
+                            .take(8)
+                            .any(|&(lk, _, lt)| lk == k && lt == i)
                     {
                         lost.push((k, len, i));
                     }
@@ -393,7 +400,9 @@ fn dirty_updates(t: &Txns, la: &ListAppend, failed: &FxMap<u128, u32>, found: &m
         for &e in la.order_of(k) {
             let (writer, outcome) = match (failed.get(&sk(k, e)), la.slots.get(&sk(k, e))) {
                 (Some(&w), _) => (w, Outcome::Fail),
-                (None, Some(s)) if s.writer != u32::MAX => (s.writer, t.txns[s.writer as usize].outcome),
+                (None, Some(s)) if s.writer != u32::MAX => {
+                    (s.writer, t.txns[s.writer as usize].outcome)
+                }
                 _ => continue,
             };
             match outcome {
@@ -422,9 +431,17 @@ fn dirty_updates(t: &Txns, la: &ListAppend, failed: &FxMap<u128, u32>, found: &m
     }
 }
 
+/// Per key, inside one txn: (key, its last read as (start, len), appends since).
+type KeyState = (u32, Option<(u32, u32)>, Vec<Scalar>);
+
 /// Within one transaction, each read must show the state its own earlier reads and
 /// appends imply. `state` is scratch space reused across transactions.
-fn internal_check(t: &Txns, i: u32, state: &mut Vec<(u32, Option<(u32, u32)>, Vec<Scalar>)>, found: &mut Found) {
+fn internal_check(
+    t: &Txns,
+    i: u32,
+    state: &mut Vec<KeyState>,
+    found: &mut Found,
+) {
     let mops = t.mops(i as usize);
     if mops.len() < 2 {
         return;
@@ -451,7 +468,9 @@ fn internal_check(t: &Txns, i: u32, state: &mut Vec<(u32, Option<(u32, u32)>, Ve
                 let bad = match known {
                     Some((ks, kl)) => {
                         let k = t.list(*ks, *kl);
-                        r.len() != k.len() + suffix.len() || !r.starts_with(k) || !r.ends_with(suffix)
+                        r.len() != k.len() + suffix.len()
+                            || !r.starts_with(k)
+                            || !r.ends_with(suffix)
                     }
                     None => !r.ends_with(suffix),
                 };
