@@ -5,4 +5,9 @@
 //! hands it to the [`checker`]s; the [`report`] shows what happened.
 
 pub mod checker;
+pub mod cluster;
 pub mod history;
+pub mod nemesis;
+pub mod report;
+pub mod runner;
+pub mod workload;

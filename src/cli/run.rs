@@ -1,8 +1,196 @@
-//! `faultline run`.
+//! `faultline run`: start a cluster, drive it with clients under faults, check the history,
+//! write results and a report. Exit code: the verdict (0 valid, 1 anomalies, 2 unknown), or
+//! 255 when the harness could not set up, or could not heal/tear down a run that was valid.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use anyhow::Context;
+use faultline::checker::Validity;
+use faultline::cluster::{Cluster, ClusterConfig, SystemDescriptor};
+use faultline::nemesis::{self, Schedule};
+use faultline::runner::cluster_target::ClusterTarget;
+use faultline::runner::run::{RunConfig, RunError, execute};
+use faultline::runner::store;
+use faultline::workload::{Adapter, NodeChoice, WorkloadSpec};
+use rand::RngExt;
+
+use super::{BadInput, EXIT_HARNESS_FAILURE, summary};
 
 #[derive(clap::Args)]
-pub struct Args {}
+#[command(after_help = "\
+Planted bugs of the bundled Raft (--bug, repeatable): vote-without-log-check,
+vote-twice-per-term, commit-prior-term, ack-before-fsync, stale-local-read,
+lease-no-drift-margin (with lease reads), accept-stale-term-append.
 
-pub fn main(_args: Args) -> anyhow::Result<u8> {
-    anyhow::bail!("`faultline run` is not built yet")
+Workloads: register, cas-register, kv, list-append, set (or a TOML file).
+Nemeses: none, partition-halves, partition-leader, partition-ring, pause-leader,
+kill-random, loss, clock-drift, clock-strobe, mixed (or a TOML file).")]
+pub struct Args {
+    /// The system under test: raft, etcd, or a descriptor TOML file.
+    #[arg(long, default_value = "raft")]
+    pub system: String,
+    /// Cluster size.
+    #[arg(long, default_value_t = 5)]
+    pub nodes: usize,
+    /// Workload name (workloads/NAME.toml or built in) or TOML file.
+    #[arg(long, default_value = "kv")]
+    pub workload: String,
+    /// Fault schedule name (nemeses/NAME.toml or built in) or TOML file.
+    #[arg(long, default_value = "partition-halves")]
+    pub nemesis: String,
+    /// Seconds of client load (warm-up, faults, recovery); final reads come after.
+    #[arg(long, default_value_t = 60.0)]
+    pub time_limit: f64,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 10)]
+    pub concurrency: usize,
+    /// Total ops/s over all clients (0: as fast as they go). Default: the workload's.
+    #[arg(long)]
+    pub rate: Option<f64>,
+    /// The run's seed (generator and fault schedule). Default: random, printed.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Switch on a planted bug in the bundled system (repeatable).
+    #[arg(long = "bug")]
+    pub bugs: Vec<String>,
+    /// Where runs are stored.
+    #[arg(long, default_value = "store")]
+    pub store: PathBuf,
+    /// Which node each client sends to. Default: leader (native), random (etcd).
+    #[arg(long, value_enum)]
+    pub node_choice: Option<NodeChoice>,
+    /// Client request timeout in milliseconds (then: info).
+    #[arg(long, default_value_t = 3000)]
+    pub request_timeout_ms: u64,
+    /// Time budget per checker, in seconds (then: unknown).
+    #[arg(long, default_value_t = 120)]
+    pub check_time_limit: u64,
+}
+
+fn bad(e: impl std::fmt::Display) -> anyhow::Error {
+    BadInput(e.to_string()).into()
+}
+
+pub fn main(args: Args) -> anyhow::Result<u8> {
+    if args.concurrency == 0 {
+        return Err(bad("--concurrency must be at least 1"));
+    }
+    if !(args.time_limit.is_finite() && args.time_limit > 0.0) {
+        return Err(bad("--time-limit must be a positive number of seconds"));
+    }
+    if args.rate.is_some_and(|r| !(r.is_finite() && r >= 0.0)) {
+        return Err(bad("--rate must be a non-negative number"));
+    }
+    let workload = WorkloadSpec::load(&args.workload).map_err(bad)?;
+    let desc = SystemDescriptor::load(&args.system).map_err(|e| {
+        if e.is_bad_input() {
+            bad(&e)
+        } else {
+            anyhow::Error::new(e)
+        }
+    })?;
+    let schedule = Schedule::load(&args.nemesis).map_err(|e| {
+        if e.is_bad_input() {
+            bad(&e)
+        } else {
+            anyhow::Error::new(e)
+        }
+    })?;
+    let seed = args
+        .seed
+        .unwrap_or_else(|| rand::rng().random_range(1..=u64::from(u32::MAX)));
+    let test = format!("{}-{}-{}", desc.name, workload.name, schedule.name).replace(
+        |c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+        "_",
+    );
+    let dir = store::create_run_dir(&args.store, &test)
+        .with_context(|| format!("creating a run directory under {}", args.store.display()))?;
+    eprintln!("faultline: seed {seed}; run directory {}", dir.display());
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let outcome = rt.block_on(async {
+        // ^C / SIGTERM: the cluster is healed and torn down; the history is already on
+        // disk (flushed per event) for `faultline analyze`.
+        let d = dir.clone();
+        faultline::cluster::install_signal_teardown(move |_| {
+            eprintln!(
+                "faultline: interrupted; the history so far is in {} (faultline analyze {})",
+                d.display(),
+                d.display()
+            );
+        })
+        .context("installing signal handlers")?;
+        let mut ccfg = ClusterConfig::new(args.nodes, &dir);
+        ccfg.bugs = args.bugs.clone();
+        let cluster = Cluster::start(desc.clone(), ccfg).await.map_err(|e| {
+            if e.is_bad_input() {
+                bad(&e)
+            } else {
+                anyhow::Error::new(e).context("starting the cluster")
+            }
+        })?;
+        if let Err(e) = nemesis::check_supported(&cluster, &schedule) {
+            let _ = cluster.teardown().await;
+            return Err(if e.is_bad_input() {
+                bad(&e)
+            } else {
+                anyhow::Error::new(e)
+            });
+        }
+        if let Err(e) = cluster.wait_for_leader(Duration::from_secs(15)).await {
+            eprintln!("faultline: warning: no leader yet ({e}); starting anyway");
+        }
+        let mut target = ClusterTarget::new(cluster, schedule.clone());
+        let adapter = faultline::runner::target::Target::adapter(&target);
+        let cfg = RunConfig {
+            seed,
+            system: desc.name.clone(),
+            workload,
+            nemesis: schedule.name.clone(),
+            concurrency: args.concurrency,
+            rate: args.rate.unwrap_or(-1.0),
+            time_limit: Duration::from_secs_f64(args.time_limit),
+            node_choice: args.node_choice.unwrap_or(match adapter {
+                Adapter::Native => NodeChoice::Leader,
+                Adapter::Etcd => NodeChoice::Random,
+            }),
+            request_timeout: Duration::from_millis(args.request_timeout_ms),
+            probe_interval: Duration::from_millis(500),
+            check_time_limit: Duration::from_secs(args.check_time_limit),
+            bugs: args.bugs.clone(),
+        };
+        let result = execute(&cfg, &dir, &mut target, Arc::new(AtomicBool::new(false))).await;
+        if result.is_err() {
+            // never leave the machine dirty, whatever went wrong
+            let _ = faultline::runner::target::Target::stop(&mut target).await;
+        }
+        match result {
+            Ok(o) => Ok(o),
+            Err(RunError::Client(e)) => Err(bad(e)),
+            Err(e) => Err(anyhow::Error::new(e)),
+        }
+    })?;
+    let r = &outcome.results;
+    summary::print(
+        r,
+        &outcome.dir,
+        outcome.report.as_ref().map(|p| p.as_path()),
+    );
+    let teardown_trouble = r
+        .extra
+        .get("teardown_errors")
+        .and_then(|v| v.as_array())
+        .is_some_and(|a| !a.is_empty());
+    Ok(match r.valid {
+        // anomalies found stand whatever happened after
+        Validity::Invalid => 1,
+        _ if teardown_trouble => EXIT_HARNESS_FAILURE,
+        v => v.exit_code(),
+    })
 }

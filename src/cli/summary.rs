@@ -1,0 +1,46 @@
+//! The short summary that ends `run` and `analyze`: verdict, checkers, seed, run path.
+
+use std::path::Path;
+
+use faultline::checker::Validity;
+use faultline::report::results::RunResults;
+
+pub fn print(r: &RunResults, dir: &Path, report: Result<&Path, &String>) {
+    let verdict = match r.valid {
+        Validity::Valid => "VALID",
+        Validity::Invalid => "INVALID: anomalies found",
+        Validity::Unknown => "UNKNOWN: a checker could not decide",
+    };
+    println!();
+    for v in &r.verdicts {
+        let mark = match v.valid {
+            Validity::Valid => "ok     ",
+            Validity::Invalid => "INVALID",
+            Validity::Unknown => "unknown",
+        };
+        println!("  {mark} {:<28} {}", v.checker, v.explanation);
+    }
+    let c = &r.counts;
+    let ops_s = r.extra.get("ops_per_s").and_then(|v| v.as_f64());
+    println!(
+        "ops: {} ok, {} fail, {} info{}",
+        c.ok,
+        c.fail,
+        c.info,
+        ops_s.map_or(String::new(), |x| format!(" ({x:.0} ops/s)"))
+    );
+    if let Some(errs) = r.extra.get("teardown_errors").and_then(|v| v.as_array())
+        && !errs.is_empty()
+    {
+        for e in errs {
+            println!("teardown trouble: {}", e.as_str().unwrap_or(""));
+        }
+    }
+    println!("verdict: {verdict}");
+    println!("seed: {}", r.seed);
+    println!("run: {}", dir.display());
+    match report {
+        Ok(p) => println!("report: {}", p.display()),
+        Err(e) => println!("report: not written: {e}"),
+    }
+}

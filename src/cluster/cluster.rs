@@ -1,0 +1,876 @@
+//! A running local cluster: a bridge, one namespace and process per node, the faults in
+//! force, and teardown that runs exactly once (explicitly, on drop, or on a signal).
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::cleanup;
+use super::clock::{self, ClockSupport};
+use super::descriptor::{ClientAdapter, NodeSlot, SystemDescriptor};
+use super::error::ClusterError;
+use super::firewall::{self, NetFaults};
+use super::netns;
+use super::node::{self, LaunchSpec};
+use super::registry::{self, ProcRef, RunRecord, StateLock};
+use super::status::{self, NodeStatus};
+use super::subnet::{self, MAX_NODES, Subnet};
+
+/// What to start.
+#[derive(Clone, Debug)]
+pub struct ClusterConfig {
+    pub nodes: usize,
+    /// `nodes/<id>/{stdout.log,stderr.log,data/}` go here.
+    pub run_dir: PathBuf,
+    /// Free text recorded in the cleanup registry (e.g. the run directory's name).
+    pub label: String,
+    /// Planted bugs, passed through the descriptor's `bug_args`.
+    pub bugs: Vec<String>,
+}
+
+impl ClusterConfig {
+    pub fn new(nodes: usize, run_dir: impl Into<PathBuf>) -> Self {
+        let run_dir = run_dir.into();
+        ClusterConfig {
+            nodes,
+            label: run_dir.display().to_string(),
+            run_dir,
+            bugs: Vec::new(),
+        }
+    }
+}
+
+/// A node as clients see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NodeInfo {
+    /// `n1`, `n2`, ...
+    pub id: String,
+    pub addr: Ipv4Addr,
+    /// Base URL reachable from the host, e.g. `http://10.211.7.11:8000`.
+    pub url: String,
+    pub netns: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeState {
+    Running,
+    /// SIGSTOPped.
+    Paused,
+    /// SIGKILLed (by a fault); `restart` or `heal` brings it back on the same data dir.
+    Killed,
+    /// Stopped gracefully.
+    Stopped,
+}
+
+struct NodeRt {
+    info: NodeInfo,
+    spec: LaunchSpec,
+    child: Option<Child>,
+    state: NodeState,
+    net: NetFaults,
+    clock_ms: i64,
+}
+
+struct Inner {
+    desc: SystemDescriptor,
+    short_id: String,
+    subnet: Subnet,
+    run_dir: PathBuf,
+    clock: ClockSupport,
+    http: reqwest::Client,
+    nodes: Mutex<Vec<NodeRt>>,
+    /// One persistent `nft -i` per node namespace (see `firewall::NftShell`).
+    nft: Vec<Mutex<Option<firewall::NftShell>>>,
+    record: Mutex<RunRecord>,
+    torn_down: AtomicBool,
+}
+
+/// Every cluster alive in this process, for signal-time teardown.
+static LIVE: Mutex<Vec<Weak<Inner>>> = Mutex::new(Vec::new());
+
+/// A handle to a running cluster; clones share it. The last handle dropped tears it down.
+#[derive(Clone)]
+pub struct Cluster {
+    inner: Arc<Inner>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ClusterError> + Send + 'static,
+) -> Result<T, ClusterError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(ClusterError::Missing(format!("blocking task failed: {e}"))))
+}
+
+impl Cluster {
+    /// Checks the machine, removes dead runs' leftovers, reserves a subnet, builds the
+    /// network, starts every node and waits until all answer their readiness probe. On any
+    /// failure everything built so far is torn down before the error returns.
+    pub async fn start(
+        desc: SystemDescriptor,
+        cfg: ClusterConfig,
+    ) -> Result<Cluster, ClusterError> {
+        super::caps::check()?;
+        if cfg.nodes == 0 || cfg.nodes > MAX_NODES {
+            return Err(ClusterError::Descriptor {
+                file: "cluster config".into(),
+                field: "nodes".into(),
+                message: format!("must be 1..={MAX_NODES}, got {}", cfg.nodes),
+            });
+        }
+        let binary = desc.resolve_binary()?;
+        let clock = clock::support_for(desc.clock, &binary);
+        std::fs::create_dir_all(&cfg.run_dir).map_err(|e| ClusterError::io(&cfg.run_dir, e))?;
+        let run_dir =
+            std::fs::canonicalize(&cfg.run_dir).map_err(|e| ClusterError::io(&cfg.run_dir, e))?;
+
+        let (record, _cleaned) = {
+            let run_dir = run_dir.clone();
+            let label = cfg.label.clone();
+            blocking(move || {
+                let lock = StateLock::acquire()?;
+                let cleaned = cleanup::cleanup_locked(&lock);
+                let used = subnet::used_prefixes()?;
+                let rec = registry::reserve(&label, &run_dir, &used, &lock)?;
+                Ok((rec, cleaned))
+            })
+            .await?
+        };
+        let short_id = record.short_id.clone();
+        let sub = record.subnet;
+        let slots: Vec<NodeSlot> = (1..=cfg.nodes)
+            .map(|i| NodeSlot {
+                id: format!("n{i}"),
+                index: i,
+                addr: sub.node_addr(i).to_string(),
+            })
+            .collect();
+        let token = format!("fl-{short_id}");
+        let mut nodes = Vec::with_capacity(cfg.nodes);
+        for (i, slot) in slots.iter().enumerate() {
+            let node_dir = run_dir.join("nodes").join(&slot.id);
+            let data_dir = node_dir.join("data");
+            std::fs::create_dir_all(&data_dir).map_err(|e| ClusterError::io(&data_dir, e))?;
+            let args = desc
+                .command_args(&slots, i, &data_dir, &token, &cfg.bugs)
+                .map_err(|(field, message)| ClusterError::Descriptor {
+                    file: desc.origin.clone(),
+                    field,
+                    message,
+                })?;
+            let mut env: Vec<(String, String)> = desc
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            if clock.is_supported() {
+                let f = clock::offset_file(&node_dir);
+                clock::write_offset(&f, 0)?;
+                env.extend(clock::env(&f, desc.fake_monotonic));
+            }
+            let url = desc
+                .client_url_for(slot)
+                .map_err(|m| ClusterError::Descriptor {
+                    file: desc.origin.clone(),
+                    field: "client_url".into(),
+                    message: m,
+                })?;
+            let ns = netns::netns_name(&short_id, &slot.id);
+            nodes.push(NodeRt {
+                info: NodeInfo {
+                    id: slot.id.clone(),
+                    addr: sub.node_addr(i + 1),
+                    url,
+                    netns: ns.clone(),
+                },
+                spec: LaunchSpec {
+                    id: slot.id.clone(),
+                    netns: ns,
+                    binary: binary.clone(),
+                    args,
+                    env,
+                    node_dir,
+                },
+                child: None,
+                state: NodeState::Stopped,
+                net: NetFaults::default(),
+                clock_ms: 0,
+            });
+        }
+        let mut record = record;
+        record.namespaces = nodes.iter().map(|n| n.info.netns.clone()).collect();
+        record.save()?;
+
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .connect_timeout(Duration::from_millis(500))
+            .build()
+            .map_err(|e| ClusterError::Missing(format!("http client: {e}")))?;
+        let inner = Arc::new(Inner {
+            desc,
+            short_id,
+            subnet: sub,
+            run_dir,
+            clock,
+            http,
+            nft: (0..cfg.nodes).map(|_| Mutex::new(None)).collect(),
+            nodes: Mutex::new(nodes),
+            record: Mutex::new(record),
+            torn_down: AtomicBool::new(false),
+        });
+        lock(&LIVE).push(Arc::downgrade(&inner));
+        // From here on, dropping `cluster` on an error path tears everything down.
+        let cluster = Cluster { inner };
+        cluster.build_network().await?;
+        // Start the nft shells now (they initialise while the nodes boot) so the first fault
+        // is as fast as the rest.
+        for (i, ns) in cluster.nodes().iter().map(|n| n.netns.clone()).enumerate() {
+            *lock(&cluster.inner.nft[i]) = firewall::NftShell::spawn(&ns).ok();
+        }
+        for i in 0..cfg.nodes {
+            cluster.spawn_node(i)?;
+        }
+        cluster.save_record()?;
+        let waits = (0..cfg.nodes).map(|i| cluster.wait_ready(i));
+        for r in futures_join_all(waits).await {
+            r?;
+        }
+        Ok(cluster)
+    }
+
+    async fn build_network(&self) -> Result<(), ClusterError> {
+        let bridge = netns::bridge_name(&self.inner.short_id);
+        let baddr = self.inner.subnet.bridge_addr();
+        blocking(move || netns::create_bridge(&bridge, baddr)).await?;
+        let jobs: Vec<(String, String, Ipv4Addr)> = {
+            let nodes = lock(&self.inner.nodes);
+            nodes
+                .iter()
+                .enumerate()
+                .map(|(i, n)| {
+                    (
+                        n.info.netns.clone(),
+                        netns::veth_name(&self.inner.short_id, i + 1),
+                        n.info.addr,
+                    )
+                })
+                .collect()
+        };
+        let bridge = netns::bridge_name(&self.inner.short_id);
+        blocking(move || {
+            std::thread::scope(|s| {
+                let hs: Vec<_> = jobs
+                    .iter()
+                    .map(|(ns, veth, addr)| {
+                        s.spawn(|| netns::create_node_net(ns, veth, &bridge, *addr))
+                    })
+                    .collect();
+                hs.into_iter()
+                    .map(|h| h.join().expect("netns thread"))
+                    .collect::<Result<Vec<()>, _>>()
+            })
+            .map(|_| ())
+        })
+        .await
+    }
+
+    fn spawn_node(&self, i: usize) -> Result<(), ClusterError> {
+        let mut nodes = lock(&self.inner.nodes);
+        let n = &mut nodes[i];
+        let child = node::spawn(&n.spec)?;
+        n.child = Some(child);
+        n.state = NodeState::Running;
+        Ok(())
+    }
+
+    fn save_record(&self) -> Result<(), ClusterError> {
+        let pids: BTreeMap<String, ProcRef> = lock(&self.inner.nodes)
+            .iter()
+            .filter_map(|n| {
+                let pid = n.child.as_ref()?.id() as i32;
+                Some((n.info.id.clone(), ProcRef::of(pid)?))
+            })
+            .collect();
+        let mut rec = lock(&self.inner.record);
+        rec.nodes = pids;
+        rec.save()
+    }
+
+    fn index_of(&self, id: &str) -> Result<usize, ClusterError> {
+        lock(&self.inner.nodes)
+            .iter()
+            .position(|n| n.info.id == id)
+            .ok_or_else(|| ClusterError::NoSuchNode(id.to_string()))
+    }
+
+    async fn wait_ready(&self, i: usize) -> Result<(), ClusterError> {
+        let d = &self.inner.desc;
+        let timeout = Duration::from_secs_f64(d.ready.timeout_s);
+        let (id, url, node_dir) = {
+            let n = &lock(&self.inner.nodes)[i];
+            (
+                n.info.id.clone(),
+                n.info.url.clone(),
+                n.spec.node_dir.clone(),
+            )
+        };
+        let probe_url = format!("{url}{}", d.ready.path);
+        let start = Instant::now();
+        loop {
+            if self.inner.torn_down.load(Ordering::SeqCst) {
+                return Err(ClusterError::TornDown);
+            }
+            if let Some(status) = self.reap_if_exited(i) {
+                return Err(ClusterError::Node {
+                    node: id,
+                    message: format!(
+                        "exited ({status}) before it was ready; stderr ends:\n{}",
+                        node::stderr_tail(&node_dir, 15)
+                    ),
+                });
+            }
+            let req = if d.ready.method == "POST" {
+                self.inner
+                    .http
+                    .post(&probe_url)
+                    .body(d.ready.body.clone().unwrap_or_default())
+            } else {
+                self.inner.http.get(&probe_url)
+            };
+            if let Ok(resp) = req.timeout(Duration::from_millis(300)).send().await
+                && resp.status().is_success()
+            {
+                return Ok(());
+            }
+            if start.elapsed() > timeout {
+                return Err(ClusterError::Timeout {
+                    what: format!("node {id} readiness probe {probe_url}"),
+                    ms: timeout.as_millis() as u64,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// If node i's process has exited, reaps it and returns how.
+    fn reap_if_exited(&self, i: usize) -> Option<String> {
+        let mut nodes = lock(&self.inner.nodes);
+        let n = &mut nodes[i];
+        let child = n.child.as_mut()?;
+        match child.try_wait() {
+            Ok(Some(st)) => {
+                n.child = None;
+                n.state = NodeState::Stopped;
+                Some(st.to_string())
+            }
+            _ => None,
+        }
+    }
+
+    // ----- inspection -----
+
+    /// Six hex digits naming every resource of this run (`fl-<short_id>-...`).
+    pub fn short_id(&self) -> &str {
+        &self.inner.short_id
+    }
+    pub fn subnet(&self) -> Subnet {
+        self.inner.subnet
+    }
+    pub fn run_dir(&self) -> &Path {
+        &self.inner.run_dir
+    }
+    pub fn descriptor(&self) -> &SystemDescriptor {
+        &self.inner.desc
+    }
+    /// Which client the workload must use.
+    pub fn client_adapter(&self) -> ClientAdapter {
+        self.inner.desc.client
+    }
+    /// Whether clock faults can be injected (and if not, why).
+    pub fn clock_support(&self) -> &ClockSupport {
+        &self.inner.clock
+    }
+    pub fn nodes(&self) -> Vec<NodeInfo> {
+        lock(&self.inner.nodes)
+            .iter()
+            .map(|n| n.info.clone())
+            .collect()
+    }
+    pub fn node_ids(&self) -> Vec<String> {
+        lock(&self.inner.nodes)
+            .iter()
+            .map(|n| n.info.id.clone())
+            .collect()
+    }
+    pub fn node(&self, id: &str) -> Result<NodeInfo, ClusterError> {
+        let i = self.index_of(id)?;
+        Ok(lock(&self.inner.nodes)[i].info.clone())
+    }
+    /// The node's current pid, if its process runs (or is paused).
+    pub fn pid(&self, id: &str) -> Option<u32> {
+        let i = self.index_of(id).ok()?;
+        lock(&self.inner.nodes)[i].child.as_ref().map(|c| c.id())
+    }
+    pub fn node_state(&self, id: &str) -> Result<NodeState, ClusterError> {
+        let i = self.index_of(id)?;
+        Ok(lock(&self.inner.nodes)[i].state)
+    }
+    /// `nodes/<id>/` in the run directory.
+    pub fn node_dir(&self, id: &str) -> Result<PathBuf, ClusterError> {
+        let i = self.index_of(id)?;
+        Ok(lock(&self.inner.nodes)[i].spec.node_dir.clone())
+    }
+    /// The clock offset currently injected into the node, in ms.
+    pub fn clock_offset_ms(&self, id: &str) -> Result<i64, ClusterError> {
+        let i = self.index_of(id)?;
+        Ok(lock(&self.inner.nodes)[i].clock_ms)
+    }
+
+    /// The node's status in the node protocol's `/status` shape (etcd's is translated;
+    /// `clock_ms` is null where the system does not report its clock).
+    pub async fn status(&self, id: &str) -> Result<Value, ClusterError> {
+        let info = self.node(id)?;
+        status::fetch(
+            &self.inner.http,
+            self.inner.desc.status,
+            id,
+            &info.url,
+            Duration::from_millis(500),
+        )
+        .await
+        .map_err(|message| ClusterError::Node {
+            node: id.to_string(),
+            message: format!("status: {message}"),
+        })
+    }
+
+    /// Every node's status, queried concurrently, in node order.
+    pub async fn statuses(&self) -> Vec<(String, Result<Value, ClusterError>)> {
+        let ids = self.node_ids();
+        let futs = ids.iter().map(|id| self.status(id));
+        ids.iter()
+            .cloned()
+            .zip(futures_join_all(futs).await)
+            .collect()
+    }
+
+    /// The node that claims leadership in the highest term among those answering.
+    pub async fn leader(&self) -> Option<String> {
+        self.statuses()
+            .await
+            .into_iter()
+            .filter_map(|(_, r)| NodeStatus::from_value(&r.ok()?))
+            .filter(|s| s.role == "leader")
+            .max_by_key(|s| s.term)
+            .map(|s| s.id)
+    }
+
+    /// Polls until some node reports itself leader, up to `timeout`.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> Result<String, ClusterError> {
+        let start = Instant::now();
+        loop {
+            if let Some(l) = self.leader().await {
+                return Ok(l);
+            }
+            if start.elapsed() > timeout {
+                return Err(ClusterError::Timeout {
+                    what: "waiting for a leader".into(),
+                    ms: timeout.as_millis() as u64,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    // ----- process faults -----
+
+    fn live_pid(&self, id: &str, want: &[NodeState]) -> Result<(usize, u32), ClusterError> {
+        let i = self.index_of(id)?;
+        let nodes = lock(&self.inner.nodes);
+        let n = &nodes[i];
+        match (&n.child, want.contains(&n.state)) {
+            (Some(c), true) => Ok((i, c.id())),
+            _ => Err(ClusterError::Node {
+                node: id.to_string(),
+                message: format!("is {:?}, expected one of {want:?}", n.state),
+            }),
+        }
+    }
+
+    fn set_state(&self, i: usize, s: NodeState) {
+        lock(&self.inner.nodes)[i].state = s;
+    }
+
+    /// SIGSTOP.
+    pub async fn pause(&self, id: &str) -> Result<(), ClusterError> {
+        let (i, pid) = self.live_pid(id, &[NodeState::Running, NodeState::Paused])?;
+        node::signal(pid, libc::SIGSTOP).map_err(|e| ClusterError::Node {
+            node: id.into(),
+            message: format!("SIGSTOP: {e}"),
+        })?;
+        self.set_state(i, NodeState::Paused);
+        Ok(())
+    }
+
+    /// SIGCONT.
+    pub async fn resume(&self, id: &str) -> Result<(), ClusterError> {
+        let (i, pid) = self.live_pid(id, &[NodeState::Running, NodeState::Paused])?;
+        node::signal(pid, libc::SIGCONT).map_err(|e| ClusterError::Node {
+            node: id.into(),
+            message: format!("SIGCONT: {e}"),
+        })?;
+        self.set_state(i, NodeState::Running);
+        Ok(())
+    }
+
+    /// SIGKILL and reap; the data dir stays for `restart`.
+    pub async fn kill(&self, id: &str) -> Result<(), ClusterError> {
+        self.end_process(id, false, NodeState::Killed).await
+    }
+
+    /// SIGTERM, then SIGKILL after the descriptor's stop timeout.
+    pub async fn stop(&self, id: &str) -> Result<(), ClusterError> {
+        self.end_process(id, true, NodeState::Stopped).await
+    }
+
+    async fn end_process(
+        &self,
+        id: &str,
+        graceful: bool,
+        then: NodeState,
+    ) -> Result<(), ClusterError> {
+        let i = self.index_of(id)?;
+        let child = lock(&self.inner.nodes)[i].child.take();
+        let Some(mut child) = child else {
+            return Ok(()); // already down
+        };
+        let pid = child.id();
+        let grace = self.inner.desc.stop_timeout;
+        let status = blocking(move || {
+            if graceful {
+                let _ = node::signal(pid, libc::SIGCONT);
+                let _ = node::signal(pid, libc::SIGTERM);
+                let deadline = Instant::now() + grace;
+                while Instant::now() < deadline {
+                    if let Ok(Some(st)) = child.try_wait() {
+                        return Ok(st);
+                    }
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+            }
+            let _ = child.kill();
+            child.wait().map_err(|e| ClusterError::io("wait", e))
+        })
+        .await;
+        self.set_state(i, then);
+        status.map(|_| ())
+    }
+
+    /// Starts a stopped or killed node again on the same data dir and waits until ready.
+    pub async fn restart(&self, id: &str) -> Result<(), ClusterError> {
+        let i = self.index_of(id)?;
+        if lock(&self.inner.nodes)[i].child.is_some() {
+            return Err(ClusterError::Node {
+                node: id.into(),
+                message: "is still running; kill or stop it first".into(),
+            });
+        }
+        self.check_live()?;
+        self.spawn_node(i)?;
+        self.save_record()?;
+        self.wait_ready(i).await
+    }
+
+    /// Gracefully stops every node (in parallel).
+    pub async fn stop_all(&self) -> Result<(), ClusterError> {
+        let ids = self.node_ids();
+        let results = futures_join_all(ids.iter().map(|id| self.stop(id))).await;
+        results
+            .into_iter()
+            .collect::<Result<Vec<()>, _>>()
+            .map(|_| ())
+    }
+
+    // ----- network faults -----
+
+    fn check_live(&self) -> Result<(), ClusterError> {
+        if self.inner.torn_down.load(Ordering::SeqCst) {
+            Err(ClusterError::TornDown)
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Applies new per-node network fault sets, only to nodes whose set changed, all nodes in
+    /// parallel. Returns once every rule is loaded in the kernel.
+    async fn update_net(
+        &self,
+        f: impl Fn(&NodeInfo, &NetFaults) -> NetFaults,
+    ) -> Result<(), ClusterError> {
+        self.check_live()?;
+        let jobs: Vec<(usize, String, String)> = {
+            let mut nodes = lock(&self.inner.nodes);
+            let mut jobs = Vec::new();
+            for (i, n) in nodes.iter_mut().enumerate() {
+                let new = f(&n.info, &n.net);
+                if new != n.net {
+                    jobs.push((i, n.info.netns.clone(), firewall::render(&new)));
+                    n.net = new;
+                }
+            }
+            jobs
+        };
+        apply_parallel(self.inner.clone(), jobs).await
+    }
+
+    /// Drops, on each node of `grudge`, every packet coming from the listed nodes (one-way:
+    /// make it symmetric by listing both directions). Nodes not in `grudge` hear everyone.
+    /// Replaces the previous partition; packet loss stays.
+    pub async fn partition(
+        &self,
+        grudge: &BTreeMap<String, Vec<String>>,
+    ) -> Result<(), ClusterError> {
+        let addrs: BTreeMap<String, Ipv4Addr> =
+            self.nodes().into_iter().map(|n| (n.id, n.addr)).collect();
+        for (k, vs) in grudge {
+            for id in std::iter::once(k).chain(vs) {
+                if !addrs.contains_key(id) {
+                    return Err(ClusterError::NoSuchNode(id.clone()));
+                }
+            }
+        }
+        self.update_net(|info, old| NetFaults {
+            drop_from: grudge
+                .get(&info.id)
+                .map(|vs| vs.iter().map(|v| addrs[v]).collect())
+                .unwrap_or_default(),
+            loss_percent: old.loss_percent,
+        })
+        .await
+    }
+
+    /// Drops `percent` of inbound packets at random on `targets` (0 on every other node).
+    pub async fn set_loss(&self, targets: &[String], percent: u8) -> Result<(), ClusterError> {
+        for t in targets {
+            self.index_of(t)?;
+        }
+        let percent = percent.min(100);
+        self.update_net(|info, old| NetFaults {
+            drop_from: old.drop_from.clone(),
+            loss_percent: if targets.contains(&info.id) {
+                percent
+            } else {
+                0
+            },
+        })
+        .await
+    }
+
+    /// Removes every partition and loss rule.
+    pub async fn heal_network(&self) -> Result<(), ClusterError> {
+        self.update_net(|_, _| NetFaults::default()).await
+    }
+
+    // ----- clock faults -----
+
+    /// Sets the node's wall-clock offset (ms, relative to the real clock), effective on the
+    /// node's next clock read.
+    pub async fn set_clock_offset(&self, id: &str, offset_ms: i64) -> Result<(), ClusterError> {
+        if let ClockSupport::Unsupported(why) = &self.inner.clock {
+            return Err(ClusterError::ClockUnsupported(why.clone()));
+        }
+        let i = self.index_of(id)?;
+        let file = clock::offset_file(&lock(&self.inner.nodes)[i].spec.node_dir);
+        clock::write_offset(&file, offset_ms)?;
+        lock(&self.inner.nodes)[i].clock_ms = offset_ms;
+        Ok(())
+    }
+
+    /// Puts every node's clock back to the real time (no-op where clocks are unsupported).
+    pub async fn reset_clocks(&self) -> Result<(), ClusterError> {
+        if !self.inner.clock.is_supported() {
+            return Ok(());
+        }
+        for id in self.node_ids() {
+            if self.clock_offset_ms(&id)? != 0 {
+                self.set_clock_offset(&id, 0).await?;
+            }
+        }
+        Ok(())
+    }
+
+    // ----- heal and teardown -----
+
+    /// Undoes every fault: network rules removed, paused nodes resumed, clocks reset,
+    /// killed or stopped nodes restarted (waiting until ready). Tries everything, reports
+    /// the first error.
+    pub async fn heal(&self) -> Result<(), ClusterError> {
+        self.check_live()?;
+        let mut first: Option<ClusterError> = None;
+        let mut keep = |r: Result<(), ClusterError>| {
+            if let Err(e) = r {
+                first.get_or_insert(e);
+            }
+        };
+        keep(self.heal_network().await);
+        keep(self.reset_clocks().await);
+        for id in self.node_ids() {
+            match self.node_state(&id) {
+                Ok(NodeState::Paused) => keep(self.resume(&id).await),
+                Ok(NodeState::Killed | NodeState::Stopped) => keep(self.restart(&id).await),
+                _ => {}
+            }
+        }
+        first.map_or(Ok(()), Err)
+    }
+
+    /// Kills every node, deletes namespaces, veths and the bridge, removes the registry
+    /// record. Idempotent; also runs on drop of the last handle and on SIGINT/SIGTERM (see
+    /// `signals`).
+    pub async fn teardown(&self) -> Result<(), ClusterError> {
+        let inner = self.inner.clone();
+        blocking(move || inner.teardown_sync()).await
+    }
+
+    /// The blocking form of `teardown`, for non-async callers.
+    pub fn teardown_blocking(&self) -> Result<(), ClusterError> {
+        self.inner.teardown_sync()
+    }
+}
+
+impl Inner {
+    fn teardown_sync(&self) -> Result<(), ClusterError> {
+        if self.torn_down.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let mut errors = Vec::new();
+        let namespaces: Vec<String> = {
+            let mut nodes = lock(&self.nodes);
+            for n in nodes.iter_mut() {
+                if let Some(mut c) = n.child.take() {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+                n.state = NodeState::Stopped;
+            }
+            nodes.iter().map(|n| n.info.netns.clone()).collect()
+        };
+        for shell in &self.nft {
+            lock(shell).take();
+        }
+        let record = lock(&self.record).clone();
+        let mut report = cleanup::CleanupReport::default();
+        // Anything else that entered our namespaces (a node's children) goes too.
+        cleanup::remove_run(
+            &RunRecord {
+                namespaces,
+                nodes: BTreeMap::new(),
+                ..record
+            },
+            &mut report,
+        );
+        errors.extend(report.errors);
+        lock(&LIVE).retain(|w| w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), self));
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ClusterError::Missing(format!(
+                "teardown of run fl-{} left: {}",
+                self.short_id,
+                errors.join("; ")
+            )))
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Err(e) = self.teardown_sync() {
+            eprintln!("faultline: {e}");
+        }
+    }
+}
+
+/// Tears down every cluster alive in this process (for signal handlers). Blocking.
+pub fn teardown_all_live() {
+    let live: Vec<Arc<Inner>> = lock(&LIVE).iter().filter_map(|w| w.upgrade()).collect();
+    for inner in live {
+        if let Err(e) = inner.teardown_sync() {
+            eprintln!("faultline: {e}");
+        }
+    }
+}
+
+async fn apply_parallel(
+    inner: Arc<Inner>,
+    jobs: Vec<(usize, String, String)>,
+) -> Result<(), ClusterError> {
+    let one = |inner: &Inner, (i, ns, script): &(usize, String, String)| {
+        firewall::apply_via(&mut lock(&inner.nft[*i]), ns, script)
+    };
+    match jobs.len() {
+        0 => Ok(()),
+        // One node: apply on this thread, skipping a thread hop (this is the latency path).
+        1 => one(&inner, &jobs[0]),
+        _ => {
+            blocking(move || {
+                std::thread::scope(|s| {
+                    let hs: Vec<_> = jobs
+                        .iter()
+                        .map(|job| {
+                            let inner = &inner;
+                            s.spawn(move || one(inner, job))
+                        })
+                        .collect();
+                    hs.into_iter()
+                        .map(|h| h.join().expect("nft thread"))
+                        .collect::<Result<Vec<()>, _>>()
+                })
+                .map(|_| ())
+            })
+            .await
+        }
+    }
+}
+
+/// Awaits all futures concurrently (no extra dependency for one helper).
+async fn futures_join_all<F: std::future::Future>(
+    futs: impl IntoIterator<Item = F>,
+) -> Vec<F::Output> {
+    let futs: Vec<_> = futs.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    let mut futs: Vec<Option<std::pin::Pin<Box<F>>>> = futs.into_iter().map(Some).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, slot) in futs.iter_mut().enumerate() {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        out[i] = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter().map(|o| o.expect("all done")).collect()
+}

@@ -1,0 +1,486 @@
+//! System descriptors: how to start node i of a system, probe its readiness, and which client
+//! and status adapters speak to it. TOML, so a user adds a system without writing Rust.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::error::ClusterError;
+use super::template::{self, Vars};
+
+/// Descriptors shipped in the binary, so `--system raft` works from any directory.
+const BUILTIN: &[(&str, &str)] = &[
+    ("raft", include_str!("../../systems/raft.toml")),
+    ("etcd", include_str!("../../systems/etcd.toml")),
+];
+
+/// Which client speaks to the system's nodes (the workload picks its client by this).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAdapter {
+    /// DESIGN.md's node protocol (`/kv/*`, `/txn`).
+    Native,
+    /// etcd's v3 JSON gateway (`/v3/kv/*`).
+    Etcd,
+}
+
+/// How the runtime reads a node's role, term and leader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusAdapter {
+    /// `GET /status` of the node protocol.
+    Native,
+    /// `POST /v3/maintenance/status` and `/v3/cluster/member/list`.
+    Etcd,
+}
+
+/// Whether libfaketime can move the node's clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClockMode {
+    /// Inspect the binary: dynamically linked and not Go means faketime works.
+    Auto,
+    Faketime,
+    Unsupported,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ports {
+    /// The port clients (and the readiness probe) use.
+    pub client: u16,
+    /// A separate peer port, if the system has one (else peers use the client port).
+    pub peer: Option<u16>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Peers {
+    /// One peer, e.g. `"{id}={addr}:{peer_port}"`.
+    pub format: String,
+    #[serde(default = "default_separator")]
+    pub separator: String,
+    /// Whether `{peers}` lists the node itself too (etcd's `--initial-cluster` does).
+    #[serde(default)]
+    pub include_self: bool,
+}
+
+fn default_separator() -> String {
+    ",".into()
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ready {
+    /// HTTP path on the client URL that answers 2xx once the node serves.
+    pub path: String,
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Request body for POST probes.
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default = "default_ready_timeout")]
+    pub timeout_s: f64,
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+fn default_ready_timeout() -> f64 {
+    20.0
+}
+fn default_stop_timeout() -> f64 {
+    5.0
+}
+fn default_client_url() -> String {
+    "http://{addr}:{client_port}".into()
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    name: String,
+    #[serde(default)]
+    description: String,
+    binary: String,
+    args: Vec<String>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    client: ClientAdapter,
+    status: StatusAdapter,
+    #[serde(default = "default_client_url")]
+    client_url: String,
+    ports: Ports,
+    peers: Peers,
+    ready: Ready,
+    #[serde(default)]
+    bug_args: Option<Vec<String>>,
+    #[serde(default = "default_clock")]
+    clock: ClockMode,
+    #[serde(default)]
+    fake_monotonic: bool,
+    #[serde(default = "default_stop_timeout")]
+    stop_timeout_s: f64,
+}
+
+fn default_clock() -> ClockMode {
+    ClockMode::Auto
+}
+
+/// A loaded, validated system descriptor.
+#[derive(Clone, Debug)]
+pub struct SystemDescriptor {
+    pub name: String,
+    pub description: String,
+    /// Where it came from (a path, or `builtin:NAME`), for error messages.
+    pub origin: String,
+    pub binary: String,
+    pub args: Vec<String>,
+    pub env: BTreeMap<String, String>,
+    pub client: ClientAdapter,
+    pub status: StatusAdapter,
+    pub client_url: String,
+    pub ports: Ports,
+    pub peers: Peers,
+    pub ready: Ready,
+    /// Args appended once per `--bug NAME` (`{bug}` is the name); None: no planted bugs.
+    pub bug_args: Option<Vec<String>>,
+    pub clock: ClockMode,
+    /// Also fake CLOCK_MONOTONIC (timers, elections), not just the wall clock.
+    pub fake_monotonic: bool,
+    pub stop_timeout: Duration,
+}
+
+/// One node's place in the cluster, as templates see it.
+#[derive(Clone, Debug)]
+pub struct NodeSlot {
+    pub id: String,
+    pub index: usize,
+    pub addr: String,
+}
+
+impl SystemDescriptor {
+    /// Names of the descriptors built into the binary.
+    pub fn builtin_names() -> Vec<&'static str> {
+        BUILTIN.iter().map(|(n, _)| *n).collect()
+    }
+
+    /// Loads `raft`, `etcd` (or another name with a `systems/NAME.toml` in the working
+    /// directory), or a path to a descriptor file.
+    pub fn load(name_or_path: &str) -> Result<Self, ClusterError> {
+        let looks_like_path = name_or_path.contains('/') || name_or_path.ends_with(".toml");
+        if looks_like_path {
+            return Self::from_file(Path::new(name_or_path));
+        }
+        let local = PathBuf::from("systems").join(format!("{name_or_path}.toml"));
+        if local.is_file() {
+            return Self::from_file(&local);
+        }
+        if let Some((_, text)) = BUILTIN.iter().find(|(n, _)| *n == name_or_path) {
+            return Self::parse(text, &format!("builtin:{name_or_path}"));
+        }
+        Err(ClusterError::UnknownSystem(
+            name_or_path.to_string(),
+            Self::builtin_names().join(", "),
+        ))
+    }
+
+    pub fn from_file(path: &Path) -> Result<Self, ClusterError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ClusterError::io(path, e))?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates a descriptor; errors name the origin, line and field.
+    pub fn parse(text: &str, origin: &str) -> Result<Self, ClusterError> {
+        let raw: Raw = toml::from_str(text).map_err(|e| toml_error(origin, text, &e))?;
+        let bad = |field: &str, message: String| ClusterError::Descriptor {
+            file: origin.to_string(),
+            field: field.to_string(),
+            message,
+        };
+        if raw.name.is_empty() {
+            return Err(bad("name", "must not be empty".into()));
+        }
+        if raw.binary.is_empty() {
+            return Err(bad("binary", "must not be empty".into()));
+        }
+        if !raw.ready.path.starts_with('/') {
+            return Err(bad("ready.path", "must start with `/`".into()));
+        }
+        if !matches!(raw.ready.method.as_str(), "GET" | "POST") {
+            return Err(bad("ready.method", "must be GET or POST".into()));
+        }
+        for (field, secs) in [
+            ("ready.timeout_s", raw.ready.timeout_s),
+            ("stop_timeout_s", raw.stop_timeout_s),
+        ] {
+            if !(secs > 0.0 && secs <= 600.0) {
+                return Err(bad(field, format!("must be in (0, 600], got {secs}")));
+            }
+        }
+        let d = SystemDescriptor {
+            name: raw.name,
+            description: raw.description,
+            origin: origin.to_string(),
+            binary: raw.binary,
+            args: raw.args,
+            env: raw.env,
+            client: raw.client,
+            status: raw.status,
+            client_url: raw.client_url,
+            ports: raw.ports,
+            peers: raw.peers,
+            ready: raw.ready,
+            bug_args: raw.bug_args,
+            clock: raw.clock,
+            fake_monotonic: raw.fake_monotonic,
+            stop_timeout: Duration::from_secs_f64(raw.stop_timeout_s),
+        };
+        // Render every template against a sample cluster now, so a typo fails at load time.
+        let slots = vec![
+            NodeSlot {
+                id: "n1".into(),
+                index: 1,
+                addr: "10.0.0.11".into(),
+            },
+            NodeSlot {
+                id: "n2".into(),
+                index: 2,
+                addr: "10.0.0.12".into(),
+            },
+        ];
+        let sample_bugs: Vec<String> = match d.bug_args {
+            Some(_) => vec!["bug".into()],
+            None => Vec::new(),
+        };
+        d.command_args(&slots, 0, Path::new("/data"), "fl-abcdef", &sample_bugs)
+            .map_err(|(field, m)| bad(&field, m))?;
+        d.client_url_for(&slots[0])
+            .map_err(|m| bad("client_url", m))?;
+        Ok(d)
+    }
+
+    fn peer_port(&self) -> u16 {
+        self.ports.peer.unwrap_or(self.ports.client)
+    }
+
+    fn node_vars(&self, slot: &NodeSlot) -> Vars {
+        let mut v = Vars::new();
+        v.insert("id", slot.id.clone());
+        v.insert("index", slot.index.to_string());
+        v.insert("addr", slot.addr.clone());
+        v.insert("client_port", self.ports.client.to_string());
+        v.insert("peer_port", self.peer_port().to_string());
+        v
+    }
+
+    /// The base URL clients use for this node, e.g. `http://10.211.3.11:8000`.
+    pub fn client_url_for(&self, slot: &NodeSlot) -> Result<String, String> {
+        template::render(&self.client_url, &self.node_vars(slot))
+    }
+
+    /// The rendered argument list for node `me` of `slots`; on error, (field, message).
+    pub fn command_args(
+        &self,
+        slots: &[NodeSlot],
+        me: usize,
+        data_dir: &Path,
+        cluster_token: &str,
+        bugs: &[String],
+    ) -> Result<Vec<String>, (String, String)> {
+        let slot = &slots[me];
+        let mut peers = Vec::new();
+        for (i, s) in slots.iter().enumerate() {
+            if i == me && !self.peers.include_self {
+                continue;
+            }
+            peers.push(
+                template::render(&self.peers.format, &self.node_vars(s))
+                    .map_err(|m| ("peers.format".to_string(), m))?,
+            );
+        }
+        let mut vars = self.node_vars(slot);
+        vars.insert("peers", peers.join(&self.peers.separator));
+        vars.insert("data_dir", data_dir.display().to_string());
+        vars.insert("cluster_token", cluster_token.to_string());
+        let mut args = Vec::with_capacity(self.args.len());
+        for (i, a) in self.args.iter().enumerate() {
+            args.push(template::render(a, &vars).map_err(|m| (format!("args[{i}]"), m))?);
+        }
+        if !bugs.is_empty() {
+            let Some(bug_args) = &self.bug_args else {
+                return Err((
+                    "bug_args".into(),
+                    format!("system `{}` has no planted bugs", self.name),
+                ));
+            };
+            for bug in bugs {
+                let mut bv = vars.clone();
+                bv.insert("bug", bug.clone());
+                for (i, a) in bug_args.iter().enumerate() {
+                    args.push(template::render(a, &bv).map_err(|m| (format!("bug_args[{i}]"), m))?);
+                }
+            }
+        }
+        Ok(args)
+    }
+
+    /// Finds the executable: a path as given, else `$FAULTLINE_BIN_DIR`, the directory of the
+    /// running executable and its parent (so tests in `target/*/deps` find workspace
+    /// binaries), then `$PATH`.
+    pub fn resolve_binary(&self) -> Result<PathBuf, ClusterError> {
+        if self.binary.contains('/') {
+            let p = PathBuf::from(&self.binary);
+            return if p.is_file() {
+                Ok(p)
+            } else {
+                Err(ClusterError::Missing(format!(
+                    "system `{}`: binary {} does not exist",
+                    self.name, self.binary
+                )))
+            };
+        }
+        let mut dirs: Vec<PathBuf> = Vec::new();
+        if let Some(d) = std::env::var_os("FAULTLINE_BIN_DIR") {
+            dirs.push(d.into());
+        }
+        if let Ok(exe) = std::env::current_exe()
+            && let Some(dir) = exe.parent()
+        {
+            dirs.push(dir.to_path_buf());
+            if let Some(up) = dir.parent() {
+                dirs.push(up.to_path_buf());
+            }
+        }
+        if let Some(path) = std::env::var_os("PATH") {
+            dirs.extend(std::env::split_paths(&path));
+        }
+        for d in &dirs {
+            let p = d.join(&self.binary);
+            if p.is_file() {
+                return Ok(p);
+            }
+        }
+        let hint = if self.binary == "faultline-raft" {
+            "build it with `cargo build -p faultline-raft` (same profile/target dir) or set \
+             FAULTLINE_BIN_DIR"
+                .to_string()
+        } else {
+            "install it or set FAULTLINE_BIN_DIR / give an absolute `binary` path".to_string()
+        };
+        Err(ClusterError::Missing(format!(
+            "system `{}`: binary `{}` not found in FAULTLINE_BIN_DIR, next to this executable \
+             or in PATH; {hint}",
+            self.name, self.binary
+        )))
+    }
+}
+
+fn toml_error(origin: &str, text: &str, e: &toml::de::Error) -> ClusterError {
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    ClusterError::Descriptor {
+        file: origin.to_string(),
+        field: match line {
+            Some(l) => format!("line {l}"),
+            None => "document".into(),
+        },
+        message: e.message().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn slots(n: usize) -> Vec<NodeSlot> {
+        (1..=n)
+            .map(|i| NodeSlot {
+                id: format!("n{i}"),
+                index: i,
+                addr: format!("10.9.9.{}", 10 + i),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn builtins_parse() {
+        for name in SystemDescriptor::builtin_names() {
+            let d =
+                SystemDescriptor::parse(BUILTIN.iter().find(|(n, _)| *n == name).unwrap().1, name)
+                    .unwrap();
+            assert_eq!(d.name, name);
+        }
+    }
+
+    #[test]
+    fn etcd_initial_cluster_lists_everyone() {
+        let d = SystemDescriptor::parse(BUILTIN[1].1, "etcd").unwrap();
+        let args = d
+            .command_args(&slots(3), 1, Path::new("/d/n2"), "fl-x", &[])
+            .unwrap();
+        let joined = args.join(" ");
+        assert!(
+            joined.contains(
+                "n1=http://10.9.9.11:2380,n2=http://10.9.9.12:2380,n3=http://10.9.9.13:2380"
+            ),
+            "{joined}"
+        );
+        assert!(joined.contains("--name n2"), "{joined}");
+        assert!(joined.contains("/d/n2"), "{joined}");
+        assert_eq!(d.client, ClientAdapter::Etcd);
+    }
+
+    #[test]
+    fn raft_peers_exclude_self_and_bugs_append() {
+        let d = SystemDescriptor::parse(BUILTIN[0].1, "raft").unwrap();
+        let args = d
+            .command_args(
+                &slots(3),
+                0,
+                Path::new("/d"),
+                "fl-x",
+                &["stale-read".into()],
+            )
+            .unwrap();
+        let joined = args.join(" ");
+        assert!(!joined.contains("n1=10"), "{joined}");
+        assert!(joined.contains("n2=10.9.9.12"), "{joined}");
+        assert!(joined.ends_with("--bug stale-read"), "{joined}");
+    }
+
+    #[test]
+    fn bugs_rejected_without_bug_args() {
+        let d = SystemDescriptor::parse(BUILTIN[1].1, "etcd").unwrap();
+        let e = d
+            .command_args(&slots(3), 0, Path::new("/d"), "t", &["x".into()])
+            .unwrap_err();
+        assert_eq!(e.0, "bug_args");
+    }
+
+    #[test]
+    fn errors_name_file_line_and_field() {
+        let text = "name = \"x\"\nbinary = 3\n";
+        let e = SystemDescriptor::parse(text, "sys.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("sys.toml: line 2:"), "{e}");
+
+        let text = BUILTIN[1].1.replace("{data_dir}", "{datadir}");
+        let e = SystemDescriptor::parse(&text, "sys.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("args["), "{e}");
+        assert!(e.contains("{datadir}"), "{e}");
+    }
+
+    #[test]
+    fn unknown_name_lists_builtins() {
+        let e = SystemDescriptor::load("nosuchsystem").unwrap_err();
+        assert!(e.to_string().contains("raft, etcd"), "{e}");
+        assert!(e.is_bad_input());
+    }
+}

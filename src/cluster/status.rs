@@ -1,0 +1,147 @@
+//! Reading a node's role, term and leader through the system's status adapter, normalised to
+//! the node protocol's `/status` shape: {"id","role","term","leader","commit_index",
+//! "applied_index","clock_ms"}.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::descriptor::StatusAdapter;
+
+/// A normalised `/status`. `clock_ms` is None when the system does not report its clock.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeStatus {
+    pub id: String,
+    pub role: String,
+    pub term: u64,
+    pub leader: Option<String>,
+    #[serde(default)]
+    pub commit_index: u64,
+    #[serde(default)]
+    pub applied_index: u64,
+    #[serde(default)]
+    pub clock_ms: Option<i64>,
+}
+
+impl NodeStatus {
+    pub fn from_value(v: &Value) -> Option<NodeStatus> {
+        serde_json::from_value(v.clone()).ok()
+    }
+}
+
+/// Fetches `/status` (native) or etcd's maintenance status + member list, as JSON in the
+/// node protocol's shape. `members` maps etcd member ids (decimal) to node names.
+pub async fn fetch(
+    http: &reqwest::Client,
+    adapter: StatusAdapter,
+    node_id: &str,
+    base_url: &str,
+    timeout: Duration,
+) -> Result<Value, String> {
+    match adapter {
+        StatusAdapter::Native => {
+            let resp = http
+                .get(format!("{base_url}/status"))
+                .timeout(timeout)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if !resp.status().is_success() {
+                return Err(format!("/status answered {}", resp.status()));
+            }
+            resp.json::<Value>().await.map_err(|e| e.to_string())
+        }
+        StatusAdapter::Etcd => {
+            let post = |path: &'static str| {
+                http.post(format!("{base_url}{path}"))
+                    .timeout(timeout)
+                    .body("{}")
+                    .send()
+            };
+            let status: Value = post("/v3/maintenance/status")
+                .await
+                .map_err(|e| e.to_string())?
+                .json()
+                .await
+                .map_err(|e| e.to_string())?;
+            let members: Value = post("/v3/cluster/member/list")
+                .await
+                .map_err(|e| e.to_string())?
+                .json()
+                .await
+                .map_err(|e| e.to_string())?;
+            etcd_to_native(node_id, &status, &members)
+        }
+    }
+}
+
+fn num(v: &Value) -> Option<u64> {
+    match v {
+        Value::String(s) => s.parse().ok(),
+        Value::Number(n) => n.as_u64(),
+        _ => None,
+    }
+}
+
+/// Maps etcd's status (ids are decimal strings in the JSON gateway) to the native shape.
+pub fn etcd_to_native(node_id: &str, status: &Value, members: &Value) -> Result<Value, String> {
+    if let Some(err) = status.get("error") {
+        return Err(format!("etcd status error: {err}"));
+    }
+    let name_of = |id: u64| -> Option<String> {
+        members["members"].as_array()?.iter().find_map(|m| {
+            (num(&m["ID"]) == Some(id)).then(|| m["name"].as_str().unwrap_or_default().to_string())
+        })
+    };
+    let me = num(&status["header"]["member_id"]).ok_or("status without header.member_id")?;
+    let leader = num(&status["leader"]).filter(|l| *l != 0);
+    let role = match leader {
+        Some(l) if l == me => "leader",
+        Some(_) => "follower",
+        None => "candidate",
+    };
+    Ok(json!({
+        "id": name_of(me).unwrap_or_else(|| node_id.to_string()),
+        "role": role,
+        "term": num(&status["raftTerm"]).unwrap_or(0),
+        "leader": leader.and_then(name_of),
+        "commit_index": num(&status["raftIndex"]).unwrap_or(0),
+        "applied_index": num(&status["raftAppliedIndex"]).unwrap_or(0),
+        "clock_ms": Value::Null,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn etcd_status_maps_to_native() {
+        let status = json!({"header":{"member_id":"111","raft_term":"3"},"leader":"222",
+            "raftIndex":"17","raftTerm":"3","raftAppliedIndex":"16"});
+        let members = json!({"members":[{"ID":"111","name":"n1"},{"ID":"222","name":"n2"}]});
+        let v = etcd_to_native("n1", &status, &members).unwrap();
+        let s = NodeStatus::from_value(&v).unwrap();
+        assert_eq!(
+            s,
+            NodeStatus {
+                id: "n1".into(),
+                role: "follower".into(),
+                term: 3,
+                leader: Some("n2".into()),
+                commit_index: 17,
+                applied_index: 16,
+                clock_ms: None
+            }
+        );
+        let lead = json!({"header":{"member_id":"222"},"leader":"222","raftTerm":"3"});
+        let v = etcd_to_native("n2", &lead, &members).unwrap();
+        assert_eq!(v["role"], "leader");
+        let none = json!({"header":{"member_id":"222"},"leader":"0"});
+        assert_eq!(
+            etcd_to_native("n2", &none, &members).unwrap()["leader"],
+            Value::Null
+        );
+    }
+}

@@ -1,0 +1,355 @@
+//! Running a schedule against a live cluster: decide (seeded), inject through the cluster's
+//! primitives, report each realized step on a channel, and on request stop the current fault
+//! and heal everything.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::sync::{mpsc, watch};
+
+use crate::cluster::Cluster;
+
+use super::error::NemesisError;
+use super::fault::{Action, ClockSpec, FaultEvent, FaultKind};
+use super::grudge;
+use super::schedule::{FaultSpec, Plan, Schedule};
+
+/// A fault in force, with what it takes to undo it.
+#[derive(Clone, Debug)]
+pub struct ActiveFault {
+    pub kind: FaultKind,
+    pub targets: Vec<String>,
+    pub clock: Option<ClockSpec>,
+    /// Per-target clock offsets set at start (bump) or the strobe/drift base.
+    pub offsets: BTreeMap<String, i64>,
+    started: Instant,
+}
+
+fn ns_since(run_start: Instant) -> u64 {
+    run_start.elapsed().as_nanos() as u64
+}
+
+/// Refuses a schedule this cluster cannot run (clock faults where libfaketime cannot reach).
+pub fn check_supported(cluster: &Cluster, schedule: &Schedule) -> Result<(), NemesisError> {
+    if schedule.kinds().contains(&FaultKind::Clock)
+        && let crate::cluster::ClockSupport::Unsupported(why) = cluster.clock_support()
+    {
+        return Err(NemesisError::Unsupported(format!(
+            "clock faults unsupported for this system ({}): {why}; pick a nemesis without \
+             clock faults or use `Schedule::without(FaultKind::Clock)`",
+            cluster.descriptor().name
+        )));
+    }
+    Ok(())
+}
+
+/// Injects one fault now. The returned event carries `apply_us`, the time from this call
+/// (the decision) to the fault being in force; on failure the event has `error` and no
+/// fault is active.
+pub async fn start_fault(
+    cluster: &Cluster,
+    spec: &FaultSpec,
+    plan: &mut Plan,
+    run_start: Instant,
+) -> (FaultEvent, Option<ActiveFault>) {
+    let nodes = cluster.node_ids();
+    let needs_leader = matches!(
+        spec,
+        FaultSpec::Partition {
+            grudge: super::fault::GrudgeSpec::Leader,
+            ..
+        } | FaultSpec::Pause {
+            targets: super::fault::TargetSpec::Leader,
+            ..
+        } | FaultSpec::Kill {
+            targets: super::fault::TargetSpec::Leader,
+            ..
+        } | FaultSpec::Clock {
+            targets: super::fault::TargetSpec::Leader,
+            ..
+        } | FaultSpec::Loss {
+            targets: super::fault::TargetSpec::Leader,
+            ..
+        }
+    );
+    let leader = if needs_leader {
+        cluster.leader().await
+    } else {
+        None
+    };
+    let leader = leader.as_deref();
+    let decided = Instant::now();
+    let mut detail = serde_json::Map::new();
+    let mut clock = None;
+    let mut offsets = BTreeMap::new();
+    let (kind, targets, result) = match spec {
+        FaultSpec::Partition { grudge: g, .. } => {
+            let gr = grudge::grudge(*g, &nodes, leader, &mut plan.targets);
+            detail.insert("grudge".into(), json!(gr));
+            detail.insert("shape".into(), json!(g));
+            let targets: Vec<String> = gr.keys().cloned().collect();
+            let r = cluster.partition(&gr).await;
+            (FaultKind::Partition, targets, r)
+        }
+        FaultSpec::Loss {
+            targets, percent, ..
+        } => {
+            let t = grudge::targets(*targets, &nodes, leader, &mut plan.targets);
+            detail.insert("percent".into(), json!(percent));
+            let r = cluster.set_loss(&t, *percent).await;
+            (FaultKind::Loss, t, r)
+        }
+        FaultSpec::Pause { targets, .. } => {
+            let t = grudge::targets(*targets, &nodes, leader, &mut plan.targets);
+            let mut r = Ok(());
+            for id in &t {
+                if let Err(e) = cluster.pause(id).await {
+                    r = Err(e);
+                }
+            }
+            (FaultKind::Pause, t, r)
+        }
+        FaultSpec::Kill { targets, .. } => {
+            let t = grudge::targets(*targets, &nodes, leader, &mut plan.targets);
+            let mut r = Ok(());
+            for id in &t {
+                if let Err(e) = cluster.kill(id).await {
+                    r = Err(e);
+                }
+            }
+            (FaultKind::Kill, t, r)
+        }
+        FaultSpec::Clock {
+            targets, clock: c, ..
+        } => {
+            use rand::RngExt;
+            let t = grudge::targets(*targets, &nodes, leader, &mut plan.targets);
+            let mut r = Ok(());
+            for id in &t {
+                let off = match c {
+                    ClockSpec::Bump { offset_ms } => {
+                        plan.targets.random_range(offset_ms[0]..=offset_ms[1])
+                    }
+                    ClockSpec::Strobe { delta_ms, .. } => *delta_ms,
+                    ClockSpec::Drift { .. } => 0,
+                };
+                offsets.insert(id.clone(), off);
+                if let Err(e) = cluster.set_clock_offset(id, off).await {
+                    r = Err(e);
+                }
+            }
+            let mut d = serde_json::to_value(c).expect("clock spec serialises");
+            if let Value::Object(m) = &mut d {
+                detail.append(m);
+            }
+            detail.insert("offset_ms".into(), json!(offsets));
+            clock = Some(c.clone());
+            (FaultKind::Clock, t, r)
+        }
+    };
+    detail.insert(
+        "apply_us".into(),
+        json!(decided.elapsed().as_micros() as u64),
+    );
+    if let Err(e) = result {
+        detail.insert("error".into(), json!(e.to_string()));
+    }
+    let event = FaultEvent {
+        at_ns: ns_since(run_start),
+        action: Action::Start,
+        fault: kind,
+        targets: targets.clone(),
+        detail: Value::Object(detail),
+    };
+    // A fault that failed half-way may still be partly in force: it stays active so the
+    // stop step undoes whatever did happen.
+    let active = ActiveFault {
+        kind,
+        targets,
+        clock,
+        offsets,
+        started: Instant::now(),
+    };
+    (event, Some(active))
+}
+
+/// One tick of a time-varying clock fault (strobe, drift); no-op for other faults.
+pub async fn tick(cluster: &Cluster, active: &ActiveFault) {
+    let Some(clock) = &active.clock else { return };
+    let elapsed = active.started.elapsed();
+    for id in &active.targets {
+        let base = active.offsets.get(id).copied().unwrap_or(0);
+        let off = match clock {
+            ClockSpec::Bump { .. } => continue,
+            ClockSpec::Strobe {
+                delta_ms,
+                period_ms,
+            } => {
+                if (elapsed.as_millis() as u64 / period_ms).is_multiple_of(2) {
+                    *delta_ms
+                } else {
+                    0
+                }
+            }
+            ClockSpec::Drift { ms_per_s } => base + (ms_per_s * elapsed.as_secs_f64()) as i64,
+        };
+        let _ = cluster.set_clock_offset(id, off).await;
+    }
+}
+
+/// How often time-varying clock faults update the offset.
+pub fn tick_period(active: &ActiveFault) -> Option<Duration> {
+    match &active.clock {
+        Some(ClockSpec::Strobe { period_ms, .. }) => {
+            Some(Duration::from_millis(*period_ms / 2).max(Duration::from_millis(5)))
+        }
+        Some(ClockSpec::Drift { .. }) => Some(Duration::from_millis(50)),
+        _ => None,
+    }
+}
+
+/// Undoes one fault (heal the partition, stop the loss, resume, restart, reset clocks).
+pub async fn stop_fault(cluster: &Cluster, active: ActiveFault, run_start: Instant) -> FaultEvent {
+    let decided = Instant::now();
+    let mut detail = serde_json::Map::new();
+    let mut errors = Vec::new();
+    match active.kind {
+        FaultKind::Partition => {
+            if let Err(e) = cluster.partition(&BTreeMap::new()).await {
+                errors.push(e.to_string());
+            }
+        }
+        FaultKind::Loss => {
+            if let Err(e) = cluster.set_loss(&[], 0).await {
+                errors.push(e.to_string());
+            }
+        }
+        FaultKind::Pause => {
+            for id in &active.targets {
+                if let Err(e) = cluster.resume(id).await {
+                    errors.push(e.to_string());
+                }
+            }
+        }
+        FaultKind::Kill => {
+            for id in &active.targets {
+                if let Err(e) = cluster.restart(id).await {
+                    errors.push(e.to_string());
+                }
+            }
+        }
+        FaultKind::Clock => {
+            let mut last = BTreeMap::new();
+            for id in &active.targets {
+                last.insert(id.clone(), cluster.clock_offset_ms(id).unwrap_or(0));
+                if let Err(e) = cluster.set_clock_offset(id, 0).await {
+                    errors.push(e.to_string());
+                }
+            }
+            detail.insert("offset_ms_before".into(), json!(last));
+        }
+    }
+    detail.insert(
+        "apply_us".into(),
+        json!(decided.elapsed().as_micros() as u64),
+    );
+    if !errors.is_empty() {
+        detail.insert("error".into(), json!(errors.join("; ")));
+    }
+    FaultEvent {
+        at_ns: ns_since(run_start),
+        action: Action::Stop,
+        fault: active.kind,
+        targets: active.targets,
+        detail: Value::Object(detail),
+    }
+}
+
+/// A schedule running in the background.
+pub struct NemesisHandle {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Vec<FaultEvent>>,
+    cluster: Cluster,
+}
+
+/// Starts `schedule` on `cluster`, seeded by `seed`. Each realized step is sent on `events`
+/// as it happens (times relative to `run_start`) and also returned by `stop_and_heal`.
+pub fn spawn(
+    cluster: Cluster,
+    schedule: Schedule,
+    seed: u64,
+    run_start: Instant,
+    events: mpsc::UnboundedSender<FaultEvent>,
+) -> Result<NemesisHandle, NemesisError> {
+    check_supported(&cluster, &schedule)?;
+    let (stop_tx, mut stop_rx) = watch::channel(false);
+    let c = cluster.clone();
+    let task = tokio::spawn(async move {
+        let mut plan = Plan::new(seed);
+        let mut log = Vec::new();
+        let emit = |e: FaultEvent, log: &mut Vec<FaultEvent>| {
+            let _ = events.send(e.clone());
+            log.push(e);
+        };
+        // Sleeps until `d` passes or a stop is requested; true if stopped.
+        async fn pause_or_stop(d: Duration, rx: &mut watch::Receiver<bool>) -> bool {
+            if *rx.borrow() {
+                return true;
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(d) => *rx.borrow(),
+                _ = rx.changed() => true,
+            }
+        }
+        if pause_or_stop(schedule.start_after, &mut stop_rx).await {
+            return log;
+        }
+        while let Some(step) = plan.next(&schedule) {
+            let (ev, active) = start_fault(&c, &step.fault, &mut plan, run_start).await;
+            emit(ev, &mut log);
+            let mut stopped = false;
+            if let Some(active) = active {
+                let until = Instant::now() + step.hold;
+                let period = tick_period(&active);
+                loop {
+                    let left = until.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
+                    let d = period.map_or(left, |p| p.min(left));
+                    if pause_or_stop(d, &mut stop_rx).await {
+                        stopped = true;
+                        break;
+                    }
+                    tick(&c, &active).await;
+                }
+                let ev = stop_fault(&c, active, run_start).await;
+                emit(ev, &mut log);
+            }
+            if stopped || pause_or_stop(step.then_wait, &mut stop_rx).await {
+                break;
+            }
+        }
+        log
+    });
+    Ok(NemesisHandle {
+        stop: stop_tx,
+        task,
+        cluster,
+    })
+}
+
+impl NemesisHandle {
+    /// Ends the schedule (undoing the fault in force, which is recorded as its stop event),
+    /// then heals everything on the cluster. Returns every realized event.
+    pub async fn stop_and_heal(self) -> Result<Vec<FaultEvent>, NemesisError> {
+        let _ = self.stop.send(true);
+        let log = self
+            .task
+            .await
+            .map_err(|e| NemesisError::Unsupported(format!("nemesis task failed: {e}")))?;
+        self.cluster.heal().await?;
+        Ok(log)
+    }
+}

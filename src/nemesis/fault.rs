@@ -1,0 +1,148 @@
+//! The typed fault vocabulary, and a realized fault as the history and schedule.json record
+//! it.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultKind {
+    Partition,
+    Loss,
+    Pause,
+    Kill,
+    Clock,
+}
+
+impl FaultKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultKind::Partition => "partition",
+            FaultKind::Loss => "loss",
+            FaultKind::Pause => "pause",
+            FaultKind::Kill => "kill",
+            FaultKind::Clock => "clock",
+        }
+    }
+}
+
+/// Who a partition cuts off from whom.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GrudgeSpec {
+    /// First half of the nodes (by id order) against the rest, majority on the bigger side.
+    Halves,
+    /// Halves of a seeded shuffle.
+    RandomHalves,
+    /// One random node against the rest.
+    One,
+    /// The current leader against the rest.
+    Leader,
+    /// Each node hears only its nearest ring neighbours, a majority that differs per node.
+    MajoritiesRing,
+    /// Two halves joined only through one bridge node that hears both.
+    Bridge,
+    /// Random halves, one direction only: the first half stops hearing the second.
+    OneWay,
+}
+
+/// Which nodes a process, loss or clock fault hits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TargetSpec {
+    /// One random node.
+    One,
+    /// The current leader (a random node if none is known).
+    Leader,
+    /// A random minority (floor((n-1)/2) nodes, at least one).
+    Minority,
+    /// A random majority.
+    Majority,
+    All,
+}
+
+/// How a clock fault moves the node's wall clock.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "lowercase")]
+pub enum ClockSpec {
+    /// Jump by a seeded offset in [min, max] ms, held until the fault stops.
+    Bump { offset_ms: [i64; 2] },
+    /// Flip between +delta and 0 every period, like Jepsen's strobe.
+    Strobe { delta_ms: i64, period_ms: u64 },
+    /// Run fast (or slow, if negative) by `ms_per_s` ms every second.
+    Drift { ms_per_s: f64 },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Start,
+    Stop,
+}
+
+/// One realized fault step: recorded in the history as a nemesis `info` event and in
+/// schedule.json.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FaultEvent {
+    /// When it took effect (rules loaded, signal sent), nanoseconds since the run began.
+    pub at_ns: u64,
+    pub action: Action,
+    pub fault: FaultKind,
+    pub targets: Vec<String>,
+    /// Kind-specific detail: "grudge", "percent", "offset_ms", "mode", "apply_us", "error".
+    pub detail: Value,
+}
+
+impl FaultEvent {
+    /// The history event's `f`: `start-partition`, `stop-kill`, ...
+    pub fn f(&self) -> String {
+        let a = match self.action {
+            Action::Start => "start",
+            Action::Stop => "stop",
+        };
+        format!("{a}-{}", self.fault.as_str())
+    }
+
+    /// The history event's `value`: {"targets":[...], ...detail}.
+    pub fn history_value(&self) -> Value {
+        let mut m = Map::new();
+        m.insert("targets".into(), json!(self.targets));
+        if let Value::Object(d) = &self.detail {
+            for (k, v) in d {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+        Value::Object(m)
+    }
+
+    /// One entry of schedule.json's `faults`: {"at_ns","action","fault","targets","detail"}.
+    pub fn schedule_entry(&self) -> Value {
+        serde_json::to_value(self).expect("fault event serialises")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_shapes() {
+        let e = FaultEvent {
+            at_ns: 5,
+            action: Action::Start,
+            fault: FaultKind::Partition,
+            targets: vec!["n1".into()],
+            detail: json!({"grudge": {"n1": ["n2"]}}),
+        };
+        assert_eq!(e.f(), "start-partition");
+        assert_eq!(
+            e.history_value(),
+            json!({"targets": ["n1"], "grudge": {"n1": ["n2"]}})
+        );
+        assert_eq!(
+            e.schedule_entry(),
+            json!({"at_ns": 5, "action": "start", "fault": "partition", "targets": ["n1"],
+                   "detail": {"grudge": {"n1": ["n2"]}}})
+        );
+    }
+}

@@ -1,0 +1,244 @@
+//! Partition shapes as grudges: node -> the nodes whose packets it drops. Pure: the nodes,
+//! a seeded rng and (for `Leader`) the current leader decide it.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use rand::RngExt;
+
+use super::fault::{GrudgeSpec, TargetSpec};
+
+pub type Grudge = BTreeMap<String, Vec<String>>;
+
+/// Every node drops packets from every node outside its own component (symmetric).
+pub fn from_components(components: &[Vec<String>]) -> Grudge {
+    let mut g = Grudge::new();
+    for (i, c) in components.iter().enumerate() {
+        let others: Vec<String> = components
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .flat_map(|(_, o)| o.iter().cloned())
+            .collect();
+        for n in c {
+            if !others.is_empty() {
+                g.insert(n.clone(), others.clone());
+            }
+        }
+    }
+    g
+}
+
+fn shuffled(nodes: &[String], rng: &mut impl rand::Rng) -> Vec<String> {
+    let mut v = nodes.to_vec();
+    // Fisher-Yates, written out so the order depends only on the rng's stream.
+    for i in (1..v.len()).rev() {
+        let j = rng.random_range(0..=i);
+        v.swap(i, j);
+    }
+    v
+}
+
+/// The grudge for `spec` over `nodes` (sorted ids), with the (optional) current leader.
+pub fn grudge(
+    spec: GrudgeSpec,
+    nodes: &[String],
+    leader: Option<&str>,
+    rng: &mut impl rand::Rng,
+) -> Grudge {
+    let n = nodes.len();
+    let half = n / 2; // the smaller side; the majority keeps n - half
+    match spec {
+        GrudgeSpec::Halves => from_components(&[nodes[..half].to_vec(), nodes[half..].to_vec()]),
+        GrudgeSpec::RandomHalves => {
+            let s = shuffled(nodes, rng);
+            from_components(&[s[..half].to_vec(), s[half..].to_vec()])
+        }
+        GrudgeSpec::One | GrudgeSpec::Leader => {
+            let victim = match (spec, leader) {
+                (GrudgeSpec::Leader, Some(l)) if nodes.iter().any(|x| x == l) => l.to_string(),
+                _ => nodes[rng.random_range(0..n)].clone(),
+            };
+            let rest: Vec<String> = nodes.iter().filter(|x| **x != victim).cloned().collect();
+            from_components(&[vec![victim], rest])
+        }
+        GrudgeSpec::MajoritiesRing => {
+            // In a shuffled ring, node i hears the majority-sized window of positions
+            // around itself and drops the rest: every node sees a majority, no two
+            // neighbours see the same one.
+            let s = shuffled(nodes, rng);
+            let majority = n / 2 + 1;
+            let left = (majority - 1) / 2;
+            let mut g = Grudge::new();
+            for i in 0..n {
+                // The window of `majority` ring positions around i.
+                let hears: BTreeSet<usize> =
+                    (0..majority).map(|d| (i + n - left + d) % n).collect();
+                let drops: Vec<String> = (0..n)
+                    .filter(|j| !hears.contains(j))
+                    .map(|j| s[j].clone())
+                    .collect();
+                if !drops.is_empty() {
+                    g.insert(s[i].clone(), drops);
+                }
+            }
+            g
+        }
+        GrudgeSpec::Bridge => {
+            // [a..] bridge [..b]: the bridge hears both sides, the sides not each other.
+            let s = shuffled(nodes, rng);
+            if n < 3 {
+                return from_components(&[s[..half].to_vec(), s[half..].to_vec()]);
+            }
+            let mid = n / 2;
+            let left = s[..mid].to_vec();
+            let right = s[mid + 1..].to_vec();
+            let mut g = Grudge::new();
+            for l in &left {
+                g.insert(l.clone(), right.clone());
+            }
+            for r in &right {
+                g.insert(r.clone(), left.clone());
+            }
+            g
+        }
+        GrudgeSpec::OneWay => {
+            let s = shuffled(nodes, rng);
+            let (a, b) = (s[..half.max(1)].to_vec(), s[half.max(1)..].to_vec());
+            a.into_iter().map(|x| (x, b.clone())).collect()
+        }
+    }
+}
+
+/// The nodes a process/loss/clock fault hits, sorted.
+pub fn targets(
+    spec: TargetSpec,
+    nodes: &[String],
+    leader: Option<&str>,
+    rng: &mut impl rand::Rng,
+) -> Vec<String> {
+    let n = nodes.len();
+    let mut v = match spec {
+        TargetSpec::All => nodes.to_vec(),
+        TargetSpec::One => vec![nodes[rng.random_range(0..n)].clone()],
+        TargetSpec::Leader => match leader {
+            Some(l) if nodes.iter().any(|x| x == l) => vec![l.to_string()],
+            _ => vec![nodes[rng.random_range(0..n)].clone()],
+        },
+        TargetSpec::Minority => {
+            let k = ((n.saturating_sub(1)) / 2).max(1);
+            shuffled(nodes, rng)[..k].to_vec()
+        }
+        TargetSpec::Majority => shuffled(nodes, rng)[..n / 2 + 1].to_vec(),
+    };
+    v.sort();
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    fn ids(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("n{i}")).collect()
+    }
+
+    fn hears(g: &Grudge, a: &str, b: &str) -> bool {
+        !g.get(a).is_some_and(|d| d.iter().any(|x| x == b))
+    }
+
+    #[test]
+    fn halves_is_symmetric_with_majority_side() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let g = grudge(GrudgeSpec::Halves, &ids(5), None, &mut rng);
+        assert_eq!(g["n1"], vec!["n3", "n4", "n5"]);
+        assert_eq!(g["n5"], vec!["n1", "n2"]);
+        for a in ids(5) {
+            for b in ids(5) {
+                assert_eq!(hears(&g, &a, &b), hears(&g, &b, &a));
+            }
+        }
+    }
+
+    #[test]
+    fn leader_isolated() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let g = grudge(GrudgeSpec::Leader, &ids(3), Some("n2"), &mut rng);
+        assert_eq!(g["n2"], vec!["n1", "n3"]);
+        assert_eq!(g["n1"], vec!["n2"]);
+        assert_eq!(g["n3"], vec!["n2"]);
+    }
+
+    #[test]
+    fn majorities_ring_each_node_hears_a_majority_and_no_global_majority() {
+        for seed in 0..20 {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let nodes = ids(5);
+            let g = grudge(GrudgeSpec::MajoritiesRing, &nodes, None, &mut rng);
+            for a in &nodes {
+                let heard = nodes.iter().filter(|b| hears(&g, a, b)).count();
+                assert_eq!(heard, 3, "seed {seed} node {a}: {g:?}");
+            }
+            // Not everyone hears the same majority.
+            let views: BTreeSet<Vec<&String>> = nodes
+                .iter()
+                .map(|a| nodes.iter().filter(|b| hears(&g, a, b)).collect())
+                .collect();
+            assert!(views.len() > 1);
+        }
+    }
+
+    #[test]
+    fn bridge_node_hears_both_sides() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let nodes = ids(5);
+        let g = grudge(GrudgeSpec::Bridge, &nodes, None, &mut rng);
+        let bridge: Vec<&String> = nodes.iter().filter(|x| !g.contains_key(*x)).collect();
+        assert_eq!(bridge.len(), 1);
+        for (a, drops) in &g {
+            assert_eq!(drops.len(), 2, "{a}: {g:?}");
+            assert!(!drops.contains(bridge[0]));
+        }
+    }
+
+    #[test]
+    fn one_way_has_no_reverse_grudge() {
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let g = grudge(GrudgeSpec::OneWay, &ids(4), None, &mut rng);
+        for (a, drops) in &g {
+            for b in drops {
+                assert!(hears(&g, b, a), "{b} should still hear {a}");
+            }
+        }
+        assert_eq!(g.len(), 2);
+    }
+
+    #[test]
+    fn same_seed_same_choice() {
+        let pick = |seed| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            (
+                grudge(GrudgeSpec::RandomHalves, &ids(5), None, &mut rng),
+                targets(TargetSpec::Minority, &ids(5), None, &mut rng),
+            )
+        };
+        assert_eq!(pick(42), pick(42));
+        let t = targets(
+            TargetSpec::Majority,
+            &ids(5),
+            None,
+            &mut ChaCha8Rng::seed_from_u64(1),
+        );
+        assert_eq!(t.len(), 3);
+        assert_eq!(
+            targets(
+                TargetSpec::Leader,
+                &ids(3),
+                Some("n3"),
+                &mut ChaCha8Rng::seed_from_u64(1)
+            ),
+            vec!["n3"]
+        );
+    }
+}

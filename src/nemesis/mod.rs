@@ -1,0 +1,16 @@
+//! Faults and their schedules: a typed vocabulary (partitions by grudge, packet loss,
+//! pause, kill, clock bump/strobe/drift), TOML schedules in `nemeses/` driven by the run's
+//! seed, and an executor that applies them to a [`crate::cluster::Cluster`] and reports each
+//! realized step (for the history and schedule.json).
+
+pub mod error;
+pub mod executor;
+pub mod fault;
+pub mod grudge;
+pub mod schedule;
+
+pub use error::NemesisError;
+pub use executor::{ActiveFault, NemesisHandle, check_supported, spawn, start_fault, stop_fault};
+pub use fault::{Action, ClockSpec, FaultEvent, FaultKind, GrudgeSpec, TargetSpec};
+pub use grudge::Grudge;
+pub use schedule::{FaultSpec, Plan, Schedule, Step};

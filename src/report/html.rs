@@ -1,0 +1,190 @@
+//! Assembles the self-contained report page: inline CSS, SVG and script, no network.
+
+use std::fmt::Write;
+
+use serde_json::Value;
+
+use super::anomalies::{self, Context, validity_word};
+use super::escape;
+use super::fault_bands::{self, fault_bands};
+use super::input::ReportInput;
+use super::node_logs::{clock_offsets, started_at_ms};
+use super::plots;
+use super::results::{Counts, overall};
+use super::timeline::{end_ns, timeline_data, value_text};
+
+const CSS: &str = include_str!("assets/report.css");
+const JS: &str = include_str!("assets/report.js");
+
+fn meta_row(out: &mut String, name: &str, v: &Value) {
+    if v.is_null() {
+        return;
+    }
+    let text = match v {
+        Value::Array(a) => a.iter().map(value_text).collect::<Vec<_>>().join(", "),
+        Value::Number(n) if n.is_f64() => format!("{:.3}", n.as_f64().unwrap_or(0.0)),
+        other => value_text(other),
+    };
+    let _ = write!(
+        out,
+        "<tr><th>{}</th><td>{}</td></tr>",
+        escape::html(name),
+        escape::html(&text)
+    );
+}
+
+/// The whole page for `input`.
+pub fn render_html(input: &ReportInput) -> String {
+    let h = input.history;
+    let end = end_ns(h);
+    let bands = fault_bands(h);
+    let valid = input
+        .results
+        .map_or_else(|| overall(input.verdicts), |r| r.valid);
+    let word = validity_word(valid);
+    let offsets = clock_offsets(h);
+    let started = input.results.and_then(|r| started_at_ms(&r.started_at));
+    let ctx = Context::new(h, input.node_logs, offsets, started);
+    let (verdict_html, marks) = anomalies::render(&ctx, input.verdicts);
+    let tl = timeline_data(h, &bands, marks);
+    let tl_json = escape::script_json(&serde_json::to_string(&tl).unwrap_or_else(|_| "{}".into()));
+
+    let mut out = String::with_capacity(tl_json.len() + 200_000);
+    let _ = write!(
+        out,
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>{} · {word} · faultline</title><style>{CSS}</style></head><body data-valid="{word}">"#,
+        escape::html(&input.title)
+    );
+    let _ = write!(
+        out,
+        r##"<header class="top"><span class="badge big b-{word}" id="overall-verdict">{word}</span><h1>{}</h1><nav><a href="#summary">summary</a><a href="#verdicts">verdicts</a><a href="#faults">faults</a><a href="#timeline-section">timeline</a><a href="#plots">latency &amp; throughput</a></nav></header><main><div id="js-errors"></div>"##,
+        escape::html(&input.title)
+    );
+
+    // Summary
+    out.push_str(r#"<section id="summary"><h2>Summary</h2><table class="meta"><tbody>"#);
+    let counts = Counts::of(h);
+    if let Some(r) = input.results {
+        meta_row(&mut out, "seed", &r.seed);
+        meta_row(&mut out, "system", &r.system);
+        meta_row(&mut out, "workload", &r.workload);
+        meta_row(&mut out, "nemesis", &r.nemesis);
+        meta_row(&mut out, "nodes", &r.nodes);
+        meta_row(&mut out, "started at", &r.started_at);
+        meta_row(&mut out, "elapsed (s)", &r.elapsed_s);
+    }
+    if let Some(src) = &input.source {
+        meta_row(&mut out, "history", &Value::String(src.clone()));
+    }
+    let _ = write!(
+        out,
+        r#"<tr><th>operations</th><td>{} · <span class="o-ok">{} ok</span> · <span class="o-fail">{} fail</span> · <span class="o-info">{} info</span> · {} events over {:.3} s</td></tr>"#,
+        h.operations.len(),
+        counts.ok,
+        counts.fail,
+        counts.info,
+        h.events.len(),
+        end as f64 / 1e9
+    );
+    out.push_str("</tbody></table>");
+    out.push_str(r#"<table class="verdict-summary"><thead><tr><th>checker</th><th>verdict</th><th>anomalies</th><th>explanation</th></tr></thead><tbody>"#);
+    for (i, v) in input.verdicts.iter().enumerate() {
+        let w = validity_word(v.valid);
+        let _ = write!(
+            out,
+            r##"<tr><td><a href="#verdict-{i}">{}</a></td><td><span class="badge b-{w}">{w}</span></td><td>{}</td><td>{}</td></tr>"##,
+            escape::html(&v.checker),
+            v.anomalies.len(),
+            escape::html(&escape::truncate(&v.explanation, 300))
+        );
+    }
+    out.push_str("</tbody></table>");
+    if !input.files.is_empty() {
+        out.push_str(r#"<p class="files">files: "#);
+        for f in &input.files {
+            let _ = write!(
+                out,
+                r#"<a href="{}">{}</a> "#,
+                escape::html(f),
+                escape::html(f)
+            );
+        }
+        out.push_str("</p>");
+    }
+    out.push_str("</section>");
+
+    let _ = write!(
+        out,
+        r#"<section id="verdicts"><h2>Verdicts</h2>{verdict_html}</section>"#
+    );
+    // Faults
+    out.push_str(r#"<section id="faults"><h2>Faults</h2>"#);
+    if let Some(s) = input.schedule {
+        let planned = s
+            .get("faults")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len);
+        let _ = write!(
+            out,
+            r#"<p>Schedule <code>{}</code>, seed <code>{}</code>: {planned} planned fault action(s) in schedule.json.</p>"#,
+            escape::html(&s.get("nemesis").map(value_text).unwrap_or_default()),
+            escape::html(&s.get("seed").map(value_text).unwrap_or_default()),
+        );
+    }
+    if bands.is_empty() {
+        out.push_str(r#"<p class="muted">The history records no nemesis faults.</p>"#);
+    } else {
+        out.push_str(r#"<table><thead><tr><th>fault</th><th>targets</th><th>start (s)</th><th>stop (s)</th><th>detail</th></tr></thead><tbody>"#);
+        for b in &bands {
+            let _ = write!(
+                out,
+                r#"<tr><td><span class="bandkey" style="background:{}"></span>{}</td><td>{}</td><td>{:.3}</td><td>{}</td><td><code>{}</code></td></tr>"#,
+                fault_bands::color(&b.fault),
+                escape::html(&b.fault),
+                escape::html(&b.targets.join(", ")),
+                b.start_ns as f64 / 1e9,
+                b.end_ns.map_or("never stopped".to_string(), |e| format!(
+                    "{:.3}",
+                    e as f64 / 1e9
+                )),
+                escape::html(&escape::truncate(&value_text(&b.detail), 160))
+            );
+        }
+        out.push_str("</tbody></table>");
+    }
+    out.push_str("</section>");
+
+    // Timeline
+    out.push_str(r#"<section id="timeline-section"><h2>Timeline</h2><div class="controls"><button id="tl-prev">◀</button><input id="tl-pos" type="range" min="0" max="1000" value="0" aria-label="window position"><button id="tl-next">▶</button><label>window <select id="tl-size"><option value="0.1">0.1 s</option><option value="1">1 s</option><option value="5">5 s</option><option value="10">10 s</option><option value="30">30 s</option><option value="all" selected>all</option></select></label><button id="tl-clear">clear highlight</button><span id="tl-info" class="muted"></span></div><div id="timeline"></div>"#);
+    out.push_str(r#"<div class="legend"><span><i style="background:var(--ok)"></i>ok</span><span><i style="background:var(--fail)"></i>fail (did not happen)</span><span><i style="background:var(--info)"></i>info (unknown / never returned)</span>"#);
+    let mut seen: Vec<&str> = Vec::new();
+    for b in &bands {
+        if !seen.contains(&b.fault.as_str()) {
+            seen.push(&b.fault);
+            let _ = write!(
+                out,
+                r#"<span><i style="background:{}"></i>{}</span>"#,
+                fault_bands::color(&b.fault),
+                escape::html(&b.fault)
+            );
+        }
+    }
+    out.push_str("</div></section>");
+
+    // Plots
+    out.push_str(r#"<section id="plots"><h2>Latency</h2>"#);
+    out.push_str(&plots::latency_scatter(h, &bands, end));
+    out.push_str("<h3>Latency quantiles over time</h3>");
+    out.push_str(&plots::latency_quantiles(h, &bands, end));
+    out.push_str(&plots::quantile_table(h));
+    out.push_str("<h2>Throughput</h2>");
+    out.push_str(&plots::throughput(h, &bands, end));
+    out.push_str("</section>");
+
+    let _ = write!(
+        out,
+        r#"</main><footer>faultline {} · report generated offline</footer><script type="application/json" id="timeline-data">{tl_json}</script><script>{JS}</script></body></html>"#,
+        env!("CARGO_PKG_VERSION")
+    );
+    out
+}

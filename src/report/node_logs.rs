@@ -1,0 +1,261 @@
+//! Node log excerpts around an anomaly. History times are nanoseconds since the run began;
+//! log lines carry wall-clock stamps. Each node's offset between the two comes from its
+//! probe events (`clock_ms` against the event's `time`, so a skewed node is mapped with its
+//! own clock), else from the run's `started_at`.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::error::ReportError;
+use crate::history::{History, Process};
+
+/// Bytes read per log file at most; the rest is reported as cut, never silently dropped.
+pub const MAX_LOG_BYTES: u64 = 64 << 20;
+/// Lines shown per node per anomaly.
+pub const EXCERPT_LINES: usize = 30;
+
+#[derive(Clone, Debug)]
+pub struct NodeLog {
+    pub node: String,
+    /// Path relative to the run directory, e.g. `nodes/n1/stderr.log`.
+    pub file: String,
+    pub lines: Vec<LogLine>,
+    /// True when the file was longer than `MAX_LOG_BYTES` and only its start was read.
+    pub cut: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct LogLine {
+    /// 1-based line number in the file.
+    pub no: usize,
+    /// Wall-clock stamp of the line (unix ms), or of the last stamped line before it.
+    pub unix_ms: Option<f64>,
+    pub text: String,
+}
+
+impl NodeLog {
+    pub fn read(node: &str, path: &Path, rel: &str) -> Result<NodeLog, ReportError> {
+        let file = std::fs::File::open(path).map_err(|e| ReportError::io(path, e))?;
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let mut bytes = Vec::new();
+        file.take(MAX_LOG_BYTES)
+            .read_to_end(&mut bytes)
+            .map_err(|e| ReportError::io(path, e))?;
+        Ok(Self::parse(
+            node,
+            rel,
+            &String::from_utf8_lossy(&bytes),
+            len > MAX_LOG_BYTES,
+        ))
+    }
+
+    pub fn parse(node: &str, rel: &str, text: &str, cut: bool) -> NodeLog {
+        let mut last = None;
+        let lines = text
+            .lines()
+            .enumerate()
+            .map(|(i, l)| {
+                if let Some(t) = line_stamp(l) {
+                    last = Some(t);
+                }
+                LogLine {
+                    no: i + 1,
+                    unix_ms: last,
+                    text: l.to_string(),
+                }
+            })
+            .collect();
+        NodeLog {
+            node: node.to_string(),
+            file: rel.to_string(),
+            lines,
+            cut,
+        }
+    }
+
+    pub fn has_stamps(&self) -> bool {
+        self.lines.iter().any(|l| l.unix_ms.is_some())
+    }
+
+    /// Lines stamped within [from_ms, to_ms]; if more than `EXCERPT_LINES`, those nearest
+    /// the middle of the window, in file order. Also returns how many were left out.
+    pub fn excerpt(&self, from_ms: f64, to_ms: f64) -> (Vec<&LogLine>, usize) {
+        let inside: Vec<&LogLine> = self
+            .lines
+            .iter()
+            .filter(|l| l.unix_ms.is_some_and(|t| t >= from_ms && t <= to_ms))
+            .collect();
+        if inside.len() <= EXCERPT_LINES {
+            return (inside, 0);
+        }
+        let mid = (from_ms + to_ms) / 2.0;
+        let centre = inside
+            .iter()
+            .position(|l| l.unix_ms.unwrap_or(0.0) >= mid)
+            .unwrap_or(inside.len() - 1);
+        let start = centre
+            .saturating_sub(EXCERPT_LINES / 2)
+            .min(inside.len() - EXCERPT_LINES);
+        let left_out = inside.len() - EXCERPT_LINES;
+        (inside[start..start + EXCERPT_LINES].to_vec(), left_out)
+    }
+}
+
+/// Wall-clock (unix ms) minus history time (ms) per node, from probe events' `clock_ms`
+/// (the median over a node's probes, robust to a probe delayed by a pause).
+pub fn clock_offsets(history: &History) -> HashMap<String, f64> {
+    let mut samples: HashMap<String, Vec<f64>> = HashMap::new();
+    for &i in &history.annotations {
+        let e = &history.events[i];
+        if e.process != Process::probe() {
+            continue;
+        }
+        let node = e
+            .node
+            .clone()
+            .or_else(|| e.value.get("id").and_then(Value::as_str).map(String::from));
+        if let (Some(node), Some(clock)) = (node, e.value.get("clock_ms").and_then(Value::as_f64)) {
+            samples
+                .entry(node)
+                .or_default()
+                .push(clock - e.time as f64 / 1e6);
+        }
+    }
+    samples
+        .into_iter()
+        .map(|(n, mut v)| {
+            v.sort_by(f64::total_cmp);
+            (n, v[v.len() / 2])
+        })
+        .collect()
+}
+
+/// `started_at` as unix ms: RFC 3339 text, or a number of seconds or milliseconds.
+pub fn started_at_ms(v: &Value) -> Option<f64> {
+    match v {
+        Value::String(s) => parse_rfc3339_ms(s.trim()),
+        Value::Number(n) => n.as_f64().map(|x| if x > 1e11 { x } else { x * 1000.0 }),
+        _ => None,
+    }
+}
+
+/// A wall-clock stamp at the start of a log line: RFC 3339 (optionally in `[...]`, `T` or a
+/// space between date and time, zone `Z`, `±HH:MM` or none meaning UTC), or a bare unix time
+/// in ms (13 digits) or seconds (10 digits, optional fraction).
+pub fn line_stamp(line: &str) -> Option<f64> {
+    let s = line.trim_start().trim_start_matches('[');
+    if let Some(t) = parse_rfc3339_ms(s) {
+        return Some(t);
+    }
+    let num: String = s
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || *c == '.')
+        .collect();
+    let int_len = num.split('.').next().map_or(0, str::len);
+    match int_len {
+        13 => num.parse().ok(),
+        10 => num.parse::<f64>().ok().map(|x| x * 1000.0),
+        _ => None,
+    }
+}
+
+/// Parses the RFC 3339 timestamp at the start of `s` (trailing text ignored).
+pub fn parse_rfc3339_ms(s: &str) -> Option<f64> {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| -> Option<i64> {
+        let part = s.get(r)?;
+        part.bytes()
+            .all(|c| c.is_ascii_digit())
+            .then(|| part.parse().ok())?
+    };
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b' ') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (y, mo, d) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (h, mi, sec) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut frac = 0.0;
+    if b.get(i) == Some(&b'.') || b.get(i) == Some(&b',') {
+        let start = i + 1;
+        i = start;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        frac = format!("0.{}", &s[start..i]).parse().unwrap_or(0.0);
+    }
+    let offset_min = match b.get(i) {
+        Some(b'+') | Some(b'-') if b.len() >= i + 6 && b[i + 3] == b':' => {
+            let sign = if b[i] == b'+' { 1 } else { -1 };
+            sign * (digits(i + 1..i + 3)? * 60 + digits(i + 4..i + 6)?)
+        }
+        _ => 0,
+    };
+    let days = days_from_civil(y, mo, d);
+    let secs = days * 86400 + h * 3600 + mi * 60 + sec - offset_min * 60;
+    Some((secs as f64 + frac) * 1000.0)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146097 + doe - 719468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_common_stamps() {
+        assert_eq!(parse_rfc3339_ms("1970-01-02T00:00:01Z"), Some(86_401_000.0));
+        assert_eq!(
+            line_stamp("2026-11-22T14:12:56.250Z  INFO raft: became leader"),
+            Some(1_795_356_776_250.0)
+        );
+        assert_eq!(
+            line_stamp("[2026-11-22 15:12:56+01:00 INFO x]"),
+            Some(1_795_356_776_000.0)
+        );
+        assert_eq!(
+            line_stamp("1795356776250 leader n1"),
+            Some(1_795_356_776_250.0)
+        );
+        assert_eq!(line_stamp("1795356776.5 x"), Some(1_795_356_776_500.0));
+        assert_eq!(line_stamp("term 3 leader n1"), None);
+        assert_eq!(line_stamp("2026-13-22T14:12:56Z"), None);
+    }
+
+    #[test]
+    fn excerpts_centre_on_the_window_and_count_the_rest() {
+        let text: String = (0..100)
+            .map(|i| {
+                format!(
+                    "{} line {i}\nunstamped {i}\n",
+                    1_700_000_000_000u64 + i * 10
+                )
+            })
+            .collect();
+        let log = NodeLog::parse("n1", "nodes/n1/stderr.log", &text, false);
+        assert!(log.has_stamps());
+        let (lines, left) = log.excerpt(1_700_000_000_100.0, 1_700_000_000_200.0);
+        assert_eq!(lines.len(), 22); // 11 stamped lines and the unstamped line after each
+        assert_eq!(left, 0);
+        assert_eq!(lines[0].no, 21);
+        let (lines, left) = log.excerpt(1_700_000_000_000.0, 1_700_000_000_990.0);
+        assert_eq!((lines.len(), left), (EXCERPT_LINES, 170));
+        assert_eq!(lines[0].text, "unstamped 42");
+    }
+}

@@ -1,0 +1,82 @@
+//! The checkers a workload names, run on a finished history.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::checker::elle::{self, ElleModel, ElleOptions};
+use crate::checker::linearizable::{self, Model};
+use crate::checker::set;
+use crate::checker::split_brain::{self, LogEntry};
+use crate::checker::{Budget, Validity, Verdict};
+use crate::history::History;
+use crate::workload::{CheckerName, WorkloadSpec};
+
+/// Runs every checker `spec` names, each within `time_limit`. `logs` holds each node's
+/// final `/log` (systems that have one).
+pub fn check_run(
+    history: &History,
+    spec: &WorkloadSpec,
+    logs: &BTreeMap<String, Value>,
+    time_limit: Duration,
+) -> Vec<Verdict> {
+    let budget = Budget {
+        time_limit: Some(time_limit),
+        memory_limit_bytes: None,
+    };
+    spec.checkers
+        .iter()
+        .flat_map(|c| match c {
+            CheckerName::Linearizable => {
+                let model: Model = match spec.model.parse() {
+                    Ok(m) => m,
+                    Err(e) => return vec![unavailable(c, &e)],
+                };
+                let mut o = linearizable::Options::new(model);
+                o.budget = budget.clone();
+                o.all_keys = true;
+                vec![linearizable::check(history, &o)]
+            }
+            CheckerName::Elle => {
+                let mut o = ElleOptions::new(ElleModel::ListAppend);
+                o.budget = budget.clone();
+                vec![elle::check(history, &o)]
+            }
+            CheckerName::Set => vec![set::check(history)],
+            CheckerName::LostWrites => vec![split_brain::check_lost_writes(history)],
+            CheckerName::SplitBrain => {
+                let mut v = vec![split_brain::check_probes(history)];
+                if !logs.is_empty() {
+                    v.push(match parse_logs(logs) {
+                        Ok(l) => split_brain::check_logs(&l),
+                        Err(e) => unavailable(c, &e),
+                    });
+                }
+                v
+            }
+        })
+        .collect()
+}
+
+/// Each node's `/log` body as entries; a malformed one is named.
+fn parse_logs(logs: &BTreeMap<String, Value>) -> Result<BTreeMap<String, Vec<LogEntry>>, String> {
+    logs.iter()
+        .map(|(node, v)| {
+            serde_json::from_value::<Vec<LogEntry>>(v.clone())
+                .map(|l| (node.clone(), l))
+                .map_err(|e| format!("nodes/{node}/log.json: {e}"))
+        })
+        .collect()
+}
+
+/// A checker that could not run on this input: unknown, with the reason.
+fn unavailable(c: &CheckerName, why: &str) -> Verdict {
+    Verdict {
+        checker: format!("{c:?}").to_lowercase(),
+        valid: Validity::Unknown,
+        anomalies: vec![],
+        explanation: why.to_string(),
+        stats: json!({}),
+    }
+}

@@ -1,0 +1,14 @@
+//! The runner: starts the system, drives it with clients while the nemesis injects faults,
+//! records the history, checks it and stores everything in the run directory.
+
+pub mod analyze;
+pub mod checks;
+pub mod clients;
+pub mod cluster_target;
+pub mod loopback_node;
+pub mod probe;
+pub mod progress;
+pub mod recorder;
+pub mod run;
+pub mod store;
+pub mod target;

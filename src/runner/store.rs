@@ -1,0 +1,114 @@
+//! The store: `store/<test>/<YYYYmmddTHHMMSS>/` per run and a `store/latest` symlink.
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub const HISTORY: &str = "history.jsonl";
+pub const SCHEDULE: &str = "schedule.json";
+pub const RESULTS: &str = "results.json";
+pub const WORKLOAD: &str = "workload.toml";
+pub const NODES: &str = "nodes";
+
+/// Creates a fresh run directory and points `store/latest` at it.
+pub fn create_run_dir(store: &Path, test: &str) -> std::io::Result<PathBuf> {
+    let stamp = compact_utc(SystemTime::now());
+    let test_dir = store.join(test);
+    std::fs::create_dir_all(&test_dir)?;
+    let mut name = stamp.clone();
+    let mut n = 1;
+    // Two runs within one second get -2, -3, ...
+    let dir = loop {
+        let dir = test_dir.join(&name);
+        match std::fs::create_dir(&dir) {
+            Ok(()) => break dir,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                n += 1;
+                name = format!("{stamp}-{n}");
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    std::fs::create_dir_all(dir.join(NODES))?;
+    let latest = store.join("latest");
+    let tmp = store.join(format!(".latest-{}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(Path::new(test).join(&name), &tmp)?;
+    // rename over the old link is atomic: readers never see no `latest`
+    std::fs::rename(&tmp, &latest)?;
+    Ok(dir)
+}
+
+/// `latest` (under `store`), or a run directory path.
+pub fn resolve_run_dir(store: &Path, arg: &str) -> PathBuf {
+    if arg == "latest" {
+        let link = store.join("latest");
+        std::fs::canonicalize(&link).unwrap_or(link)
+    } else {
+        PathBuf::from(arg)
+    }
+}
+
+/// `YYYYmmddTHHMMSS` in UTC.
+pub fn compact_utc(t: SystemTime) -> String {
+    let (y, mo, d, h, mi, s) = civil(t);
+    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}")
+}
+
+/// RFC 3339 in UTC, seconds precision.
+pub fn rfc3339_utc(t: SystemTime) -> String {
+    let (y, mo, d, h, mi, s) = civil(t);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// Calendar fields of a time, UTC (Howard Hinnant's days-to-civil).
+fn civil(t: SystemTime) -> (i64, u32, u32, u32, u32, u32) {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (
+        y,
+        m,
+        d,
+        (rem / 3600) as u32,
+        (rem / 60 % 60) as u32,
+        (rem % 60) as u32,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn formats_utc() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        assert_eq!(rfc3339_utc(t), "2026-11-18T11:06:40Z");
+        assert_eq!(compact_utc(t), "20261118T110640");
+        assert_eq!(
+            rfc3339_utc(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
+    }
+
+    #[test]
+    fn run_dirs_are_unique_and_latest_follows() {
+        let store = tempfile::tempdir().unwrap();
+        let a = create_run_dir(store.path(), "raft-kv").unwrap();
+        let b = create_run_dir(store.path(), "raft-kv").unwrap();
+        assert_ne!(a, b);
+        assert!(b.join(NODES).is_dir());
+        let latest = resolve_run_dir(store.path(), "latest");
+        assert_eq!(latest, std::fs::canonicalize(&b).unwrap());
+        assert_eq!(resolve_run_dir(store.path(), "x/y"), PathBuf::from("x/y"));
+    }
+}

@@ -1,0 +1,174 @@
+//! Clients over HTTP (reqwest, proxies off, per-request timeouts). An adapter maps an
+//! `OpRequest` to a system's API and its answer to a `Reply` with Jepsen's semantics: a
+//! definite error is `fail`, a timeout or a connection lost mid-request is `info`.
+
+pub mod etcd;
+pub mod native;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::node_choice::NodePicker;
+use super::op::{OpRequest, Reply};
+
+/// Redirects followed within one op after `not-leader` answers (each is definitely not
+/// done, so retrying is safe).
+pub const MAX_REDIRECTS: usize = 3;
+
+/// Which API the nodes speak.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Adapter {
+    /// DESIGN.md's node protocol (`/kv/*`, `/txn`, `/status`, `/log`).
+    Native,
+    /// etcd's v3 JSON gateway.
+    Etcd,
+}
+
+impl std::str::FromStr for Adapter {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "native" => Ok(Adapter::Native),
+            "etcd" | "etcd-v3" => Ok(Adapter::Etcd),
+            other => Err(format!("unknown client adapter {other:?} (native, etcd)")),
+        }
+    }
+}
+
+/// A node as clients see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub id: String,
+    /// `http://ip:port`, no trailing slash.
+    pub base_url: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("could not build the HTTP client: {0}")]
+    Build(#[from] reqwest::Error),
+    #[error("the {adapter:?} adapter cannot run {f} operations")]
+    Unsupported { adapter: Adapter, f: String },
+}
+
+/// Shared by every client task: one connection pool, the nodes, the adapter.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    adapter: Adapter,
+    nodes: Arc<Vec<Endpoint>>,
+}
+
+impl Client {
+    pub fn new(
+        adapter: Adapter,
+        nodes: Vec<Endpoint>,
+        timeout: Duration,
+    ) -> Result<Client, ClientError> {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(1)))
+            .pool_max_idle_per_host(256)
+            .tcp_nodelay(true)
+            .build()?;
+        Ok(Client {
+            http,
+            adapter,
+            nodes: Arc::new(nodes),
+        })
+    }
+
+    pub fn adapter(&self) -> Adapter {
+        self.adapter
+    }
+
+    pub fn nodes(&self) -> &[Endpoint] {
+        &self.nodes
+    }
+
+    /// Refuses workloads an adapter cannot express, before a run starts.
+    pub fn supports(&self, f: &str) -> Result<(), ClientError> {
+        let ok = match self.adapter {
+            Adapter::Native => matches!(f, "read" | "write" | "cas" | "txn" | "add"),
+            Adapter::Etcd => matches!(f, "read" | "write" | "cas" | "add"),
+        };
+        ok.then_some(()).ok_or(ClientError::Unsupported {
+            adapter: self.adapter,
+            f: f.to_string(),
+        })
+    }
+
+    /// One attempt against one node.
+    pub async fn attempt(&self, node: usize, op: &OpRequest) -> Reply {
+        let base = &self.nodes[node].base_url;
+        let reply = match self.adapter {
+            Adapter::Native => native::invoke(&self.http, base, op).await,
+            Adapter::Etcd => etcd::invoke(&self.http, base, op).await,
+        };
+        reply.settle(op)
+    }
+
+    /// Invokes `op`, following up to `MAX_REDIRECTS` `not-leader` answers. Returns the
+    /// reply and the index of the node that gave it.
+    pub async fn invoke(&self, picker: &mut NodePicker, op: &OpRequest) -> (Reply, usize) {
+        let mut node = picker.pick();
+        for _ in 0..MAX_REDIRECTS {
+            match self.attempt(node, op).await {
+                Reply::NotLeader(hint) => {
+                    let idx = hint.and_then(|h| self.nodes.iter().position(|n| n.id == h));
+                    picker.not_leader(idx);
+                    node = picker.pick();
+                }
+                reply => {
+                    if matches!(reply, Reply::Info(_)) || is_unreachable(&reply) {
+                        picker.unreachable();
+                    }
+                    return (reply, node);
+                }
+            }
+        }
+        match self.attempt(node, op).await {
+            Reply::NotLeader(_) => (Reply::Fail("not-leader".into()), node),
+            reply => (reply, node),
+        }
+    }
+
+    /// The node's committed log (`GET /log?from=0`); `None` for systems without one.
+    pub async fn log(&self, node: usize) -> Option<Result<Value, String>> {
+        match self.adapter {
+            Adapter::Native => {
+                let base = &self.nodes[node].base_url;
+                Some(native::get_json(&self.http, &format!("{base}/log?from=0")).await)
+            }
+            Adapter::Etcd => None,
+        }
+    }
+}
+
+fn is_unreachable(reply: &Reply) -> bool {
+    matches!(reply, Reply::Fail(e) if e.starts_with("connect:"))
+}
+
+/// Maps a transport error: a request that never connected definitely did not happen; one
+/// that timed out or lost its connection may have.
+pub(crate) fn transport_reply(err: &reqwest::Error) -> Reply {
+    if err.is_connect() {
+        Reply::Fail(format!("connect: {}", root_cause(err)))
+    } else if err.is_timeout() {
+        Reply::Info("timeout".into())
+    } else {
+        Reply::Info(format!("connection: {}", root_cause(err)))
+    }
+}
+
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut e = err;
+    while let Some(s) = e.source() {
+        e = s;
+    }
+    e.to_string()
+}

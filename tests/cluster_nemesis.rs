@@ -1,0 +1,170 @@
+//! The nemesis executor against real clusters: a seeded schedule of every fault kind runs,
+//! records matched start/stop events, and stop_and_heal leaves a healthy, fault-free cluster.
+//! Clock schedules on etcd (a Go binary) are refused plainly.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use faultline::cluster::{Cluster, ClusterConfig, NodeState, SystemDescriptor};
+use faultline::nemesis::{self, Action, FaultKind, NemesisError, Plan, Schedule};
+
+const FAST_MIXED: &str = r#"
+description = "every fault kind, quickly"
+start_after_s = 0.2
+interval_s = [0.2, 0.3]
+duration_s = [0.4, 0.6]
+
+[[fault]]
+kind = "partition"
+grudge = "leader"
+
+[[fault]]
+kind = "partition"
+grudge = "majorities-ring"
+
+[[fault]]
+kind = "pause"
+targets = "leader"
+
+[[fault]]
+kind = "kill"
+targets = "one"
+
+[[fault]]
+kind = "loss"
+percent = 20
+
+[[fault]]
+kind = "clock"
+targets = "minority"
+mode = "bump"
+offset_ms = [-5000, 5000]
+
+[[fault]]
+kind = "clock"
+targets = "one"
+mode = "strobe"
+delta_ms = 1000
+period_ms = 20
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeded_schedule_runs_records_and_heals() {
+    if !common::capable("nemesis") || !common::raft_available("nemesis") {
+        return;
+    }
+    let dir = common::run_dir("nemesis");
+    let c = Cluster::start(
+        SystemDescriptor::load("raft").unwrap(),
+        ClusterConfig::new(3, dir.path()),
+    )
+    .await
+    .unwrap();
+    c.wait_for_leader(Duration::from_secs(10)).await.unwrap();
+    let schedule = Schedule::parse(FAST_MIXED, "fast-mixed", "test").unwrap();
+    let seed = 7;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let t0 = Instant::now();
+    let handle = nemesis::spawn(c.clone(), schedule.clone(), seed, t0, tx).unwrap();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    let log = handle.stop_and_heal().await.unwrap();
+
+    let mut streamed = Vec::new();
+    while let Ok(e) = rx.try_recv() {
+        streamed.push(e);
+    }
+    assert_eq!(streamed, log, "every event is streamed as it happens");
+    assert!(log.len() >= 6, "{log:#?}");
+    // Strictly alternating start/stop of the same fault, times increasing.
+    for pair in log.chunks(2) {
+        assert_eq!(pair[0].action, Action::Start);
+        if let Some(stop) = pair.get(1) {
+            assert_eq!(stop.action, Action::Stop);
+            assert_eq!(stop.fault, pair[0].fault);
+            assert_eq!(stop.targets, pair[0].targets);
+        }
+    }
+    assert!(log.windows(2).all(|w| w[0].at_ns <= w[1].at_ns));
+    for e in &log {
+        assert!(e.detail.get("error").is_none(), "{e:?}");
+        assert!(e.detail["apply_us"].is_u64(), "{e:?}");
+        assert!(e.f().starts_with("start-") || e.f().starts_with("stop-"));
+    }
+    // The faults chosen, in order, are exactly the seeded plan's.
+    let mut plan = Plan::new(seed);
+    let starts: Vec<FaultKind> = log
+        .iter()
+        .filter(|e| e.action == Action::Start)
+        .map(|e| e.fault)
+        .collect();
+    let planned: Vec<FaultKind> = starts
+        .iter()
+        .map(|_| plan.next(&schedule).unwrap().fault.kind())
+        .collect();
+    assert_eq!(starts, planned);
+    let kinds: std::collections::BTreeSet<FaultKind> = starts.iter().copied().collect();
+    assert!(kinds.len() >= 3, "several kinds exercised: {kinds:?}");
+
+    // Healed: everyone running, no rules, real clocks, one leader.
+    for id in c.node_ids() {
+        assert_eq!(c.node_state(&id).unwrap(), NodeState::Running, "{id}");
+        assert_eq!(c.clock_offset_ms(&id).unwrap(), 0);
+    }
+    for n in c.nodes() {
+        let out = std::process::Command::new("ip")
+            .args(["netns", "exec", &n.netns, "nft", "list", "ruleset"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains("faultline"), "{}: rules left: {text}", n.id);
+    }
+    let ids = c.node_ids();
+    common::eventually(Duration::from_secs(20), "convergence after heal", || {
+        common::converged(&c, &ids)
+    })
+    .await;
+    let short = c.short_id().to_string();
+    c.teardown().await.unwrap();
+    common::assert_gone(&short);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_faults_on_etcd_are_reported_unsupported() {
+    if !common::capable("nemesis etcd clock") {
+        return;
+    }
+    let dir = common::run_dir("nemesis-etcd");
+    let c = Cluster::start(
+        SystemDescriptor::load("etcd").unwrap(),
+        ClusterConfig::new(1, dir.path()),
+    )
+    .await
+    .unwrap();
+    let schedule = Schedule::load("clock-drift").unwrap();
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let err = nemesis::spawn(c.clone(), schedule.clone(), 1, Instant::now(), tx.clone())
+        .err()
+        .expect("clock schedule refused on etcd");
+    assert!(matches!(err, NemesisError::Unsupported(_)));
+    let msg = err.to_string();
+    assert!(
+        msg.contains("clock faults unsupported for this system"),
+        "{msg}"
+    );
+    assert!(msg.contains("Go program"), "{msg}");
+    let direct = c
+        .set_clock_offset("n1", 1000)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        direct.contains("clock faults unsupported for this system"),
+        "{direct}"
+    );
+    // The rest of a mixed schedule still runs once clock faults are dropped.
+    let mixed = Schedule::load("mixed").unwrap().without(FaultKind::Clock);
+    let h = nemesis::spawn(c.clone(), mixed, 1, Instant::now(), tx).unwrap();
+    h.stop_and_heal().await.unwrap();
+    c.teardown().await.unwrap();
+}

@@ -1,0 +1,251 @@
+//! A real 3-node cluster of the bundled Raft in namespaces, under each fault the nemesis
+//! injects through the kernel. Needs root, nftables, libfaketime, and the `faultline-raft`
+//! binary built next to the test executable's directory (`cargo build -p faultline-raft`
+//! with the same target dir and profile; `cargo test --workspace` builds it).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use faultline::cluster::{Cluster, ClusterConfig, NodeState, SystemDescriptor};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+async fn start(name: &str) -> Option<(Cluster, tempfile::TempDir)> {
+    if !common::capable(name) || !common::raft_available(name) {
+        return None;
+    }
+    let dir = common::run_dir(name);
+    let c = Cluster::start(
+        SystemDescriptor::load("raft").unwrap(),
+        ClusterConfig::new(3, dir.path()),
+    )
+    .await
+    .unwrap();
+    Some((c, dir))
+}
+
+fn isolate(victim: &str, ids: &[String]) -> BTreeMap<String, Vec<String>> {
+    let rest: Vec<String> = ids.iter().filter(|n| *n != victim).cloned().collect();
+    let mut g = BTreeMap::new();
+    g.insert(victim.to_string(), rest.clone());
+    for r in rest {
+        g.insert(r, vec![victim.to_string()]);
+    }
+    g
+}
+
+async fn majority_leader(c: &Cluster, rest: &[String]) -> Option<String> {
+    let s = common::statuses(c).await;
+    rest.iter().find_map(|r| {
+        let st = s.get(r)?.as_ref()?;
+        (st.role == "leader").then(|| st.id.clone())
+    })
+}
+
+async fn finish(c: Cluster) {
+    let short = c.short_id().to_string();
+    c.teardown().await.unwrap();
+    common::assert_gone(&short);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn isolated_leader_is_replaced_and_heal_converges() {
+    let Some((c, _dir)) = start("raft-partition").await else {
+        return;
+    };
+    let ids = c.node_ids();
+    let old = c.wait_for_leader(LIMIT).await.unwrap();
+    let rest: Vec<String> = ids.iter().filter(|n| **n != old).cloned().collect();
+    c.partition(&isolate(&old, &ids)).await.unwrap();
+    let new = common::eventually(LIMIT, "a leader on the majority side", || {
+        majority_leader(&c, &rest)
+    })
+    .await;
+    assert_ne!(new, old);
+    assert!(
+        common::write(&c, "a", 1, LIMIT).await,
+        "majority side commits"
+    );
+    c.heal().await.unwrap();
+    common::eventually(LIMIT, "all three agree on one leader", || {
+        common::converged(&c, &ids)
+    })
+    .await;
+    finish(c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paused_leader_is_replaced_and_rejoins_on_resume() {
+    let Some((c, _dir)) = start("raft-pause").await else {
+        return;
+    };
+    let ids = c.node_ids();
+    let old = c.wait_for_leader(LIMIT).await.unwrap();
+    let rest: Vec<String> = ids.iter().filter(|n| **n != old).cloned().collect();
+    c.pause(&old).await.unwrap();
+    assert_eq!(c.node_state(&old).unwrap(), NodeState::Paused);
+    // A stopped process does not answer.
+    assert!(c.status(&old).await.is_err());
+    let new = common::eventually(LIMIT, "a new leader while the old one is paused", || {
+        majority_leader(&c, &rest)
+    })
+    .await;
+    assert_ne!(new, old);
+    c.resume(&old).await.unwrap();
+    let agreed = common::eventually(LIMIT, "the resumed node follows the cluster", || {
+        common::converged(&c, &ids)
+    })
+    .await;
+    let s = common::statuses(&c).await;
+    assert_eq!(
+        s[&old].as_ref().unwrap().leader.as_deref(),
+        Some(agreed.as_str())
+    );
+    finish(c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_node_restarts_with_its_data_and_rejoins() {
+    let Some((c, _dir)) = start("raft-kill").await else {
+        return;
+    };
+    let ids = c.node_ids();
+    c.wait_for_leader(LIMIT).await.unwrap();
+    for i in 0..5 {
+        assert!(common::write(&c, "k", i, LIMIT).await);
+    }
+    // Wait until a follower has applied those writes, then kill it.
+    let leader = c.wait_for_leader(LIMIT).await.unwrap();
+    let victim = ids.iter().find(|n| **n != leader).unwrap().clone();
+    let applied = common::eventually(LIMIT, "victim applies the writes", || async {
+        let st = common::statuses(&c).await.remove(&victim)??;
+        (st.applied_index >= 5).then_some(st.applied_index)
+    })
+    .await;
+    let old_pid = c.pid(&victim).unwrap();
+    c.kill(&victim).await.unwrap();
+    assert_eq!(c.node_state(&victim).unwrap(), NodeState::Killed);
+    assert!(!std::path::Path::new(&format!("/proc/{old_pid}")).exists());
+    assert!(
+        common::write(&c, "k", 99, LIMIT).await,
+        "two of three still commit"
+    );
+
+    // Restart it cut off from its peers: whatever it reports now came from its own disk.
+    c.partition(&isolate(&victim, &ids)).await.unwrap();
+    c.restart(&victim).await.unwrap();
+    assert_ne!(c.pid(&victim).unwrap(), old_pid);
+    // Commit and applied indexes are volatile in Raft; the log's last index comes from the WAL.
+    let st = c.status(&victim).await.unwrap();
+    let last = st["last_index"].as_u64().unwrap_or(0);
+    assert!(
+        last >= applied,
+        "restarted node lost its log: {st} (had applied {applied})"
+    );
+    assert!(st["term"].as_u64().unwrap_or(0) >= 1, "term survives: {st}");
+
+    c.heal().await.unwrap();
+    common::eventually(
+        LIMIT,
+        "restarted node catches up with the write made while down",
+        || async {
+            let s = common::statuses(&c).await;
+            let me = s.get(&victim)?.as_ref()?;
+            (me.leader.is_some() && me.applied_index > applied).then_some(())
+        },
+    )
+    .await;
+    finish(c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_bump_is_seen_by_the_node() {
+    let Some((c, _dir)) = start("raft-clock").await else {
+        return;
+    };
+    assert!(c.clock_support().is_supported(), "{:?}", c.clock_support());
+    let now_ms = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64
+    };
+    let clock_of = |id: String| {
+        let c = c.clone();
+        async move {
+            let v = c.status(&id).await.ok()?;
+            v["clock_ms"].as_i64()
+        }
+    };
+    let skew = |id: &str| {
+        let id = id.to_string();
+        let f = clock_of(id);
+        async move {
+            let before = now_ms();
+            let t = f.await?;
+            Some(t - (before + now_ms()) / 2)
+        }
+    };
+    assert!(
+        skew("n1").await.unwrap().abs() < 1_000,
+        "unbumped clock is real time"
+    );
+    c.set_clock_offset("n1", 3_600_000).await.unwrap();
+    let s = skew("n1").await.unwrap();
+    assert!((s - 3_600_000).abs() < 1_000, "n1 sees +1h: skew {s} ms");
+    // Other nodes are untouched.
+    assert!(skew("n2").await.unwrap().abs() < 1_000);
+    c.set_clock_offset("n1", -90_000).await.unwrap();
+    let s = skew("n1").await.unwrap();
+    assert!((s + 90_000).abs() < 1_000, "n1 sees -90 s: skew {s} ms");
+    c.reset_clocks().await.unwrap();
+    assert!(skew("n1").await.unwrap().abs() < 1_000);
+    finish(c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_commit_under_20_percent_loss() {
+    let Some((c, _dir)) = start("raft-loss").await else {
+        return;
+    };
+    c.wait_for_leader(LIMIT).await.unwrap();
+    let ids = c.node_ids();
+    c.set_loss(&ids, 20).await.unwrap();
+    // The rule is really in the kernel, in each node's namespace.
+    for n in c.nodes() {
+        let out = std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &n.netns,
+                "nft",
+                "list",
+                "table",
+                "inet",
+                "faultline",
+            ])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("numgen random mod 100 < 20 drop"),
+            "{}: {text}",
+            n.id
+        );
+    }
+    let t0 = std::time::Instant::now();
+    let mut ok = 0;
+    for i in 0..10 {
+        let t = std::time::Instant::now();
+        if common::write(&c, "lossy", i, LIMIT).await {
+            ok += 1;
+        }
+        eprintln!("write {i}: {:?}", t.elapsed());
+    }
+    eprintln!("10 writes under loss: {:?}", t0.elapsed());
+    assert_eq!(ok, 10, "every write eventually commits under 20% loss");
+    c.heal_network().await.unwrap();
+    finish(c).await;
+}

@@ -1,0 +1,170 @@
+//! `faultline run` for real: the bundled Raft in namespaces under a partition schedule,
+//! and a control node killed with SIGKILL mid-run whose history `faultline analyze` reads.
+//! Needs root, nftables and the `faultline-raft` binary (`cargo build -p faultline-raft`).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+fn faultline() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_faultline"))
+}
+
+fn ready(test: &str) -> bool {
+    common::capable(test) && common::raft_available(test)
+}
+
+fn read_json(p: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
+}
+
+fn only_run_dir(store: &Path) -> PathBuf {
+    std::fs::canonicalize(store.join("latest")).unwrap()
+}
+
+#[test]
+fn a_short_raft_run_is_valid_and_stored() {
+    if !ready("raft run") {
+        return;
+    }
+    let store = common::run_dir("run-raft");
+    let out = faultline()
+        .args(["run", "--nodes", "3", "--time-limit", "8", "--seed", "7"])
+        .args([
+            "--nemesis",
+            "partition-halves",
+            "--concurrency",
+            "5",
+            "--store",
+        ])
+        .arg(store.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let dir = only_run_dir(store.path());
+    let results = read_json(&dir.join("results.json"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}\nresults: {results:#}"
+    );
+    assert!(
+        stdout.contains("verdict: VALID") && stdout.contains("seed: 7"),
+        "{stdout}"
+    );
+    assert_eq!(results["seed"], 7);
+    assert_eq!(results["valid"], true);
+    assert!(
+        results["counts"]["ok"].as_u64().unwrap() > 100,
+        "{results:#}"
+    );
+    let sched = read_json(&dir.join("schedule.json"));
+    assert_eq!(sched["seed"], 7);
+    assert_eq!(sched["nemesis"], "partition-halves");
+    assert!(!sched["faults"].as_array().unwrap().is_empty(), "{sched:#}");
+    for n in ["n1", "n2", "n3"] {
+        let nd = dir.join("nodes").join(n);
+        assert!(nd.join("stderr.log").is_file());
+        assert!(read_json(&nd.join("log.json")).is_array(), "{n}: log.json");
+    }
+    assert!(dir.join("report.html").is_file() && dir.join("junit.xml").is_file());
+    // the run can be re-checked from the store, with the same verdict
+    let again = faultline()
+        .args(["analyze", "--store"])
+        .arg(store.path())
+        .arg("latest")
+        .output()
+        .unwrap();
+    assert_eq!(
+        again.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&again.stdout)
+    );
+}
+
+#[test]
+fn a_sigkilled_control_node_leaves_a_history_analyze_reads() {
+    if !ready("raft sigkill") {
+        return;
+    }
+    let store = common::run_dir("run-kill");
+    let mut child = faultline()
+        .args(["run", "--nodes", "3", "--time-limit", "30", "--seed", "11"])
+        .args([
+            "--nemesis",
+            "partition-halves",
+            "--concurrency",
+            "8",
+            "--store",
+        ])
+        .arg(store.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // wait until the run is well under way: a few hundred events and a fault recorded
+    let t = Instant::now();
+    let history = loop {
+        assert!(t.elapsed() < Duration::from_secs(40), "run never got going");
+        std::thread::sleep(Duration::from_millis(200));
+        let Ok(dir) = std::fs::canonicalize(store.path().join("latest")) else {
+            continue;
+        };
+        let h = dir.join("history.jsonl");
+        let text = std::fs::read_to_string(&h).unwrap_or_default();
+        if text.lines().count() > 400 && text.contains("start-partition") {
+            break h;
+        }
+    };
+    // SIGKILL: no handler runs, nothing is flushed after this
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let cleaned = faultline::cluster::cleanup_dead_runs().unwrap();
+    assert!(
+        !cleaned.runs.is_empty(),
+        "the dead run's cluster is found and removed"
+    );
+    let dir = history.parent().unwrap().to_path_buf();
+    assert!(!dir.join("results.json").exists());
+
+    let text = std::fs::read_to_string(&history).unwrap();
+    let invokes = text
+        .lines()
+        .filter(|l| l.contains("\"type\":\"invoke\""))
+        .count();
+    let completions = text
+        .lines()
+        .filter(|l| {
+            l.contains("\"process\":")
+                && !l.contains("\"process\":\"")
+                && !l.contains("\"type\":\"invoke\"")
+        })
+        .count();
+    let out = faultline().arg("analyze").arg(&dir).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        matches!(out.status.code(), Some(0 | 2)),
+        "analyze: {:?}\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(stderr.contains("results.json is missing"), "{stderr}");
+    let results = read_json(&dir.join("results.json"));
+    assert_eq!(results["seed"], 11);
+    assert_ne!(results["valid"], false, "{results:#}");
+    let c = &results["counts"];
+    let total =
+        c["ok"].as_u64().unwrap() + c["fail"].as_u64().unwrap() + c["info"].as_u64().unwrap();
+    // every op recorded is judged; only ops in flight lack a completion (at most one a client)
+    assert_eq!(total as usize, invokes);
+    assert!(
+        invokes - completions <= 8,
+        "{invokes} invokes, {completions} completions"
+    );
+}
