@@ -436,12 +436,7 @@ type KeyState = (u32, Option<(u32, u32)>, Vec<Scalar>);
 
 /// Within one transaction, each read must show the state its own earlier reads and
 /// appends imply. `state` is scratch space reused across transactions.
-fn internal_check(
-    t: &Txns,
-    i: u32,
-    state: &mut Vec<KeyState>,
-    found: &mut Found,
-) {
+fn internal_check(t: &Txns, i: u32, state: &mut Vec<KeyState>, found: &mut Found) {
     let mops = t.mops(i as usize);
     if mops.len() < 2 {
         return;
