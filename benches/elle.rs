@@ -4,6 +4,7 @@
 //!      and the same with stale reads planted (invalid): txns checked per second.
 //!   3. converting a `History` of txn ops to the compact form (the `check` entry point
 //!      does this first): txns per second.
+//!
 //! Run: `CARGO_TARGET_DIR=... cargo bench --bench elle` (ELLE_BENCH_TXNS to resize).
 
 use std::path::Path;
@@ -18,7 +19,10 @@ use serde_json::{Value, json};
 /// CPU time of this process (SCCs of big graphs run on a helper thread): the machine is shared (other builds run), so wall time
 /// overstates cost; both are reported.
 fn cpu_now() -> f64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime writes into the timespec we own.
     unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
     ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9
@@ -31,7 +35,10 @@ fn median(mut xs: Vec<f64>) -> f64 {
 
 fn main() {
     // cargo bench passes --bench; ignore arguments.
-    let n: usize = std::env::var("ELLE_BENCH_TXNS").ok().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let n: usize = std::env::var("ELLE_BENCH_TXNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1_000_000);
     let opts = ElleOptions::new(ElleModel::ListAppend);
 
     // 1. huge-scc.
@@ -63,7 +70,12 @@ fn main() {
 
     // 2. Generated histories.
     for (label, stale_every) in [("valid", 0usize), ("stale reads planted", 2_000usize)] {
-        let g = GenOptions { txns: n, stale_every, seed: 42, ..Default::default() };
+        let g = GenOptions {
+            txns: n,
+            stale_every,
+            seed: 42,
+            ..Default::default()
+        };
         let t0 = Instant::now();
         let txns = list_append(&g);
         let gen_s = t0.elapsed().as_secs_f64();
@@ -81,7 +93,11 @@ fn main() {
         let cpu = median(cpus);
         let v = last.unwrap();
         let s = median(times);
-        assert!(stale_every > 0 || v.valid == Validity::Valid, "generated history must be valid: {}", v.explanation);
+        assert!(
+            stale_every > 0 || v.valid == Validity::Valid,
+            "generated history must be valid: {}",
+            v.explanation
+        );
         println!(
             "{n} generated list-append txns ({label}; {} mops, {} edges, generated in {gen_s:.2} s): check {s:.3} s wall = {:.0} txns/s, {cpu:.3} s CPU = {:.0} txns/s (medians of 3); inference {:.0} ms, graph {:.0} ms; verdict {:?} {}",
             txns.mops.len(),
@@ -98,7 +114,11 @@ fn main() {
     // 3. History -> compact txns, on a tenth of the size (a History of JSON values is
     // large: every micro-op is a serde_json::Value).
     let m = (n / 10).max(1000);
-    let txns = list_append(&GenOptions { txns: m, seed: 7, ..Default::default() });
+    let txns = list_append(&GenOptions {
+        txns: m,
+        seed: 7,
+        ..Default::default()
+    });
     let h = to_history(&txns);
     let mut times = Vec::new();
     for _ in 0..3 {
@@ -108,7 +128,10 @@ fn main() {
         assert_eq!(back.len(), m);
     }
     let s = median(times);
-    println!("History -> compact txns: {m} txns in {s:.3} s = {:.0} txns/s", m as f64 / s);
+    println!(
+        "History -> compact txns: {m} txns in {s:.3} s = {:.0} txns/s",
+        m as f64 / s
+    );
 }
 
 /// The generated txns as a History (invoke + ok events), for the conversion figure.
@@ -128,7 +151,11 @@ fn to_history(t: &elle::Txns) -> History {
                 }
                 (_, MopValue::List { start, len }) => {
                     inv.push(json!(["r", k, null]));
-                    let l: Vec<Value> = t.list(start, len).iter().map(|e| t.scalar_json(*e)).collect();
+                    let l: Vec<Value> = t
+                        .list(start, len)
+                        .iter()
+                        .map(|e| t.scalar_json(*e))
+                        .collect();
                     ok.push(json!(["r", k, l]));
                 }
                 _ => {}
@@ -149,5 +176,10 @@ fn to_history(t: &elle::Txns) -> History {
         events.push((x.ret, ev(x.ret, EventType::Ok, Value::Array(ok))));
     }
     events.sort_by_key(|e| e.0);
-    History::from_events(events.into_iter().map(|e| e.1).collect(), Path::new("generated"), None).unwrap()
+    History::from_events(
+        events.into_iter().map(|e| e.1).collect(),
+        Path::new("generated"),
+        None,
+    )
+    .unwrap()
 }

@@ -94,12 +94,17 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
             m => m.to_string(),
         };
         let verdict = match model.as_str() {
-            // The Elle checker's arm goes here.
             "list-append" | "rw-register" => {
-                return Err(BadInput(format!(
-                    "--model {model}: transactional checking is the Elle checker's, not built into this branch yet"
-                ))
-                .into());
+                let txns = faultline::checker::elle::Txns::from_history(&history)
+                    .map_err(|e| BadInput(format!("{}: {e}", file.display())))?;
+                let mut opts =
+                    faultline::checker::elle::ElleOptions::new(if model == "list-append" {
+                        faultline::checker::elle::ElleModel::ListAppend
+                    } else {
+                        faultline::checker::elle::ElleModel::RwRegister
+                    });
+                opts.budget = budget.clone();
+                faultline::checker::elle::check_txns(&txns, &opts)
             }
             m => {
                 let model: Model = m.parse().map_err(BadInput)?;

@@ -276,6 +276,13 @@ fn exists(l: &Local, spec: &ExistsSpec) -> Option<Vec<u32>> {
         .map(|s| s.into_iter().map(|v| l.nodes[v as usize]).collect())
 }
 
+/// A cycle's steps: (from, to, relation).
+pub type Steps = Vec<(u32, u32, u8)>;
+
+/// The deadline passed mid-search.
+#[derive(Debug)]
+pub struct TimedOut;
+
 // Search state bits.
 const LAST_RW: u8 = 1;
 const RW_ONE: u8 = 2;
@@ -349,7 +356,7 @@ fn cycle_through(
     max_len: usize,
     deadline: Option<Instant>,
     work: &mut u64,
-) -> Result<Option<Vec<(u32, u32, u8)>>, ()> {
+) -> Result<Option<Steps>, TimedOut> {
     let allowed = shape.allowed();
     let s0 = step(shape, 0, anchor).expect("anchor is allowed");
     // (node, state) -> (previous node, previous state, relation of the step)
@@ -364,7 +371,7 @@ fn cycle_through(
         }
         *work += 1;
         if (*work).is_multiple_of(4096) && deadline.is_some_and(|d| Instant::now() > d) {
-            return Err(());
+            return Err(TimedOut);
         }
         for &(y, m) in &l.adj[x as usize] {
             let r = rel::primary(m);
@@ -406,11 +413,7 @@ fn cycle_through(
 
 /// Finds a cycle of `shape` in the SCC, trying anchor edges whose ends share a component
 /// of the shape's subgraph.
-fn find(
-    l: &Local,
-    shape: Shape,
-    deadline: Option<Instant>,
-) -> Result<Option<Vec<(u32, u32, u8)>>, ()> {
+fn find(l: &Local, shape: Shape, deadline: Option<Instant>) -> Result<Option<Steps>, TimedOut> {
     let allowed = shape.allowed();
     let anchor = shape.anchor();
     let n = l.nodes.len();
@@ -436,7 +439,7 @@ fn find(
     // The first cycle found bounds the search through later anchors, which only look for
     // shorter ones; a few hundred anchors after the first find is plenty.
     let mut work = 0u64;
-    let mut best: Option<Vec<(u32, u32, u8)>> = None;
+    let mut best: Option<Steps> = None;
     let mut tried_since_found = 0;
     'anchors: for (a, es) in l.adj.iter().enumerate() {
         for &(b, m) in es {
@@ -461,8 +464,8 @@ fn find(
                 Ok(Some(c)) => best = Some(c),
                 Ok(None) => {}
                 // Out of time with a cycle in hand: keep it.
-                Err(()) if best.is_some() => break 'anchors,
-                Err(()) => return Err(()),
+                Err(TimedOut) if best.is_some() => break 'anchors,
+                Err(TimedOut) => return Err(TimedOut),
             }
         }
     }
@@ -518,7 +521,7 @@ pub fn search_scc(g: &Graph, scc: &[u32], deadline: Option<Instant>) -> SccResul
             continue;
         }
         match find(&l, shape, deadline) {
-            Err(()) => {
+            Err(TimedOut) => {
                 out.timeout = Some((name, scc.len()));
                 break;
             }
@@ -613,5 +616,108 @@ mod tests {
         let r = search_scc(&g, scc, None);
         assert_eq!(r.cycles.len(), 1);
         assert_eq!(r.cycles[0].steps.len(), 2);
+    }
+}
+
+/// The shape of a closed cycle from the relations of its steps.
+pub fn classify(steps: &[(u32, u32, u8)]) -> String {
+    let Some(&(_, _, anchor)) = steps.first() else {
+        return String::new();
+    };
+    let shape = Shape {
+        data: Data::G2Item,
+        variant: 0,
+    };
+    let mut s = 0u8;
+    for &(_, _, r) in steps {
+        // Track every bit: G2Item keeps adjacency, and wr is recorded separately.
+        s = step(shape, s, r).unwrap_or(s);
+        if r == rel::WR {
+            s |= SAW_WR;
+        }
+    }
+    let adj = s & ADJ != 0 || (s & LAST_RW != 0 && anchor == rel::RW);
+    let data = if s & RW_MANY != 0 {
+        if adj {
+            Data::G2Item
+        } else {
+            Data::GNonadjacent
+        }
+    } else if s & RW_ONE != 0 {
+        Data::GSingle
+    } else if s & SAW_WR != 0 {
+        Data::G1c
+    } else {
+        Data::G0
+    };
+    let variant = steps
+        .iter()
+        .map(|s| s.2)
+        .find(|r| *r == rel::REALTIME)
+        .or_else(|| steps.iter().map(|s| s.2).find(|r| *r == rel::PROCESS))
+        .unwrap_or(0);
+    Shape { data, variant }.name()
+}
+
+/// Real-time edges are kept in reduced form, so a cycle may walk a long chain of them
+/// where the history shows one direct fact ("A completed before B began"). Replaces such
+/// stretches (with no rw step in them) by that one real-time step, as long as the cycle
+/// keeps its shape. `precedes(a, b)`: a completed before b was invoked.
+pub fn shortcut_realtime(steps: Steps, precedes: impl Fn(u32, u32) -> bool) -> Steps {
+    let kind = classify(&steps);
+    let mut steps = steps;
+    let mut i = 0;
+    while i < steps.len() {
+        let n = steps.len();
+        let from = steps[i].0;
+        // Farthest first; j == n closes the cycle at its start.
+        for j in (i + 2..=n).rev() {
+            if steps[i..j].iter().any(|s| s.2 == rel::RW) {
+                continue;
+            }
+            let to = if j == n { steps[0].0 } else { steps[j].0 };
+            if to == from || !precedes(from, to) {
+                continue;
+            }
+            let mut candidate: Steps = steps[..i].to_vec();
+            candidate.push((from, to, rel::REALTIME));
+            candidate.extend_from_slice(&steps[j..]);
+            if classify(&candidate) == kind {
+                steps = candidate;
+                break;
+            }
+        }
+        i += 1;
+    }
+    steps
+}
+
+#[cfg(test)]
+mod shortcut_tests {
+    use super::*;
+
+    #[test]
+    fn a_chain_of_realtime_steps_becomes_one_fact() {
+        // 0 -rw-> 1 -rt-> 2 -ww-> 3 -rt-> 0, and 1 completed before 0 began.
+        let steps = vec![
+            (0, 1, rel::RW),
+            (1, 2, rel::REALTIME),
+            (2, 3, rel::WW),
+            (3, 0, rel::REALTIME),
+        ];
+        assert_eq!(classify(&steps), "G-single-item-realtime");
+        let short = shortcut_realtime(steps, |a, b| {
+            a == 1 && b == 0 || a == 1 && b == 2 || a == 3 && b == 0
+        });
+        assert_eq!(short, vec![(0, 1, rel::RW), (1, 0, rel::REALTIME)]);
+    }
+
+    #[test]
+    fn a_shortcut_that_would_drop_the_only_wr_is_refused() {
+        let steps = vec![(0, 1, rel::WR), (1, 2, rel::REALTIME), (2, 0, rel::WW)];
+        assert_eq!(classify(&steps), "G1c-realtime");
+        // 0 precedes 2 in real time, but 0 -rt-> 2 -ww-> 0 would be G0-realtime.
+        let short = shortcut_realtime(steps.clone(), |a, b| a == 0 && b == 2);
+        assert_eq!(short, steps);
     }
 }

@@ -44,6 +44,11 @@ impl Hasher for FxHasher {
         self.add(i as u64);
     }
     #[inline]
+    fn write_u128(&mut self, i: u128) {
+        self.add(i as u64);
+        self.add((i >> 64) as u64);
+    }
+    #[inline]
     fn write_usize(&mut self, i: usize) {
         self.add(i as u64);
     }
@@ -88,6 +93,10 @@ mod tests {
                 top.insert(h >> 57);
             }
         }
-        eprintln!("distinct low-20-bit buckets: {}, distinct top-7: {}", low.len(), top.len());
+        eprintln!(
+            "distinct low-20-bit buckets: {}, distinct top-7: {}",
+            low.len(),
+            top.len()
+        );
     }
 }

@@ -56,13 +56,19 @@ pub fn list_append(o: &GenOptions) -> Txns {
     let mut done = 0usize;
     let mut scratch: Vec<Scalar> = Vec::new();
     while done < o.txns {
-        let invoke = started < o.txns && pending.len() < o.concurrency && (pending.is_empty() || rng.random_bool(0.5));
+        let invoke = started < o.txns
+            && pending.len() < o.concurrency
+            && (pending.is_empty() || rng.random_bool(0.5));
         if invoke {
             let n = rng.random_range(1..=4);
             let mops = (0..n)
                 .map(|_| {
                     let k = active[rng.random_range(0..active.len())];
-                    if rng.random_bool(0.5) { (MopKind::Append, k, 0) } else { (MopKind::Read, k, 0) }
+                    if rng.random_bool(0.5) {
+                        (MopKind::Append, k, 0)
+                    } else {
+                        (MopKind::Read, k, 0)
+                    }
                 })
                 .collect();
             pending.push(Pending {
@@ -121,7 +127,10 @@ mod tests {
 
     #[test]
     fn generates_the_requested_number_of_txns() {
-        let t = list_append(&GenOptions { txns: 500, ..Default::default() });
+        let t = list_append(&GenOptions {
+            txns: 500,
+            ..Default::default()
+        });
         assert_eq!(t.len(), 500);
         assert!(t.mops.iter().any(|m| m.kind == MopKind::Append));
     }

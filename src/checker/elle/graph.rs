@@ -118,7 +118,10 @@ impl Graph {
 /// to the graph (untouched stack pages cost nothing).
 pub fn cyclic_sccs<G>(g: G, n: usize) -> Vec<Vec<u32>>
 where
-    G: IntoNodeIdentifiers<NodeId = u32> + IntoNeighbors<NodeId = u32> + NodeIndexable<NodeId = u32> + Send,
+    G: IntoNodeIdentifiers<NodeId = u32>
+        + IntoNeighbors<NodeId = u32>
+        + NodeIndexable<NodeId = u32>
+        + Send,
 {
     let run = move || {
         let mut out = Vec::new();

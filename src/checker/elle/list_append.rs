@@ -23,7 +23,7 @@ struct Slot {
 }
 
 pub struct ListAppend {
-    slots: FxMap<(u32, Scalar), Slot>,
+    slots: FxMap<u128, Slot>,
     /// Per key: (start, len) into `versions`.
     order: Vec<(u32, u32)>,
     versions: Vec<Scalar>,
@@ -32,6 +32,16 @@ pub struct ListAppend {
 }
 
 const UNREAD: u32 = u32::MAX;
+
+/// (key, element) packed into one integer: cheaper to hash and compare than a tuple.
+#[inline]
+fn sk(k: u32, v: Scalar) -> u128 {
+    let (tag, x) = match v {
+        Scalar::Int(i) => (0u128, i as u64),
+        Scalar::Text(t) => (1u128, t as u64),
+    };
+    ((k as u128) << 65) | (tag << 64) | x as u128
+}
 
 impl ListAppend {
     /// Index of (key, position) among all keys' positions (each key has len + 1: the
@@ -53,7 +63,7 @@ impl ListAppend {
     /// 0 means right after the initial empty state. Unread appends land after everything
     /// that was read.
     fn prev_pos(&self, k: u32, v: Scalar) -> u32 {
-        match self.slots.get(&(k, v)) {
+        match self.slots.get(&sk(k, v)) {
             Some(s) if s.pos != UNREAD => s.pos,
             _ => self.order[k as usize].1,
         }
@@ -65,14 +75,17 @@ pub fn infer(t: &Txns, found: &mut Found) -> Inference<ListAppend> {
     let clock = std::time::Instant::now();
     let lap = |what: &str| {
         if std::env::var_os("FAULTLINE_ELLE_TIMING").is_some() {
-            eprintln!("list-append {what}: {:.1} ms", clock.elapsed().as_secs_f64() * 1e3);
+            eprintln!(
+                "list-append {what}: {:.1} ms",
+                clock.elapsed().as_secs_f64() * 1e3
+            );
         }
     };
     let vertex: Vec<bool> = t.txns.iter().map(|x| x.outcome != Outcome::Fail).collect();
 
     // 1. Writers, failed writers, and each key's longest read.
-    let mut slots: FxMap<(u32, Scalar), Slot> = map_with_capacity(t.mops.len());
-    let mut failed: FxMap<(u32, Scalar), u32> = FxMap::default();
+    let mut slots: FxMap<u128, Slot> = map_with_capacity(t.mops.len());
+    let mut failed: FxMap<u128, u32> = FxMap::default();
     let mut longest: Vec<Option<(u32, u32)>> = vec![None; nkeys];
     let mut last_append: Vec<(u32, Scalar)> = Vec::new();
     for (i, x) in t.txns.iter().enumerate() {
@@ -82,11 +95,11 @@ pub fn infer(t: &Txns, found: &mut Found) -> Inference<ListAppend> {
             match (m.kind, m.value) {
                 (MopKind::Append, MopValue::One(v)) => {
                     if x.outcome == Outcome::Fail {
-                        failed.insert((m.key, v), i);
+                        failed.insert(sk(m.key, v), i);
                         continue;
                     }
                     if let Some(prev) = last_append.iter_mut().find(|(k, _)| *k == m.key) {
-                        if let Some(s) = slots.get_mut(&(m.key, prev.1)) {
+                        if let Some(s) = slots.get_mut(&sk(m.key, prev.1)) {
                             s.intermediate = true;
                         }
                         prev.1 = v;
@@ -98,7 +111,7 @@ pub fn infer(t: &Txns, found: &mut Found) -> Inference<ListAppend> {
                         intermediate: false,
                         pos: UNREAD,
                     };
-                    if let Some(old) = slots.insert((m.key, v), slot) {
+                    if let Some(old) = slots.insert(sk(m.key, v), slot) {
                         found.error = Some(format!(
                             "appends must be unique per key, but {} and {} both appended {} to key {}",
                             txn_name(t, old.writer),
@@ -132,7 +145,7 @@ pub fn infer(t: &Txns, found: &mut Found) -> Inference<ListAppend> {
         let start = versions.len() as u32;
         for &e in t.list(s, l) {
             let pos = versions.len() as u32 - start;
-            match slots.get_mut(&(k as u32, e)) {
+            match slots.get_mut(&sk(k as u32, e)) {
                 Some(slot) if slot.pos != UNREAD => continue, // duplicate; reported below
                 Some(slot) => {
                     slot.pos = pos;
@@ -143,7 +156,7 @@ pub fn infer(t: &Txns, found: &mut Found) -> Inference<ListAppend> {
                     // Nobody (who did not fail) appended it: keep its place with a
                     // writerless slot so positions stay right.
                     slots.insert(
-                        (k as u32, e),
+                        sk(k as u32, e),
                         Slot {
                             writer: u32::MAX,
                             intermediate: false,
@@ -220,7 +233,7 @@ pub fn infer(t: &Txns, found: &mut Found) -> Inference<ListAppend> {
                             report_duplicates(t, i, k, r, found);
                         }
                         // Its last element still names the txn it read from.
-                        if let Some(slot) = r.last().and_then(|e| la.slots.get(&(k, *e)))
+                        if let Some(slot) = r.last().and_then(|e| la.slots.get(&sk(k, *e)))
                             && slot.writer != u32::MAX
                         {
                             edges.link(slot.writer, i, rel::WR);
@@ -235,7 +248,7 @@ pub fn infer(t: &Txns, found: &mut Found) -> Inference<ListAppend> {
                     }
                     if !failed.is_empty() {
                         for &e in r {
-                            if let Some(&w) = failed.get(&(k, e)) {
+                            if let Some(&w) = failed.get(&sk(k, e)) {
                                 found.add(
                                     "G1a",
                                     Some(t.key_text(k)),
@@ -256,7 +269,7 @@ pub fn infer(t: &Txns, found: &mut Found) -> Inference<ListAppend> {
                     let pos = match r.last() {
                         None => 0,
                         Some(&e) => {
-                            let slot = la.slots[&(k, e)];
+                            let slot = la.slots[&sk(k, e)];
                             if slot.writer != u32::MAX && slot.writer != i {
                                 edges.link(slot.writer, i, rel::WR);
                                 if slot.intermediate {
@@ -381,11 +394,11 @@ pub fn infer(t: &Txns, found: &mut Found) -> Inference<ListAppend> {
     }
 }
 
-fn dirty_updates(t: &Txns, la: &ListAppend, failed: &FxMap<(u32, Scalar), u32>, found: &mut Found) {
+fn dirty_updates(t: &Txns, la: &ListAppend, failed: &FxMap<u128, u32>, found: &mut Found) {
     for k in 0..la.order.len() as u32 {
         let mut aborted: Option<(u32, Scalar)> = None;
         for &e in la.order_of(k) {
-            let (writer, outcome) = match (failed.get(&(k, e)), la.slots.get(&(k, e))) {
+            let (writer, outcome) = match (failed.get(&sk(k, e)), la.slots.get(&sk(k, e))) {
                 (Some(&w), _) => (w, Outcome::Fail),
                 (None, Some(s)) if s.writer != u32::MAX => {
                     (s.writer, t.txns[s.writer as usize].outcome)
@@ -418,9 +431,12 @@ fn dirty_updates(t: &Txns, la: &ListAppend, failed: &FxMap<(u32, Scalar), u32>, 
     }
 }
 
+/// Per key, inside one txn: (key, its last read as (start, len), appends since).
+type KeyState = (u32, Option<(u32, u32)>, Vec<Scalar>);
+
 /// Within one transaction, each read must show the state its own earlier reads and
 /// appends imply. `state` is scratch space reused across transactions.
-fn internal_check(t: &Txns, i: u32, state: &mut Vec<(u32, Option<(u32, u32)>, Vec<Scalar>)>, found: &mut Found) {
+fn internal_check(t: &Txns, i: u32, state: &mut Vec<KeyState>, found: &mut Found) {
     let mops = t.mops(i as usize);
     if mops.len() < 2 {
         return;
@@ -447,7 +463,9 @@ fn internal_check(t: &Txns, i: u32, state: &mut Vec<(u32, Option<(u32, u32)>, Ve
                 let bad = match known {
                     Some((ks, kl)) => {
                         let k = t.list(*ks, *kl);
-                        r.len() != k.len() + suffix.len() || !r.starts_with(k) || !r.ends_with(suffix)
+                        r.len() != k.len() + suffix.len()
+                            || !r.starts_with(k)
+                            || !r.ends_with(suffix)
                     }
                     None => !r.ends_with(suffix),
                 };
@@ -528,7 +546,7 @@ impl Explain for ListAppend {
                     return None;
                 }
                 let e = self.order_of(m.key)[prev as usize - 1];
-                (self.slots[&(m.key, e)].writer == a).then(|| {
+                (self.slots[&sk(m.key, e)].writer == a).then(|| {
                     (
                         m.key,
                         format!("{bn} appended {} to key {} after {an} appended {}, so {an} precedes {bn} (ww)", t.show(v), t.show_key(m.key), t.show(e)),
@@ -538,7 +556,7 @@ impl Explain for ListAppend {
             rel::WR => t.mops(b as usize).iter().find_map(|m| {
                 let (MopKind::Read, MopValue::List { start, len }) = (m.kind, m.value) else { return None };
                 let e = *t.list(start, len).last()?;
-                (self.slots.get(&(m.key, e))?.writer == a).then(|| {
+                (self.slots.get(&sk(m.key, e))?.writer == a).then(|| {
                     (m.key, format!("{bn} read key {} ending in {an}'s append of {}, so {an} precedes {bn} (wr)", t.show_key(m.key), t.show(e)))
                 })
             }),
@@ -551,7 +569,7 @@ impl Explain for ListAppend {
                         && match am.value {
                             MopValue::List { start, len } => match t.list(start, len).last() {
                                 None => prev == 0,
-                                Some(e) => self.slots.get(&(m.key, *e)).is_some_and(|s| s.pos + 1 == prev),
+                                Some(e) => self.slots.get(&sk(m.key, *e)).is_some_and(|s| s.pos + 1 == prev),
                             },
                             _ => prev == 0,
                         }

@@ -10,8 +10,8 @@
 
 pub mod cycles;
 pub mod explain;
-pub mod generate;
 mod fxhash;
+pub mod generate;
 pub mod graph;
 pub mod list_append;
 pub mod models;
@@ -287,7 +287,14 @@ pub fn check_txns(t: &Txns, o: &ElleOptions) -> Verdict {
             }),
         );
         let r = cycles::search_scc(&g, scc, scc_deadline);
-        for c in r.cycles {
+        for mut c in r.cycles {
+            if order == OrderEdges::Realtime {
+                let precedes = |a: u32, b: u32| {
+                    let (x, y) = (&t.txns[a as usize], &t.txns[b as usize]);
+                    x.outcome == crate::history::Outcome::Ok && x.ret < y.call
+                };
+                c.steps = cycles::shortcut_realtime(c.steps, precedes);
+            }
             let (description, data, events) = explain::cycle(t, explainer.as_ref(), &c);
             found.add(
                 &c.kind,
@@ -395,6 +402,7 @@ pub fn check_txns(t: &Txns, o: &ElleOptions) -> Verdict {
         anomalies,
         explanation,
         stats: json!({
+            "ops": t.len(),
             "txns": t.len(),
             "keys": t.keys.len(),
             "edges": g.edge_count(),

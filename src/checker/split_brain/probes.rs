@@ -18,6 +18,8 @@ pub struct Sample {
     pub node: String,
     pub role: String,
     pub term: u64,
+    /// The leader the node follows in `term` (from its `leader` field), if any.
+    pub leader: Option<String>,
 }
 
 /// The probe samples of a history, in order. Malformed probe bodies (a node that answered
@@ -41,6 +43,7 @@ pub fn samples(h: &History) -> (Vec<Sample>, usize) {
                 node,
                 role: role.to_string(),
                 term,
+                leader: e.value["leader"].as_str().map(String::from),
             }),
             _ => skipped += 1,
         }
@@ -105,26 +108,50 @@ pub fn check_probes(h: &History) -> Verdict {
     let (samples, skipped) = samples(h);
     let mut anomalies = Vec::new();
 
-    // 1. Two leaders in one term.
-    let mut leaders: BTreeMap<u64, BTreeMap<&str, &Sample>> = BTreeMap::new();
-    for s in samples.iter().filter(|s| s.role == "leader") {
-        leaders
-            .entry(s.term)
-            .or_default()
-            .entry(&s.node)
-            .or_insert(s);
+    // 1. Two leaders in one term. A node names the leader of its term by claiming the
+    // role or, as a follower, in its `leader` field: it heard AppendEntries of that term
+    // from that node. Raft allows one leader per term, so two names for one term are a
+    // split brain.
+    // term -> leader -> (first sample naming it, nodes that named it)
+    let mut leaders: BTreeMap<u64, BTreeMap<&str, (&Sample, Vec<&str>)>> = BTreeMap::new();
+    for s in &samples {
+        let named = if s.role == "leader" {
+            Some(s.node.as_str())
+        } else {
+            s.leader.as_deref()
+        };
+        if let Some(l) = named {
+            let e = leaders
+                .entry(s.term)
+                .or_default()
+                .entry(l)
+                .or_insert((s, Vec::new()));
+            if !e.1.contains(&s.node.as_str()) {
+                e.1.push(&s.node);
+            }
+        }
     }
-    for (term, nodes) in &leaders {
-        if nodes.len() > 1 {
-            let names: Vec<&str> = nodes.keys().copied().collect();
-            let seen: Vec<String> = nodes
-                .values()
-                .map(|s| {
+    for (term, named) in &leaders {
+        if named.len() > 1 {
+            let names: Vec<&str> = named.keys().copied().collect();
+            let seen: Vec<String> = named
+                .iter()
+                .map(|(l, (first, by))| {
+                    let who: Vec<String> = by
+                        .iter()
+                        .map(|n| {
+                            if n == l {
+                                format!("{n} itself")
+                            } else {
+                                n.to_string()
+                            }
+                        })
+                        .collect();
                     format!(
-                        "{} at {:.3} s (event {})",
-                        s.node,
-                        s.time as f64 / 1e9,
-                        s.event
+                        "{l} (named by {}; first at {:.3} s, event {})",
+                        who.join(", "),
+                        first.time as f64 / 1e9,
+                        first.event
                     )
                 })
                 .collect();
@@ -132,12 +159,12 @@ pub fn check_probes(h: &History) -> Verdict {
                 kind: "two-leaders-one-term".into(),
                 key: None,
                 description: format!(
-                    "{} all reported being leader of term {term}: {}. Raft allows one leader per term",
-                    names.join(" and "),
+                    "term {term} had {} leaders: {}. Raft allows one leader per term",
+                    names.len(),
                     seen.join("; ")
                 ),
-                events: nodes.values().map(|s| s.event).collect(),
-                data: json!({"term": term, "nodes": names, "samples": nodes.values().map(|s| json!({"node": s.node, "time": s.time, "event": s.event})).collect::<Vec<_>>()}),
+                events: named.values().map(|(s, _)| s.event).collect(),
+                data: json!({"term": term, "leaders": named.iter().map(|(l, (s, by))| json!({"leader": l, "named_by": by, "first_event": s.event, "first_time": s.time})).collect::<Vec<_>>()}),
             });
         }
     }
@@ -259,12 +286,13 @@ mod tests {
         let v = check_probes(&h);
         assert_eq!(v.valid, Validity::Invalid);
         assert_eq!(v.anomalies[0].kind, "two-leaders-one-term");
+        let d = &v.anomalies[0].description;
         assert!(
-            v.anomalies[0].description.contains("n1 and n3"),
-            "{}",
-            v.anomalies[0].description
+            d.starts_with(
+                "term 3 had 2 leaders: n1 (named by n1 itself; first at 1.000 s, event 0); n3"
+            ),
+            "{d}"
         );
-        assert!(v.anomalies[0].description.contains("term 3"));
         assert_eq!(v.anomalies[0].events, vec![0, 1]);
     }
 
@@ -301,6 +329,25 @@ mod tests {
             v.anomalies[0]
                 .description
                 .contains("n1 (term 1) and n2 (term 2)"),
+            "{}",
+            v.anomalies[0].description
+        );
+    }
+
+    #[test]
+    fn followers_naming_different_leaders_of_one_term_are_split_brain() {
+        // n1 leads term 4 as n2 sees it; n3 follows n5 in the same term. Neither leader
+        // was ever sampled as leader.
+        let mut a = probe(0, 10, "n2", "follower", 4);
+        a.value["leader"] = json!("n1");
+        let mut b = probe(0, 20, "n3", "follower", 4);
+        b.value["leader"] = json!("n5");
+        let v = check_probes(&history(vec![a, b]));
+        assert_eq!(v.valid, Validity::Invalid);
+        assert!(
+            v.anomalies[0]
+                .description
+                .starts_with("term 4 had 2 leaders: n1 (named by n2;"),
             "{}",
             v.anomalies[0].description
         );
