@@ -5,7 +5,8 @@
 //!    signal delivered, offset file rewritten).
 //!
 //! `cargo build --release -p faultline-raft && cargo bench --bench cluster_figures`
-//! (`FL_BENCH_ITERS` start iterations, default 7; fault latencies use 40 samples each).
+//! (`FL_BENCH_ITERS` start iterations, default 7; fault latencies use 40 samples each;
+//! `FL_BENCH_ONLY=startup|faults` runs one half).
 //! Prints medians, p90 and min: the machine is shared and noisy.
 
 use std::collections::BTreeMap;
@@ -163,9 +164,15 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    // FL_BENCH_ONLY=startup|faults runs one half.
+    let only = std::env::var("FL_BENCH_ONLY").unwrap_or_default();
     rt.block_on(async {
-        startup("raft", 5, iters).await;
-        startup("etcd", 5, iters.min(3)).await;
-        fault_latency().await;
+        if only != "faults" {
+            startup("raft", 5, iters).await;
+            startup("etcd", 5, iters.min(3)).await;
+        }
+        if only != "startup" {
+            fault_latency().await;
+        }
     });
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use faultline::cluster::{Cluster, ClusterConfig, NodeState, SystemDescriptor};
+use faultline::nemesis;
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -202,6 +203,32 @@ async fn clock_bump_is_seen_by_the_node() {
     assert!((s + 90_000).abs() < 1_000, "n1 sees -90 s: skew {s} ms");
     c.reset_clocks().await.unwrap();
     assert!(skew("n1").await.unwrap().abs() < 1_000);
+
+    // Drift through the nemesis: n2's clock runs 2 s fast per real second.
+    let spec = nemesis::FaultSpec::Clock {
+        targets: nemesis::TargetSpec::One,
+        clock: nemesis::ClockSpec::Drift { ms_per_s: 2000.0 },
+        weight: 1,
+    };
+    let mut plan = nemesis::Plan::new(3);
+    let (ev, active) = nemesis::start_fault(&c, &spec, &mut plan, std::time::Instant::now()).await;
+    let active = active.unwrap();
+    let victim = ev.targets[0].clone();
+    for _ in 0..30 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        nemesis::executor::tick(&c, &active).await;
+    }
+    let s = skew(&victim).await.unwrap();
+    assert!(
+        (2_000..6_000).contains(&s),
+        "{victim} drifted ahead ~3 s: {s} ms"
+    );
+    let stop = nemesis::stop_fault(&c, active, std::time::Instant::now()).await;
+    assert!(stop.detail.get("error").is_none(), "{stop:?}");
+    assert!(
+        skew(&victim).await.unwrap().abs() < 1_000,
+        "reset after the fault"
+    );
     finish(c).await;
 }
 

@@ -817,31 +817,25 @@ async fn apply_parallel(
     inner: Arc<Inner>,
     jobs: Vec<(usize, String, String)>,
 ) -> Result<(), ClusterError> {
-    let one = |inner: &Inner, (i, ns, script): &(usize, String, String)| {
-        firewall::apply_via(&mut lock(&inner.nft[*i]), ns, script)
+    let n = jobs.len();
+    let run = move || {
+        // Jobs come in node order, so shells are always locked in the same order.
+        let mut guards: Vec<_> = jobs.iter().map(|(i, _, _)| lock(&inner.nft[*i])).collect();
+        let mut batch: Vec<(&mut Option<firewall::NftShell>, &str, &str)> = guards
+            .iter_mut()
+            .zip(&jobs)
+            .map(|(g, (_, ns, script))| (&mut **g, ns.as_str(), script.as_str()))
+            .collect();
+        firewall::apply_many(&mut batch)
+            .into_iter()
+            .collect::<Result<Vec<()>, _>>()
+            .map(|_| ())
     };
-    match jobs.len() {
+    match n {
         0 => Ok(()),
         // One node: apply on this thread, skipping a thread hop (this is the latency path).
-        1 => one(&inner, &jobs[0]),
-        _ => {
-            blocking(move || {
-                std::thread::scope(|s| {
-                    let hs: Vec<_> = jobs
-                        .iter()
-                        .map(|job| {
-                            let inner = &inner;
-                            s.spawn(move || one(inner, job))
-                        })
-                        .collect();
-                    hs.into_iter()
-                        .map(|h| h.join().expect("nft thread"))
-                        .collect::<Result<Vec<()>, _>>()
-                })
-                .map(|_| ())
-            })
-            .await
-        }
+        1 => run(),
+        _ => blocking(run).await,
     }
 }
 

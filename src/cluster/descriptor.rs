@@ -478,6 +478,51 @@ mod tests {
     }
 
     #[test]
+    fn a_third_system_is_just_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mykv.toml");
+        std::fs::write(
+            &path,
+            r#"
+name = "mykv"
+binary = "/usr/bin/env"
+client = "native"
+status = "native"
+args = ["mykv", "--me", "{id}@{addr}:{client_port}", "--join", "{peers}", "--dir", "{data_dir}"]
+[ports]
+client = 7000
+[peers]
+format = "{addr}:{client_port}"
+[ready]
+path = "/status"
+"#,
+        )
+        .unwrap();
+        let d = SystemDescriptor::load(path.to_str().unwrap()).unwrap();
+        assert_eq!(d.name, "mykv");
+        assert_eq!(d.clock, ClockMode::Auto);
+        let args = d
+            .command_args(&slots(2), 1, Path::new("/d"), "t", &[])
+            .unwrap();
+        assert_eq!(
+            args,
+            [
+                "mykv",
+                "--me",
+                "n2@10.9.9.12:7000",
+                "--join",
+                "10.9.9.11:7000",
+                "--dir",
+                "/d"
+            ]
+        );
+        assert_eq!(
+            d.client_url_for(&slots(1)[0]).unwrap(),
+            "http://10.9.9.11:7000"
+        );
+    }
+
+    #[test]
     fn unknown_name_lists_builtins() {
         let e = SystemDescriptor::load("nosuchsystem").unwrap_err();
         assert!(e.to_string().contains("raft, etcd"), "{e}");

@@ -102,11 +102,21 @@ impl NftShell {
 
     /// Commits one single-line transaction; Err on an nft error or after `timeout`.
     pub fn apply(&mut self, line: &str, timeout: Duration) -> Result<(), String> {
+        self.send(line)?;
+        self.wait(timeout)
+    }
+
+    /// Sends a transaction without waiting (so several namespaces commit in parallel).
+    pub fn send(&mut self, line: &str) -> Result<(), String> {
         debug_assert!(!line.contains('\n'));
         // Output left from an earlier command is not ours.
         while self.lines.try_recv().is_ok() {}
         writeln!(self.stdin, "{line}").map_err(|e| format!("nft shell: {e}"))?;
-        self.stdin.flush().map_err(|e| format!("nft shell: {e}"))?;
+        self.stdin.flush().map_err(|e| format!("nft shell: {e}"))
+    }
+
+    /// Waits for the commit of the transaction last sent.
+    pub fn wait(&mut self, timeout: Duration) -> Result<(), String> {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -147,19 +157,48 @@ fn in_netns(ns: &str, args: &[&str]) -> Result<Command, ClusterError> {
     Ok(cmd)
 }
 
+const SHELL_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Applies through the node's shell (spawning it if needed); on any shell failure drops the
 /// shell and falls back to a one-shot `nft -f -`, whose error message is the one reported.
 pub fn apply_via(shell: &mut Option<NftShell>, ns: &str, script: &str) -> Result<(), ClusterError> {
-    if shell.is_none() {
-        *shell = NftShell::spawn(ns).ok();
-    }
-    if let Some(sh) = shell.as_mut() {
-        match sh.apply(script, Duration::from_secs(2)) {
-            Ok(()) => return Ok(()),
-            Err(_) => *shell = None,
+    apply_many(&mut [(shell, ns, script)])
+        .pop()
+        .expect("one result")
+}
+
+/// `apply_via` for several namespaces at once: every transaction is sent before any commit
+/// is awaited, so the kernel work overlaps. One result per job, in order.
+pub fn apply_many(
+    jobs: &mut [(&mut Option<NftShell>, &str, &str)],
+) -> Vec<Result<(), ClusterError>> {
+    let mut sent = Vec::with_capacity(jobs.len());
+    for (shell, ns, script) in jobs.iter_mut() {
+        if shell.is_none() {
+            **shell = NftShell::spawn(ns).ok();
         }
+        let ok = match shell.as_mut() {
+            Some(sh) => sh.send(script).is_ok(),
+            None => false,
+        };
+        if !ok {
+            **shell = None;
+        }
+        sent.push(ok);
     }
-    apply(ns, script)
+    jobs.iter_mut()
+        .zip(sent)
+        .map(|((shell, ns, script), ok)| {
+            if ok
+                && let Some(sh) = shell.as_mut()
+                && sh.wait(SHELL_TIMEOUT).is_ok()
+            {
+                return Ok(());
+            }
+            **shell = None;
+            apply(ns, script)
+        })
+        .collect()
 }
 
 /// Loads `script` with `nft -f -` inside the namespace at `/run/netns/<ns>`.
