@@ -98,10 +98,10 @@ async fn acknowledged_appends_survive_kills_and_pauses_and_logs_never_diverge() 
     while Instant::now() < end {
         tokio::time::sleep(Duration::from_millis(300 + xorshift(&mut rng) % 400)).await;
         let victim = match c.wait_leader(Duration::from_secs(2)).await {
-            Some(l) if xorshift(&mut rng) % 2 == 0 => l,
+            Some(l) if xorshift(&mut rng).is_multiple_of(2) => l,
             _ => (xorshift(&mut rng) % 5) as usize,
         };
-        if xorshift(&mut rng) % 2 == 0 {
+        if xorshift(&mut rng).is_multiple_of(2) {
             c.kill(victim);
             tokio::time::sleep(Duration::from_millis(300)).await;
             c.restart(victim).unwrap();
