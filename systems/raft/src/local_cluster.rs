@@ -48,7 +48,8 @@ impl LocalCluster {
         Self::start_with_env(bin, n, base, extra, &[])
     }
 
-    /// As `start`, with extra environment variables for every node (e.g. LD_PRELOAD).
+    /// As `start`, with extra environment variables for every node (e.g. LD_PRELOAD); `{id}` in
+    /// a value becomes the node's id (e.g. one libfaketime offset file per node).
     pub fn start_with_env(
         bin: &Path,
         n: usize,
@@ -110,7 +111,11 @@ impl LocalCluster {
             .arg("--data-dir")
             .arg(&node.dir)
             .args(&self.extra)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .envs(
+                self.env
+                    .iter()
+                    .map(|(k, v)| (k, v.replace("{id}", &node.id))),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

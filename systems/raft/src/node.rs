@@ -144,6 +144,9 @@ pub struct Node {
     /// Request deadlines on the loop's own timer clock (see `run`), oldest first.
     expiry: VecDeque<(Duration, Pending)>,
     clock: Duration,
+    mono_clock: Duration,
+    mono_last: Instant,
+    tick_clock: Duration,
     pending: Vec<Command>,
     last_role: (Role, u64, Option<NodeId>),
     last_commit_log: (Instant, Index),
@@ -230,6 +233,9 @@ impl Node {
             ready_reads: BTreeMap::new(),
             expiry: VecDeque::new(),
             clock: Duration::ZERO,
+            mono_clock: Duration::ZERO,
+            mono_last: now,
+            tick_clock: Duration::ZERO,
             pending: Vec::new(),
             last_commit_log: (now, 0),
         })
@@ -266,29 +272,21 @@ impl Node {
                 path: self.data_dir.clone(),
                 source,
             })?;
-        let mut last = Instant::now();
-        let (mut mono_clock, mut tick_clock) = (Duration::ZERO, Duration::ZERO);
         let mut next_tick = Duration::ZERO;
         loop {
-            let mut ticks = 0u32;
             match rx.recv() {
-                Ok(Event::Tick) => ticks += 1,
+                Ok(Event::Tick) => self.tick_clock += self.tick,
                 Ok(ev) => self.handle(ev),
                 Err(_) => return Ok(()),
             }
             for _ in 0..4096 {
                 match rx.try_recv() {
-                    Ok(Event::Tick) => ticks += 1,
+                    Ok(Event::Tick) => self.tick_clock += self.tick,
                     Ok(ev) => self.handle(ev),
                     Err(_) => break,
                 }
             }
-            let now = Instant::now();
-            mono_clock += now.saturating_duration_since(last);
-            last = now;
-            tick_clock += self.tick * ticks;
-            let elapsed = mono_clock.max(tick_clock);
-            self.clock = elapsed;
+            let elapsed = self.update_clock();
             if elapsed >= next_tick {
                 self.step(Input::Tick {
                     now_ms: elapsed.as_millis() as u64,
@@ -302,6 +300,15 @@ impl Node {
             self.maybe_snapshot()?;
             self.publish_status();
         }
+    }
+
+    /// Advances the timer clock: the larger of ticks counted and forward monotonic steps.
+    fn update_clock(&mut self) -> Duration {
+        let now = Instant::now();
+        self.mono_clock += now.saturating_duration_since(self.mono_last);
+        self.mono_last = now;
+        self.clock = self.clock.max(self.mono_clock.max(self.tick_clock));
+        self.clock
     }
 
     fn handle(&mut self, ev: Event) {
@@ -323,6 +330,13 @@ impl Node {
                 self.step(Input::Propose { id, data });
             }
             Event::Read { key, reply } => {
+                // The core must judge a lease at the time the read is handled, not at the last
+                // tick (the process may have been paused in between).
+                let now = self.update_clock();
+                self.step(Input::Tick {
+                    now_ms: now.as_millis() as u64,
+                    wall_ms: wall_ms(),
+                });
                 self.next_id += 1;
                 let id = self.next_id;
                 self.reads.insert(id, (key, reply));
