@@ -27,6 +27,7 @@ pub struct LocalCluster {
     bin: PathBuf,
     base: PathBuf,
     extra: Vec<String>,
+    env: Vec<(String, String)>,
     client: reqwest::Client,
 }
 
@@ -44,6 +45,18 @@ pub fn free_ports(n: usize) -> std::io::Result<Vec<u16>> {
 impl LocalCluster {
     /// Starts `n` nodes `n1..`, data under `base`, each with `extra` arguments (e.g. `--bug`).
     pub fn start(bin: &Path, n: usize, base: &Path, extra: &[String]) -> std::io::Result<Self> {
+        Self::start_with_env(bin, n, base, extra, &[])
+    }
+
+    /// As `start`, with extra environment variables for every node (e.g. LD_PRELOAD); `{id}` in
+    /// a value becomes the node's id (e.g. one libfaketime offset file per node).
+    pub fn start_with_env(
+        bin: &Path,
+        n: usize,
+        base: &Path,
+        extra: &[String],
+        env: &[(String, String)],
+    ) -> std::io::Result<Self> {
         let ports = free_ports(n)?;
         let nodes = (0..n)
             .map(|i| LocalNode {
@@ -64,6 +77,7 @@ impl LocalCluster {
             bin: bin.to_path_buf(),
             base: base.to_path_buf(),
             extra: extra.to_vec(),
+            env: env.to_vec(),
             client,
         };
         for i in 0..n {
@@ -97,6 +111,11 @@ impl LocalCluster {
             .arg("--data-dir")
             .arg(&node.dir)
             .args(&self.extra)
+            .envs(
+                self.env
+                    .iter()
+                    .map(|(k, v)| (k, v.replace("{id}", &node.id))),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)

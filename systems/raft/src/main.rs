@@ -67,7 +67,25 @@ fn parse_peers(peers: &str) -> anyhow::Result<Vec<(String, String)>> {
         .collect()
 }
 
+/// Under libfaketime (LD_PRELOAD) only the wall clock may be faked: a faked monotonic clock
+/// breaks timed waits (tokio timers fire at once, futex deadlines hang). Re-exec ourselves once
+/// with FAKETIME_DONT_FAKE_MONOTONIC=1, which libfaketime reads at load time.
+fn keep_monotonic_clock_real() -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
+    let preloaded = std::env::var("LD_PRELOAD").is_ok_and(|p| p.contains("faketime"));
+    if !preloaded || std::env::var_os("FAKETIME_DONT_FAKE_MONOTONIC").is_some() {
+        return Ok(());
+    }
+    let exe = std::env::current_exe()?;
+    let err = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env("FAKETIME_DONT_FAKE_MONOTONIC", "1")
+        .exec();
+    Err(err).context("re-exec with FAKETIME_DONT_FAKE_MONOTONIC=1")
+}
+
 fn main() -> anyhow::Result<()> {
+    keep_monotonic_clock_real()?;
     let args = Args::parse();
     // A panic anywhere (e.g. the node thread) must end the process, not leave a zombie server.
     let default_hook = std::panic::take_hook();
@@ -88,6 +106,12 @@ fn main() -> anyhow::Result<()> {
     if !args.join {
         initial.voters.insert(args.id.clone(), args.listen.clone());
         initial.voters.extend(peers);
+    }
+    if std::env::var("LD_PRELOAD").is_ok_and(|p| p.contains("faketime")) {
+        eprintln!(
+            "[{}] libfaketime preloaded: wall clock faked, monotonic clock kept real",
+            args.id
+        );
     }
     for b in &bug_list {
         eprintln!(

@@ -12,7 +12,7 @@ use crate::wal::{self, Record, StorageError, Wal};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::oneshot;
@@ -50,6 +50,8 @@ impl Reply {
 pub type Responder = oneshot::Sender<Reply>;
 
 pub enum Event {
+    /// From the ticker thread, every tick interval.
+    Tick,
     Propose {
         data: Value,
         reply: Responder,
@@ -133,14 +135,18 @@ pub struct Node {
     request_timeout: Duration,
     tick: Duration,
     ack_before_fsync: bool,
-    started: Instant,
     boot: u64,
     next_id: u64,
     proposals: HashMap<String, Waiter>,
     by_index: BTreeMap<Index, String>,
     reads: HashMap<u64, (String, Responder)>,
     ready_reads: BTreeMap<Index, Vec<u64>>,
-    expiry: VecDeque<(Instant, Pending)>,
+    /// Request deadlines on the loop's own timer clock (see `run`), oldest first.
+    expiry: VecDeque<(Duration, Pending)>,
+    clock: Duration,
+    mono_clock: Duration,
+    mono_last: Instant,
+    tick_clock: Duration,
     pending: Vec<Command>,
     last_role: (Role, u64, Option<NodeId>),
     last_commit_log: (Instant, Index),
@@ -219,7 +225,6 @@ impl Node {
             request_timeout: opts.request_timeout,
             tick: opts.tick,
             ack_before_fsync: bugs.ack_before_fsync,
-            started: now,
             boot: wall_ms(),
             next_id: 0,
             proposals: HashMap::new(),
@@ -227,6 +232,10 @@ impl Node {
             reads: HashMap::new(),
             ready_reads: BTreeMap::new(),
             expiry: VecDeque::new(),
+            clock: Duration::ZERO,
+            mono_clock: Duration::ZERO,
+            mono_last: now,
+            tick_clock: Duration::ZERO,
             pending: Vec::new(),
             last_commit_log: (now, 0),
         })
@@ -242,31 +251,49 @@ impl Node {
     }
 
     /// Runs until every event sender is gone.
+    ///
+    /// Wake-ups come from a ticker thread (relative sleeps), never from timed waits on an
+    /// absolute monotonic deadline: under libfaketime the process's monotonic clock can differ
+    /// from the kernel's, and such waits then hang. Timer time is the larger of the ticks
+    /// counted and the forward steps of the monotonic clock (jumps back are ignored; a pause
+    /// or a jump forward counts).
     pub fn run(mut self, rx: Receiver<Event>) -> Result<(), StorageError> {
         self.publish_status();
-        let mut next_tick = Instant::now();
+        let ticker = self.events.clone();
+        let tick = self.tick;
+        std::thread::Builder::new()
+            .name("raft-ticker".into())
+            .spawn(move || {
+                while ticker.send(Event::Tick).is_ok() {
+                    std::thread::sleep(tick);
+                }
+            })
+            .map_err(|source| StorageError::Io {
+                path: self.data_dir.clone(),
+                source,
+            })?;
+        let mut next_tick = Duration::ZERO;
         loop {
-            let wait = next_tick.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(wait) {
+            match rx.recv() {
+                Ok(Event::Tick) => self.tick_clock += self.tick,
                 Ok(ev) => self.handle(ev),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                Err(_) => return Ok(()),
             }
             for _ in 0..4096 {
                 match rx.try_recv() {
+                    Ok(Event::Tick) => self.tick_clock += self.tick,
                     Ok(ev) => self.handle(ev),
                     Err(_) => break,
                 }
             }
-            let now = Instant::now();
-            if now >= next_tick {
-                let now_ms = (now - self.started).as_millis() as u64;
+            let elapsed = self.update_clock();
+            if elapsed >= next_tick {
                 self.step(Input::Tick {
-                    now_ms,
+                    now_ms: elapsed.as_millis() as u64,
                     wall_ms: wall_ms(),
                 });
-                next_tick = now + self.tick;
-                self.expire(now);
+                next_tick = elapsed + self.tick;
+                self.expire(elapsed);
             }
             self.step(Input::Flush);
             self.execute()?;
@@ -275,8 +302,18 @@ impl Node {
         }
     }
 
+    /// Advances the timer clock: the larger of ticks counted and forward monotonic steps.
+    fn update_clock(&mut self) -> Duration {
+        let now = Instant::now();
+        self.mono_clock += now.saturating_duration_since(self.mono_last);
+        self.mono_last = now;
+        self.clock = self.clock.max(self.mono_clock.max(self.tick_clock));
+        self.clock
+    }
+
     fn handle(&mut self, ev: Event) {
         match ev {
+            Event::Tick => {}
             Event::Peer { from, addr, msg } => {
                 self.transport.learn(&from, &addr);
                 self.step(Input::Receive { from, msg })
@@ -287,17 +324,24 @@ impl Node {
                 self.proposals
                     .insert(id.clone(), Waiter { reply, index: None });
                 self.expiry.push_back((
-                    Instant::now() + self.request_timeout,
+                    self.clock + self.request_timeout,
                     Pending::Proposal(id.clone()),
                 ));
                 self.step(Input::Propose { id, data });
             }
             Event::Read { key, reply } => {
+                // The core must judge a lease at the time the read is handled, not at the last
+                // tick (the process may have been paused in between).
+                let now = self.update_clock();
+                self.step(Input::Tick {
+                    now_ms: now.as_millis() as u64,
+                    wall_ms: wall_ms(),
+                });
                 self.next_id += 1;
                 let id = self.next_id;
                 self.reads.insert(id, (key, reply));
                 self.expiry
-                    .push_back((Instant::now() + self.request_timeout, Pending::Read(id)));
+                    .push_back((self.clock + self.request_timeout, Pending::Read(id)));
                 self.step(Input::Read { id });
             }
             Event::SnapshotWritten { meta, data, tmp } => {
@@ -349,7 +393,7 @@ impl Node {
                 self.proposals
                     .insert(pid.clone(), Waiter { reply, index: None });
                 self.expiry.push_back((
-                    Instant::now() + self.request_timeout,
+                    self.clock + self.request_timeout,
                     Pending::Proposal(pid.clone()),
                 ));
                 self.step(Input::ChangeMembership {
@@ -361,7 +405,7 @@ impl Node {
     }
 
     /// Answers requests that waited longer than the request timeout.
-    fn expire(&mut self, now: Instant) {
+    fn expire(&mut self, now: Duration) {
         while self.expiry.front().is_some_and(|(t, _)| *t <= now) {
             let (_, p) = self.expiry.pop_front().expect("front checked");
             match p {

@@ -77,7 +77,12 @@ async fn acknowledged_appends_survive_kills_and_pauses_and_logs_never_diverge() 
         });
     println!("chaos seed {seed} (rerun with FAULTLINE_SEED={seed})");
     let tmp = tempfile::tempdir().unwrap();
-    let mut c = LocalCluster::start(Path::new(BIN), 5, tmp.path(), &[]).unwrap();
+    // FAULTLINE_RAFT_BUG=name plants a bug: the test is then expected to fail (manual check
+    // that the chaos below is strong enough to expose it).
+    let extra: Vec<String> = std::env::var("FAULTLINE_RAFT_BUG")
+        .map(|b| vec!["--bug".to_string(), b])
+        .unwrap_or_default();
+    let mut c = LocalCluster::start(Path::new(BIN), 5, tmp.path(), &extra).unwrap();
     c.wait_leader(Duration::from_secs(10))
         .await
         .expect("leader");
@@ -93,10 +98,10 @@ async fn acknowledged_appends_survive_kills_and_pauses_and_logs_never_diverge() 
     while Instant::now() < end {
         tokio::time::sleep(Duration::from_millis(300 + xorshift(&mut rng) % 400)).await;
         let victim = match c.wait_leader(Duration::from_secs(2)).await {
-            Some(l) if xorshift(&mut rng) % 2 == 0 => l,
+            Some(l) if xorshift(&mut rng).is_multiple_of(2) => l,
             _ => (xorshift(&mut rng) % 5) as usize,
         };
-        if xorshift(&mut rng) % 2 == 0 {
+        if xorshift(&mut rng).is_multiple_of(2) {
             c.kill(victim);
             tokio::time::sleep(Duration::from_millis(300)).await;
             c.restart(victim).unwrap();

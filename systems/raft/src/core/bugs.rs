@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | `vote-without-log-check` | votes ignore whether the candidate's log is up to date | a stale node becomes leader and overwrites committed entries: lost acknowledged writes |
 //! | `vote-twice-per-term` | a node grants a vote even though it already voted this term | two leaders in one term (split brain), divergent committed logs |
-//! | `commit-prior-term` | the leader commits entries of earlier terms by counting replicas | Raft figure 8: committed entries later overwritten (lost writes) |
+//! | `commit-prior-term` | the leader commits entries of earlier terms by counting replicas (and, as in figure 8, appends no no-op on election) | Raft figure 8: committed entries later overwritten (lost writes) |
 //! | `ack-before-fsync` | messages and client acks leave before the WAL is written out and synced | acknowledged writes (and votes) lost after kill -9 |
 //! | `stale-local-read` | any node answers reads from its local state, no ReadIndex | stale reads under partition (followers and deposed leaders lag) |
 //! | `lease-no-drift-margin` | reads use a leader lease on the wall clock with no drift margin | stale reads when the leader's clock is skewed or it is paused |

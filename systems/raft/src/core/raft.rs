@@ -490,13 +490,17 @@ impl Raft {
         self.check_quorum_due = self.now + self.cfg.election_max_ms;
         let index = self.log.last_index() + 1;
         self.term_start = index;
-        let entry = Entry {
-            index,
-            term: self.hs.term,
-            payload: Payload::Noop,
-        };
-        self.log.put(entry.clone());
-        self.persist(Command::PersistEntries(vec![entry]));
+        // BUG commit-prior-term (second half): as in Raft's figure 8, no no-op is appended, so
+        // entries of earlier terms get committed by counting alone.
+        if !self.cfg.bugs.commit_prior_term {
+            let entry = Entry {
+                index,
+                term: self.hs.term,
+                payload: Payload::Noop,
+            };
+            self.log.put(entry.clone());
+            self.persist(Command::PersistEntries(vec![entry]));
+        }
         self.flush();
         self.heartbeat_due = self.now + self.cfg.heartbeat_ms;
     }
@@ -565,6 +569,17 @@ impl Raft {
                 | Message::InstallSnapshot { .. } => self.become_follower(term, Some(from.clone())),
                 _ => self.become_follower(term, None),
             }
+        }
+        let from_leader = matches!(
+            msg,
+            Message::AppendEntries { .. }
+                | Message::Heartbeat { .. }
+                | Message::InstallSnapshot { .. }
+        );
+        if from_leader && self.role == Role::Leader && term == self.hs.term {
+            // A second leader in our term: impossible in correct Raft (only vote-twice-per-term
+            // gets here). Like etcd, the leader ignores it, so the split brain is observable.
+            return;
         }
         match msg {
             Message::RequestVote {
@@ -1098,6 +1113,17 @@ impl Raft {
             return;
         }
         if self.commit < self.term_start {
+            if self.log.last_index() < self.term_start {
+                // No entry of our term yet (commit-prior-term skips the election no-op): the
+                // read would wait for a client write, so append the no-op now.
+                let entry = Entry {
+                    index: self.term_start,
+                    term: self.hs.term,
+                    payload: Payload::Noop,
+                };
+                self.log.put(entry.clone());
+                self.persist(Command::PersistEntries(vec![entry]));
+            }
             self.reads_waiting_for_term.push(id);
             return;
         }
@@ -1603,22 +1629,26 @@ mod tests {
                 entries: vec![data(1, 1, "a"), noop(2, 2)]
             }]
         );
-        // the deviation: figure 8's mistake commits the old entry by counting
+        // the deviation: figure 8's mistake commits the old entry by counting (and, as in
+        // figure 8, the new leader appends no no-op first)
         let bugs = Bugs {
             commit_prior_term: true,
             ..Bugs::default()
         };
         let r = node_with("n1", bugs, hs(1, None), vec![data(1, 1, "a")]);
         let mut r = elect(r, 1000);
+        assert_eq!(r.log().last_index(), 1, "no no-op");
         let out = recv(&mut r, "n2", ok(2, 1));
         assert_eq!(
             out,
-            vec![
-                Command::Apply {
-                    entries: vec![data(1, 1, "a")]
-                },
-                send("n2", append(2, (1, 1), vec![noop(2, 2)], 1)),
-            ]
+            vec![Command::Apply {
+                entries: vec![data(1, 1, "a")]
+            }]
+        );
+        // a read then forces the no-op, so reads do not wait for a client write
+        assert_eq!(
+            r.step(Input::Read { id: 1 }),
+            vec![Command::PersistEntries(vec![noop(2, 2)])]
         );
     }
 
@@ -1936,6 +1966,22 @@ mod tests {
                 send("n3", rv),
             ]
         );
+    }
+
+    #[test]
+    fn a_leader_ignores_another_leader_of_its_own_term() {
+        let mut l = leader();
+        let hb = Message::Heartbeat {
+            term: 1,
+            commit: 0,
+            seq: 1,
+        };
+        assert_eq!(recv(&mut l, "n2", hb), vec![]);
+        assert_eq!(
+            recv(&mut l, "n2", append(1, (1, 1), vec![noop(2, 1)], 1)),
+            vec![]
+        );
+        assert_eq!(l.role(), Role::Leader);
     }
 
     #[test]
