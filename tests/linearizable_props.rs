@@ -48,7 +48,7 @@ fn simulate(steps: &[Step], kv: bool) -> Vec<Event> {
     let mut next_process = 5u64;
     let mut next_value = 1u64;
     let mut events = Vec::new();
-    let mut emit = |events: &mut Vec<Event>, p: u64, kind, f: &str, key: &str, value: Value| {
+    let emit = |events: &mut Vec<Event>, p: u64, kind, f: &str, key: &str, value: Value| {
         let i = events.len() as u64;
         events.push(Event {
             index: i,

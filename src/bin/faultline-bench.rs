@@ -186,6 +186,9 @@ fn run_case(case: &str, corpora: &Path) -> anyhow::Result<Value> {
     Ok(r)
 }
 
+/// A client's op in flight: (process, f, key, invoke value, result once applied).
+type Slot = (u64, &'static str, usize, Value, Option<(EventType, Value)>);
+
 /// Writes a linearizable kv history (read / write / cas per key) of `ops` operations by
 /// `clients` concurrent clients over `keys` keys: each op takes effect at a random point
 /// between its invoke and its completion; 1% of ops end `info` (taking effect or not).
@@ -200,8 +203,7 @@ fn generate_kv(
     let mut w = BufferedHistory::new(path)?;
     let mut regs: Vec<Value> = vec![Value::Null; keys];
     // per client: (process, f, key, invoke value, result once applied)
-    let mut slots: Vec<Option<(u64, &str, usize, Value, Option<(EventType, Value)>)>> =
-        vec![None; clients];
+    let mut slots: Vec<Option<Slot>> = vec![None; clients];
     let mut process_of: Vec<u64> = (0..clients as u64).collect();
     let mut next_process = clients as u64;
     let (mut invoked, mut next_value, mut time) = (0usize, 1u64, 0u64);

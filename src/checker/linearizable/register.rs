@@ -127,7 +127,7 @@ impl Machine for Register {
     }
 
     fn state_json(&self, state: u64) -> Value {
-        self.values.value(state).clone()
+        self.values.value(state)
     }
 }
 

@@ -210,6 +210,10 @@ fn run<M: Machine>(
     let mut lin: u128 = 0;
     let mut entry = list.next[list.head as usize];
     record(&mut deepest, &stack, state, &list, &mut between);
+    // The deepest prefix is copied out only when the search turns back from a new
+    // peak, so a search that never backtracks (most valid keys) copies nothing.
+    let mut best_len = 0usize;
+    let mut peak_pending = false;
 
     loop {
         if entry == NONE {
@@ -249,9 +253,6 @@ fn run<M: Machine>(
                 if cache.insert(next_lin ^ fingerprint::state_key(next_state)) {
                     list.lift(entry);
                     stack.push((entry, state, greedy));
-                    if stack.len() > deepest.prefix.len() {
-                        record(&mut deepest, &stack, next_state, &list, &mut between);
-                    }
                     let live = match lookahead {
                         Lookahead::None => true,
                         Lookahead::Frontier => {
@@ -275,6 +276,10 @@ fn run<M: Machine>(
                         }
                     };
                     if live {
+                        if stack.len() > best_len {
+                            best_len = stack.len();
+                            peak_pending = true;
+                        }
                         state = next_state;
                         lin = next_lin;
                         if is_ok[op] {
@@ -288,6 +293,12 @@ fn run<M: Machine>(
                         continue;
                     }
                     stats.pruned += 1;
+                    if stack.len() > best_len {
+                        // A linearizable prefix the lookahead proved to be a dead end.
+                        best_len = stack.len();
+                        peak_pending = false;
+                        record(&mut deepest, &stack, next_state, &list, &mut between);
+                    }
                     stack.pop();
                     list.unlift(entry);
                 }
@@ -305,6 +316,10 @@ fn run<M: Machine>(
         if !list.is_call[e] && !is_ok[op] {
             stats.states = cache.len() as u64;
             return Decision::Valid; // only info ops remain, and they may never happen
+        }
+        if peak_pending {
+            peak_pending = false;
+            record(&mut deepest, &stack, state, &list, &mut between);
         }
         loop {
             let Some((call, prev_state, greedy)) = stack.pop() else {
