@@ -15,12 +15,11 @@ pub struct Interner {
 
 impl Default for Interner {
     fn default() -> Self {
-        let mut i = Interner {
-            ids: HashMap::new(),
-            values: Vec::new(),
-        };
-        i.id(&Value::Null);
-        i
+        // Slot 0 (id 0) is null's.
+        Interner {
+            ids: HashMap::from([(Value::Null.to_string(), 0)]),
+            values: vec![Value::Null],
+        }
     }
 }
 
