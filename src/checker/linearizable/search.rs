@@ -200,6 +200,24 @@ fn run<M: Machine>(
     let keys = fingerprint::op_keys(ops.len());
     let is_ok: Vec<bool> = ops.iter().map(|o| o.outcome == Outcome::Ok).collect();
     let read_only: Vec<bool> = (0..ops.len()).map(|o| m.read_only(o)).collect();
+    // Unknown-outcome ops of equal effect are placed in call order only: (class, rank).
+    let mut class_of: Vec<Option<(u32, u32)>> = vec![None; ops.len()];
+    let mut placed_in_class: Vec<u32> = Vec::new();
+    {
+        let mut classes: std::collections::HashMap<u64, (u32, u32)> = Default::default();
+        for (o, op) in ops.iter().enumerate() {
+            if op.outcome == Outcome::Ok {
+                continue;
+            }
+            if let Some(effect) = m.effect(o) {
+                let next = classes.len() as u32;
+                let slot = classes.entry(effect).or_insert((next, 0));
+                class_of[o] = Some(*slot);
+                slot.1 += 1;
+            }
+        }
+        placed_in_class.resize(classes.len(), 0);
+    }
     let lookahead = m.lookahead();
     let mut cache = FingerprintSet::default();
     // (call entry, state before it, placed greedily)
@@ -230,6 +248,11 @@ fn run<M: Machine>(
         let op = list.op[e] as usize;
         // Whether the configuration we are in is known dead: backtrack.
         let mut dead = !list.is_call[e];
+        let out_of_turn = class_of[op].is_some_and(|(c, rank)| placed_in_class[c as usize] != rank);
+        if list.is_call[e] && out_of_turn {
+            entry = list.next[e];
+            continue;
+        }
         if list.is_call[e] {
             if let Some(next_state) = m.step(state, op) {
                 // A read-only op that succeeds now can always be placed now: moving it to
@@ -276,6 +299,9 @@ fn run<M: Machine>(
                         }
                     };
                     if live {
+                        if let Some((c, _)) = class_of[op] {
+                            placed_in_class[c as usize] += 1;
+                        }
                         if stack.len() > best_len {
                             best_len = stack.len();
                             peak_pending = true;
@@ -329,6 +355,9 @@ fn run<M: Machine>(
             let undone = list.op[call as usize] as usize;
             if is_ok[undone] {
                 remaining_ok += 1;
+            }
+            if let Some((c, _)) = class_of[undone] {
+                placed_in_class[c as usize] -= 1;
             }
             state = prev_state;
             lin ^= keys[undone];
