@@ -438,6 +438,21 @@ mod tests {
     }
 
     #[test]
+    fn interchangeable_info_ops() {
+        // Two unknown-outcome writes of 1: either may land after the write of 2.
+        let base = "0 invoke write 1; 0 info write 1; 1 invoke write 1; 1 info write 1; \
+                    2 invoke write 2; 2 ok write 2; 3 invoke read nil; 3 ok read 1";
+        assert_eq!(decide(base).0, Decision::Valid);
+        // Both may land, one after the other, but nothing writes 2 again.
+        let (d, _) = decide(&format!("{base}; 4 invoke read nil; 4 ok read 2"));
+        assert!(matches!(d, Decision::Invalid(_)), "{d:?}");
+        let (d, _) = decide(&format!(
+            "{base}; 4 invoke read nil; 4 ok read 1; 5 invoke read nil; 5 ok read 1"
+        ));
+        assert_eq!(d, Decision::Valid);
+    }
+
+    #[test]
     fn stale_read_deepest_prefix() {
         let (d, stats) = decide(
             "0 invoke write 1; 0 ok write 1; 0 invoke write 2; 0 ok write 2; 1 invoke read nil; 1 ok read 1",
