@@ -42,13 +42,19 @@ struct Pending {
 /// invoke and completion events; every op takes effect between its invoke and its
 /// completion, so the history is linearizable by construction. Written values are unique.
 fn simulate(steps: &[Step], kv: bool) -> Vec<Event> {
+    simulate_values(steps, kv, u64::MAX)
+}
+
+/// `simulate`, with written values taken modulo `modulo` (repeated values exercise the
+/// search's handling of interchangeable ops).
+fn simulate_values(steps: &[Step], kv: bool, modulo: u64) -> Vec<Event> {
     let mut state: std::collections::HashMap<String, Value> = Default::default();
     let mut slots: Vec<Option<Pending>> = (0..5).map(|_| None).collect();
     let mut process_of: Vec<u64> = (0..5).collect();
     let mut next_process = 5u64;
     let mut next_value = 1u64;
     let mut events = Vec::new();
-    let mut emit = |events: &mut Vec<Event>, p: u64, kind, f: &str, key: &str, value: Value| {
+    let emit = |events: &mut Vec<Event>, p: u64, kind, f: &str, key: &str, value: Value| {
         let i = events.len() as u64;
         events.push(Event {
             index: i,
@@ -70,12 +76,13 @@ fn simulate(steps: &[Step], kv: bool) -> Vec<Event> {
                 }
                 let key = format!("k{key}");
                 let cur = state.get(&key).cloned().unwrap_or(Value::Null);
+                let nv = next_value % modulo;
                 let (f, v): (&'static str, Value) = match (kv, kind) {
                     (false, 0) | (true, 0) => (if kv { "get" } else { "read" }, Value::Null),
-                    (false, 1) => ("write", json!(next_value)),
-                    (false, _) => ("cas", json!([cur, next_value])),
-                    (true, 1) => ("put", json!(format!("[{next_value}]"))),
-                    (true, _) => ("append", json!(format!("[{next_value}]"))),
+                    (false, 1) => ("write", json!(nv)),
+                    (false, _) => ("cas", json!([cur, nv])),
+                    (true, 1) => ("put", json!(format!("[{nv}]"))),
+                    (true, _) => ("append", json!(format!("[{nv}]"))),
                 };
                 next_value += 1;
                 emit(
@@ -220,6 +227,13 @@ proptest! {
     #[test]
     fn linearizable_by_construction_is_valid(steps in prop::collection::vec(step(), 0..160), kv in any::<bool>()) {
         let h = history(simulate(&steps, kv));
+        let v = check(&h, &opts(kv));
+        prop_assert_eq!(v.valid, Validity::Valid, "{}", v.explanation);
+    }
+
+    #[test]
+    fn linearizable_with_repeated_values_is_valid(steps in prop::collection::vec(step(), 0..160), kv in any::<bool>(), modulo in 1u64..4) {
+        let h = history(simulate_values(&steps, kv, modulo));
         let v = check(&h, &opts(kv));
         prop_assert_eq!(v.valid, Validity::Valid, "{}", v.explanation);
     }

@@ -83,6 +83,10 @@ impl FromStr for Format {
 
 /// Reads and validates a history file in `format` (`Auto` detects it).
 pub fn read_file(path: &Path, format: Format) -> Result<History, HistoryError> {
+    // Native histories can be large: stream them rather than hold the text.
+    if format == Format::Jsonl || format == Format::Auto && sniff_jsonl(path)? {
+        return jsonl::read_path(path);
+    }
     let bytes = std::fs::read(path).map_err(|e| HistoryError::io(path, e))?;
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
@@ -98,6 +102,22 @@ pub fn read_file(path: &Path, format: Format) -> Result<History, HistoryError> {
         }
     };
     read_str(&text, path, format)
+}
+
+/// Whether the file's first non-blank line looks like a native JSONL event.
+fn sniff_jsonl(path: &Path) -> Result<bool, HistoryError> {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(4096);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(4096).read_to_end(&mut head))
+        .map_err(|e| HistoryError::io(path, e))?;
+    let text = String::from_utf8_lossy(&head);
+    let first = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    Ok(first.starts_with("{\"") && !jepsen_log::is_op_line(first))
 }
 
 /// Reads a history from text; `path` names it in errors.

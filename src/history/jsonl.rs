@@ -15,23 +15,48 @@ use super::operation::History;
 /// Reads and validates a native JSONL history. Blank lines are skipped.
 pub fn read_path(path: &Path) -> Result<History, HistoryError> {
     let file = File::open(path).map_err(|e| HistoryError::io(path, e))?;
-    read(BufReader::new(file), path)
+    // Reserve for the most events the file could hold (an event line is at least ~60
+    // bytes): untouched capacity costs address space, not memory, and no regrowth
+    // copies a large history.
+    let hint = file.metadata().map_or(0, |m| m.len() as usize / 60);
+    read_with_capacity(BufReader::with_capacity(1 << 16, file), path, hint)
 }
 
 /// Reads and validates a native JSONL history from any reader; `path` names it in errors.
 pub fn read(input: impl BufRead, path: &Path) -> Result<History, HistoryError> {
-    let mut events = Vec::new();
-    let mut lines = Vec::new();
-    for (i, line) in input.lines().enumerate() {
-        let line_no = i + 1;
-        let line = line.map_err(|e| HistoryError::io(path, e))?;
+    read_with_capacity(input, path, 0)
+}
+
+fn read_with_capacity(
+    input: impl BufRead,
+    path: &Path,
+    capacity: usize,
+) -> Result<History, HistoryError> {
+    let mut input = input;
+    let mut events = Vec::with_capacity(capacity);
+    // Input line of each event, kept only once a blank line makes them differ.
+    let mut lines: Option<Vec<usize>> = None;
+    let mut line = String::new();
+    let mut line_no = 0;
+    loop {
+        line.clear();
+        let n = input
+            .read_line(&mut line)
+            .map_err(|e| HistoryError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
         if line.trim().is_empty() {
+            lines.get_or_insert_with(|| (1..=events.len()).collect());
             continue;
         }
-        events.push(parse_line(&line, path, line_no)?);
-        lines.push(line_no);
+        events.push(parse_line(line.trim_end(), path, line_no)?);
+        if let Some(l) = &mut lines {
+            l.push(line_no);
+        }
     }
-    History::from_events(events, path, Some(&lines))
+    History::from_events(events, path, lines.as_deref())
 }
 
 /// Parses one event line; on failure, finds the field at fault.

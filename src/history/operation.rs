@@ -65,7 +65,8 @@ impl History {
         lines: Option<&[usize]>,
     ) -> Result<History, HistoryError> {
         let line_of = |i: usize| lines.map_or(i + 1, |l| l[i]);
-        let mut operations: Vec<Operation> = Vec::new();
+        // Client ops are at most half the events; reserving avoids regrowth copies.
+        let mut operations: Vec<Operation> = Vec::with_capacity(events.len() / 2 + 1);
         let mut annotations = Vec::new();
         // client process -> index into `operations` of its op in flight
         let mut in_flight: HashMap<u64, usize> = HashMap::new();

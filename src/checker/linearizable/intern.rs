@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use serde_json::Value;
 
-/// Maps values to ids 0.. in order of first sight; `null` is always id 0.
+/// Maps values to ids: `null` is 0, a non-negative integer n below 2^62 is 2n+1 (no
+/// lookup: histories are mostly small integers), anything else an even id 2, 4, ... in
+/// order of first sight.
 #[derive(Debug)]
 pub struct Interner {
     ids: HashMap<String, u64>,
@@ -13,30 +15,68 @@ pub struct Interner {
 
 impl Default for Interner {
     fn default() -> Self {
-        let mut i = Interner {
-            ids: HashMap::new(),
-            values: Vec::new(),
-        };
-        i.id(&Value::Null);
-        i
+        // Slot 0 (id 0) is null's.
+        Interner {
+            ids: HashMap::from([(Value::Null.to_string(), 0)]),
+            values: vec![Value::Null],
+        }
     }
 }
 
 impl Interner {
     pub fn id(&mut self, v: &Value) -> u64 {
+        match v {
+            Value::Null => return 0,
+            Value::Number(n) => {
+                if let Some(n) = n.as_u64().filter(|&n| n < 1 << 62) {
+                    return 2 * n + 1;
+                }
+            }
+            _ => {}
+        }
         // Canonical text: serde_json writes object keys in sorted order (no
         // preserve_order feature), so equal values get equal text.
         let text = v.to_string();
         if let Some(&id) = self.ids.get(&text) {
             return id;
         }
-        let id = self.values.len() as u64;
+        let id = 2 * self.values.len() as u64;
         self.ids.insert(text, id);
         self.values.push(v.clone());
         id
     }
 
-    pub fn value(&self, id: u64) -> &Value {
-        &self.values[id as usize]
+    pub fn value(&self, id: u64) -> Value {
+        if id % 2 == 1 {
+            Value::from(id / 2)
+        } else {
+            self.values[id as usize / 2].clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ids_are_stable_and_round_trip() {
+        let mut i = Interner::default();
+        for v in [
+            json!(null),
+            json!(0),
+            json!(7),
+            json!(-3),
+            json!("x"),
+            json!([1, 2]),
+            json!(1u64 << 63),
+        ] {
+            let id = i.id(&v);
+            assert_eq!(i.id(&v), id);
+            assert_eq!(i.value(id), v);
+        }
+        assert_eq!(i.id(&json!(null)), 0);
+        assert_ne!(i.id(&json!(1)), i.id(&json!("1")));
     }
 }

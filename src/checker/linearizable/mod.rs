@@ -105,35 +105,36 @@ pub fn check(history: &History, opts: &Options) -> Verdict {
     .clamp(1, total.max(1));
     let cursor = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let mut results: Vec<KeyResult> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut out = Vec::new();
-                    loop {
-                        let i = cursor.fetch_add(1, Ordering::Relaxed);
-                        let Some((key, ops)) = groups.get(i) else {
-                            break;
-                        };
-                        let r = check_key(opts, key.as_deref(), ops, &limits);
-                        if r.valid == Validity::Invalid && !opts.all_keys {
-                            limits.cancel();
-                        }
-                        out.push(r);
-                        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                        if let Some(p) = &opts.progress {
-                            p(n, total);
-                        }
-                    }
-                    out
-                })
-            })
-            .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| w.join().expect("a key's search panicked"))
-            .collect()
-    });
+    let worker = || {
+        let mut out = Vec::new();
+        loop {
+            let i = cursor.fetch_add(1, Ordering::Relaxed);
+            let Some((key, ops)) = groups.get(i) else {
+                break;
+            };
+            let r = check_key(opts, key.as_deref(), ops, &limits);
+            if r.valid == Validity::Invalid && !opts.all_keys {
+                limits.cancel();
+            }
+            out.push(r);
+            let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if let Some(p) = &opts.progress {
+                p(n, total);
+            }
+        }
+        out
+    };
+    let mut results: Vec<KeyResult> = if threads == 1 {
+        worker() // one key or one thread: no thread to start
+    } else {
+        std::thread::scope(|s| {
+            let workers: Vec<_> = (0..threads).map(|_| s.spawn(worker)).collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("a key's search panicked"))
+                .collect()
+        })
+    };
     results.sort_by(|a, b| a.key.cmp(&b.key));
     verdict(opts, &results, history, start, limits.peak_bytes())
 }

@@ -135,6 +135,12 @@ pub trait Machine {
     fn read_only(&self, _op: usize) -> bool {
         false
     }
+    /// Ops with equal effect keys do exactly the same thing to every state (e.g. two
+    /// writes of 3). Unknown-outcome ops of one effect are interchangeable, so the search
+    /// places them only in call order. `None`: no such key.
+    fn effect(&self, _op: usize) -> Option<u64> {
+        None
+    }
     /// Which lookahead, if any, prunes for this model.
     fn lookahead(&self) -> Lookahead {
         Lookahead::None

@@ -165,7 +165,7 @@ impl Machine for MultiRegister {
             self.names
                 .iter()
                 .zip(regs)
-                .map(|(n, &v)| (n.clone(), self.values.value(v).clone()))
+                .map(|(n, &v)| (n.clone(), self.values.value(v)))
                 .collect(),
         )
     }

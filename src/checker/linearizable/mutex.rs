@@ -55,6 +55,10 @@ impl Machine for Mutex {
         }
     }
 
+    fn effect(&self, op: usize) -> Option<u64> {
+        Some(self.acquires[op] as u64)
+    }
+
     fn lookahead(&self) -> Lookahead {
         Lookahead::Frontier
     }

@@ -104,6 +104,17 @@ impl Machine for Register {
         }
     }
 
+    fn effect(&self, op: usize) -> Option<u64> {
+        // Value ids are below 2^63; fold the op kind in with a multiplier.
+        Some(match self.ops[op] {
+            Op::Read(v) => v.wrapping_mul(3),
+            Op::Write(v) => v.wrapping_mul(3).wrapping_add(1),
+            Op::Cas(a, b) => (a.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ b)
+                .wrapping_mul(3)
+                .wrapping_add(2),
+        })
+    }
+
     fn read_only(&self, op: usize) -> bool {
         matches!(self.ops[op], Op::Read(_))
     }
@@ -127,7 +138,7 @@ impl Machine for Register {
     }
 
     fn state_json(&self, state: u64) -> Value {
-        self.values.value(state).clone()
+        self.values.value(state)
     }
 }
 

@@ -200,6 +200,24 @@ fn run<M: Machine>(
     let keys = fingerprint::op_keys(ops.len());
     let is_ok: Vec<bool> = ops.iter().map(|o| o.outcome == Outcome::Ok).collect();
     let read_only: Vec<bool> = (0..ops.len()).map(|o| m.read_only(o)).collect();
+    // Unknown-outcome ops of equal effect are placed in call order only: (class, rank).
+    let mut class_of: Vec<Option<(u32, u32)>> = vec![None; ops.len()];
+    let mut placed_in_class: Vec<u32> = Vec::new();
+    {
+        let mut classes: std::collections::HashMap<u64, (u32, u32)> = Default::default();
+        for (o, op) in ops.iter().enumerate() {
+            if op.outcome == Outcome::Ok {
+                continue;
+            }
+            if let Some(effect) = m.effect(o) {
+                let next = classes.len() as u32;
+                let slot = classes.entry(effect).or_insert((next, 0));
+                class_of[o] = Some(*slot);
+                slot.1 += 1;
+            }
+        }
+        placed_in_class.resize(classes.len(), 0);
+    }
     let lookahead = m.lookahead();
     let mut cache = FingerprintSet::default();
     // (call entry, state before it, placed greedily)
@@ -210,6 +228,10 @@ fn run<M: Machine>(
     let mut lin: u128 = 0;
     let mut entry = list.next[list.head as usize];
     record(&mut deepest, &stack, state, &list, &mut between);
+    // The deepest prefix is copied out only when the search turns back from a new
+    // peak, so a search that never backtracks (most valid keys) copies nothing.
+    let mut best_len = 0usize;
+    let mut peak_pending = false;
 
     loop {
         if entry == NONE {
@@ -226,6 +248,11 @@ fn run<M: Machine>(
         let op = list.op[e] as usize;
         // Whether the configuration we are in is known dead: backtrack.
         let mut dead = !list.is_call[e];
+        let out_of_turn = class_of[op].is_some_and(|(c, rank)| placed_in_class[c as usize] != rank);
+        if list.is_call[e] && out_of_turn {
+            entry = list.next[e];
+            continue;
+        }
         if list.is_call[e] {
             if let Some(next_state) = m.step(state, op) {
                 // A read-only op that succeeds now can always be placed now: moving it to
@@ -249,9 +276,6 @@ fn run<M: Machine>(
                 if cache.insert(next_lin ^ fingerprint::state_key(next_state)) {
                     list.lift(entry);
                     stack.push((entry, state, greedy));
-                    if stack.len() > deepest.prefix.len() {
-                        record(&mut deepest, &stack, next_state, &list, &mut between);
-                    }
                     let live = match lookahead {
                         Lookahead::None => true,
                         Lookahead::Frontier => {
@@ -275,6 +299,13 @@ fn run<M: Machine>(
                         }
                     };
                     if live {
+                        if let Some((c, _)) = class_of[op] {
+                            placed_in_class[c as usize] += 1;
+                        }
+                        if stack.len() > best_len {
+                            best_len = stack.len();
+                            peak_pending = true;
+                        }
                         state = next_state;
                         lin = next_lin;
                         if is_ok[op] {
@@ -288,6 +319,12 @@ fn run<M: Machine>(
                         continue;
                     }
                     stats.pruned += 1;
+                    if stack.len() > best_len {
+                        // A linearizable prefix the lookahead proved to be a dead end.
+                        best_len = stack.len();
+                        peak_pending = false;
+                        record(&mut deepest, &stack, next_state, &list, &mut between);
+                    }
                     stack.pop();
                     list.unlift(entry);
                 }
@@ -306,6 +343,10 @@ fn run<M: Machine>(
             stats.states = cache.len() as u64;
             return Decision::Valid; // only info ops remain, and they may never happen
         }
+        if peak_pending {
+            peak_pending = false;
+            record(&mut deepest, &stack, state, &list, &mut between);
+        }
         loop {
             let Some((call, prev_state, greedy)) = stack.pop() else {
                 stats.states = cache.len() as u64;
@@ -314,6 +355,9 @@ fn run<M: Machine>(
             let undone = list.op[call as usize] as usize;
             if is_ok[undone] {
                 remaining_ok += 1;
+            }
+            if let Some((c, _)) = class_of[undone] {
+                placed_in_class[c as usize] -= 1;
             }
             state = prev_state;
             lin ^= keys[undone];
@@ -391,6 +435,21 @@ mod tests {
         // A failed write did not happen.
         let (d, _) = decide("0 invoke write 1; 0 fail write 1; 1 invoke read nil; 1 ok read 1");
         assert!(matches!(d, Decision::Invalid(_)), "{d:?}");
+    }
+
+    #[test]
+    fn interchangeable_info_ops() {
+        // Two unknown-outcome writes of 1: either may land after the write of 2.
+        let base = "0 invoke write 1; 0 info write 1; 1 invoke write 1; 1 info write 1; \
+                    2 invoke write 2; 2 ok write 2; 3 invoke read nil; 3 ok read 1";
+        assert_eq!(decide(base).0, Decision::Valid);
+        // Both may land, one after the other, but nothing writes 2 again.
+        let (d, _) = decide(&format!("{base}; 4 invoke read nil; 4 ok read 2"));
+        assert!(matches!(d, Decision::Invalid(_)), "{d:?}");
+        let (d, _) = decide(&format!(
+            "{base}; 4 invoke read nil; 4 ok read 1; 5 invoke read nil; 5 ok read 1"
+        ));
+        assert_eq!(d, Decision::Valid);
     }
 
     #[test]

@@ -130,7 +130,7 @@ impl Machine for Set {
         Value::Array(
             self.states[state as usize]
                 .iter()
-                .map(|&e| self.values.value(e).clone())
+                .map(|&e| self.values.value(e))
                 .collect(),
         )
     }

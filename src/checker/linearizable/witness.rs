@@ -77,7 +77,21 @@ pub fn anomaly<M: Machine>(
                 state,
                 describe(blocked),
             );
-            let producers = m.producers(b);
+            // Of the producers already placed, only the last one placed matters (it is
+            // the one something superseded); unplaced ones come first.
+            let position = |o: usize| deep.prefix.iter().position(|&(p, _)| p == o);
+            let all = m.producers(b);
+            let last_placed = all
+                .iter()
+                .copied()
+                .filter_map(|o| position(o).map(|i| (i, o)))
+                .max();
+            let mut producers: Vec<usize> = all
+                .iter()
+                .copied()
+                .filter(|&o| !placed.contains(&o))
+                .collect();
+            producers.extend(last_placed.map(|(_, o)| o));
             let needs_value = matches!(
                 blocked.f.as_str(),
                 "read" | "get" | "r" | "cas" | "acquire" | "release"
@@ -90,12 +104,10 @@ pub fn anomaly<M: Machine>(
                 let op = ops[p];
                 events.push(op.call);
                 let why = if placed.contains(&p) {
-                    let later = deep
-                        .prefix
-                        .iter()
-                        .skip_while(|&&(o, _)| o != p)
-                        .skip(1)
-                        .find(|&&(o, _)| ops[o].f != blocked.f);
+                    // The first op after it that changed the state it left.
+                    let mut rest = deep.prefix.iter().skip_while(|&&(o, _)| o != p);
+                    let after = rest.next().map(|&(_, s)| s);
+                    let later = rest.find(|&&(_, s)| Some(s) != after);
                     match later {
                         Some(&(o, _)) => {
                             format!("was placed earlier and then superseded by {}", said(ops[o]))
@@ -114,6 +126,12 @@ pub fn anomaly<M: Machine>(
                 words.push_str(&notes.join("; "));
                 if producers.len() > 5 {
                     words.push_str(&format!("; and {} more", producers.len() - 5));
+                }
+                if all.len() > producers.len() {
+                    words.push_str(&format!(
+                        " ({} earlier ones were placed and superseded too)",
+                        all.len() - producers.len()
+                    ));
                 }
                 words.push('.');
             }
