@@ -248,7 +248,7 @@ fn event_table(history: &History, events: &[u64]) -> String {
             e.kind.as_str(),
             escape::html(&e.f),
             escape::html(e.key.as_deref().unwrap_or("")),
-            escape::html(&escape::truncate(&value_text(&e.value), 120)),
+            escape::html(&escape::truncate(&value_text(&e.value), 90)),
             escape::html(e.node.as_deref().unwrap_or(""))
         );
     }

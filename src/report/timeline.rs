@@ -44,11 +44,13 @@ pub struct BandData {
     pub label: String,
 }
 
-/// Ops an anomaly names, to highlight and jump to.
+/// Ops an anomaly names, to highlight and jump to, and the times (µs) of the other events
+/// it names (probes, faults), drawn as lines.
 #[derive(Debug, Serialize)]
 pub struct MarkData {
     pub id: String,
     pub ops: Vec<usize>,
+    pub times: Vec<u64>,
 }
 
 const VALUE_CHARS: usize = 28;
@@ -198,7 +200,12 @@ pub fn timeline_data(
                 .collect();
             ops.sort_unstable();
             ops.dedup();
-            MarkData { id, ops }
+            let times = events
+                .iter()
+                .filter(|e| !op_of_event.contains_key(e))
+                .filter_map(|&e| history.events.get(e as usize).map(|ev| ev.time / 1000))
+                .collect();
+            MarkData { id, ops, times }
         })
         .collect();
     d
@@ -239,6 +246,11 @@ mod tests {
         ];
         let h = History::from_events(events, Path::new("h"), None).unwrap();
         let d = timeline_data(&h, &[], vec![("a1".into(), vec![3, 99])]);
+        assert_eq!(
+            d.marks[0].times,
+            Vec::<u64>::new(),
+            "event 99 is not in the history"
+        );
         assert_eq!(d.lanes, vec!["p0 p2 p3", "p1"]);
         assert_eq!(d.lane, vec![0, 1, 0, 0]);
         assert_eq!(d.outcome, "iofi");
