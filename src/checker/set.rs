@@ -21,8 +21,7 @@ pub(crate) fn final_read<'a>(ops: &[&'a Operation]) -> Option<&'a Operation> {
 /// Elements of a list value, as canonical JSON text (so `1` and `1.0` stay distinct, as
 /// they are in the history).
 pub(crate) fn elements(v: &Value) -> Vec<String> {
-    v.as_array()
-        .map_or_else(Vec::new, |xs| xs.iter().map(Value::to_string).collect())
+    v.as_array().map_or_else(Vec::new, |xs| xs.iter().map(Value::to_string).collect())
 }
 
 /// Acknowledged adds (or appends) of `f` that finished before `read` began and whose
@@ -37,8 +36,7 @@ pub(crate) fn lost<'a>(ops: &[&'a Operation], f: &str, read: &Operation) -> Vec<
 }
 
 fn key_text(k: &Option<String>) -> String {
-    k.as_deref()
-        .map_or("(no key)".to_string(), |k| format!("key {k}"))
+    k.as_deref().map_or("(no key)".to_string(), |k| format!("key {k}"))
 }
 
 pub fn check(h: &History) -> Verdict {
@@ -51,11 +49,7 @@ pub fn check(h: &History) -> Verdict {
             continue;
         }
         let Some(read) = final_read(&ops) else {
-            undecided.push(format!(
-                "{} has {} adds but no successful read",
-                key_text(&key),
-                adds.len()
-            ));
+            undecided.push(format!("{} has {} adds but no successful read", key_text(&key), adds.len()));
             continue;
         };
         let read_elems = elements(&read.value);
@@ -63,13 +57,9 @@ pub fn check(h: &History) -> Verdict {
         for e in &read_elems {
             *count.entry(e).or_default() += 1;
         }
-        let by_value: HashMap<String, &Operation> = adds
-            .iter()
-            .map(|o| (o.invoke_value.to_string(), *o))
-            .collect();
+        let by_value: HashMap<String, &Operation> = adds.iter().map(|o| (o.invoke_value.to_string(), *o)).collect();
         *stats.entry("adds").or_default() += adds.len();
-        *stats.entry("acknowledged").or_default() +=
-            adds.iter().filter(|o| o.outcome == Outcome::Ok).count();
+        *stats.entry("acknowledged").or_default() += adds.iter().filter(|o| o.outcome == Outcome::Ok).count();
         *stats.entry("final_read_size").or_default() += read_elems.len();
 
         let lost = lost(&ops, "add", read);
@@ -124,11 +114,7 @@ pub fn check(h: &History) -> Verdict {
             anomalies.push(Anomaly {
                 kind: "duplicated".into(),
                 key: key.clone(),
-                description: format!(
-                    "{}: the final read contains element(s) more than once: {}",
-                    key_text(&key),
-                    preview(&duplicated)
-                ),
+                description: format!("{}: the final read contains element(s) more than once: {}", key_text(&key), preview(&duplicated)),
                 events: read.ret.into_iter().collect(),
                 data: json!({"duplicated": duplicated}),
             });
@@ -136,22 +122,13 @@ pub fn check(h: &History) -> Verdict {
     }
     let (valid, explanation) = if !anomalies.is_empty() {
         let kinds: Vec<&str> = anomalies.iter().map(|a| a.kind.as_str()).collect();
-        (
-            Validity::Invalid,
-            format!("{}. First: {}", kinds.join(", "), anomalies[0].description),
-        )
+        (Validity::Invalid, format!("{}. First: {}", kinds.join(", "), anomalies[0].description))
     } else if !undecided.is_empty() {
         (Validity::Unknown, undecided.join("; "))
     } else if stats.get("adds").copied().unwrap_or(0) == 0 {
-        (
-            Validity::Unknown,
-            "the history has no add operations".to_string(),
-        )
+        (Validity::Unknown, "the history has no add operations".to_string())
     } else {
-        (
-            Validity::Valid,
-            "every acknowledged add is in the final read, and nothing else is".to_string(),
-        )
+        (Validity::Valid, "every acknowledged add is in the final read, and nothing else is".to_string())
     };
     Verdict {
         checker: "set".into(),
@@ -230,16 +207,8 @@ mod tests {
         assert_eq!(v.valid, Validity::Invalid);
         let kinds: Vec<&str> = v.anomalies.iter().map(|a| a.kind.as_str()).collect();
         assert_eq!(kinds, ["lost", "unexpected", "duplicated"]);
-        assert!(
-            v.anomalies[0].description.contains(": 1"),
-            "{}",
-            v.anomalies[0].description
-        );
-        assert!(
-            v.anomalies[1].description.ends_with("5, 9"),
-            "{}",
-            v.anomalies[1].description
-        );
+        assert!(v.anomalies[0].description.contains(": 1"), "{}", v.anomalies[0].description);
+        assert!(v.anomalies[1].description.ends_with("5, 9"), "{}", v.anomalies[1].description);
         assert!(v.anomalies[2].description.ends_with("2 (x2)"));
     }
 

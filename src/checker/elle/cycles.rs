@@ -92,13 +92,7 @@ impl Shape {
 fn shapes() -> Vec<Shape> {
     let mut v = Vec::new();
     for variant in [0, rel::PROCESS, rel::REALTIME] {
-        for data in [
-            Data::G0,
-            Data::G1c,
-            Data::GSingle,
-            Data::GNonadjacent,
-            Data::G2Item,
-        ] {
+        for data in [Data::G0, Data::G1c, Data::GSingle, Data::GNonadjacent, Data::G2Item] {
             v.push(Shape { data, variant });
         }
     }
@@ -116,90 +110,18 @@ struct ExistsSpec {
 }
 
 const EXISTS: &[ExistsSpec] = &[
-    ExistsSpec {
-        model: "PL-1",
-        name: "PL-1-cycle-exists",
-        base: rel::WW,
-        ext: false,
-        subgraph: "ww",
-    },
-    ExistsSpec {
-        model: "PL-2",
-        name: "PL-2-cycle-exists",
-        base: rel::WW | rel::WR,
-        ext: false,
-        subgraph: "ww ∪ wr",
-    },
-    ExistsSpec {
-        model: "PL-SI",
-        name: "PL-SI-cycle-exists",
-        base: rel::WW | rel::WR,
-        ext: true,
-        subgraph: "(ww ∪ wr) extended by one rw",
-    },
-    ExistsSpec {
-        model: "PL-3",
-        name: "PL-3-cycle-exists",
-        base: rel::DATA,
-        ext: false,
-        subgraph: "ww ∪ wr ∪ rw",
-    },
-    ExistsSpec {
-        model: "strong-session-PL-1",
-        name: "strong-session-PL-1-cycle-exists",
-        base: rel::WW | rel::PROCESS,
-        ext: false,
-        subgraph: "ww ∪ process",
-    },
-    ExistsSpec {
-        model: "strong-session-PL-2",
-        name: "strong-session-PL-2-cycle-exists",
-        base: rel::WW | rel::WR | rel::PROCESS,
-        ext: false,
-        subgraph: "ww ∪ wr ∪ process",
-    },
-    ExistsSpec {
-        model: "strong-session-snapshot-isolation",
-        name: "strong-session-snapshot-isolation-cycle-exists",
-        base: rel::WW | rel::WR | rel::PROCESS,
-        ext: true,
-        subgraph: "(ww ∪ wr ∪ process) extended by one rw",
-    },
-    ExistsSpec {
-        model: "strong-session-serializable",
-        name: "strong-session-serializable-cycle-exists",
-        base: rel::DATA | rel::PROCESS,
-        ext: false,
-        subgraph: "ww ∪ wr ∪ rw ∪ process",
-    },
-    ExistsSpec {
-        model: "strong-PL-1",
-        name: "strong-PL-1-cycle-exists",
-        base: rel::WW | rel::REALTIME,
-        ext: false,
-        subgraph: "ww ∪ realtime",
-    },
-    ExistsSpec {
-        model: "strong-PL-2",
-        name: "strong-PL-2-cycle-exists",
-        base: rel::WW | rel::WR | rel::REALTIME,
-        ext: false,
-        subgraph: "ww ∪ wr ∪ realtime",
-    },
-    ExistsSpec {
-        model: "strong-snapshot-isolation",
-        name: "strong-snapshot-isolation-cycle-exists",
-        base: rel::WW | rel::WR | rel::REALTIME,
-        ext: true,
-        subgraph: "(ww ∪ wr ∪ realtime) extended by one rw",
-    },
-    ExistsSpec {
-        model: "PL-SS",
-        name: "PL-SS-cycle-exists",
-        base: rel::DATA | rel::REALTIME,
-        ext: false,
-        subgraph: "ww ∪ wr ∪ rw ∪ realtime",
-    },
+    ExistsSpec { model: "PL-1", name: "PL-1-cycle-exists", base: rel::WW, ext: false, subgraph: "ww" },
+    ExistsSpec { model: "PL-2", name: "PL-2-cycle-exists", base: rel::WW | rel::WR, ext: false, subgraph: "ww ∪ wr" },
+    ExistsSpec { model: "PL-SI", name: "PL-SI-cycle-exists", base: rel::WW | rel::WR, ext: true, subgraph: "(ww ∪ wr) extended by one rw" },
+    ExistsSpec { model: "PL-3", name: "PL-3-cycle-exists", base: rel::DATA, ext: false, subgraph: "ww ∪ wr ∪ rw" },
+    ExistsSpec { model: "strong-session-PL-1", name: "strong-session-PL-1-cycle-exists", base: rel::WW | rel::PROCESS, ext: false, subgraph: "ww ∪ process" },
+    ExistsSpec { model: "strong-session-PL-2", name: "strong-session-PL-2-cycle-exists", base: rel::WW | rel::WR | rel::PROCESS, ext: false, subgraph: "ww ∪ wr ∪ process" },
+    ExistsSpec { model: "strong-session-snapshot-isolation", name: "strong-session-snapshot-isolation-cycle-exists", base: rel::WW | rel::WR | rel::PROCESS, ext: true, subgraph: "(ww ∪ wr ∪ process) extended by one rw" },
+    ExistsSpec { model: "strong-session-serializable", name: "strong-session-serializable-cycle-exists", base: rel::DATA | rel::PROCESS, ext: false, subgraph: "ww ∪ wr ∪ rw ∪ process" },
+    ExistsSpec { model: "strong-PL-1", name: "strong-PL-1-cycle-exists", base: rel::WW | rel::REALTIME, ext: false, subgraph: "ww ∪ realtime" },
+    ExistsSpec { model: "strong-PL-2", name: "strong-PL-2-cycle-exists", base: rel::WW | rel::WR | rel::REALTIME, ext: false, subgraph: "ww ∪ wr ∪ realtime" },
+    ExistsSpec { model: "strong-snapshot-isolation", name: "strong-snapshot-isolation-cycle-exists", base: rel::WW | rel::WR | rel::REALTIME, ext: true, subgraph: "(ww ∪ wr ∪ realtime) extended by one rw" },
+    ExistsSpec { model: "PL-SS", name: "PL-SS-cycle-exists", base: rel::DATA | rel::REALTIME, ext: false, subgraph: "ww ∪ wr ∪ rw ∪ realtime" },
 ];
 
 /// Composed edges beyond this make an extension spec too costly; it is then skipped
@@ -228,9 +150,7 @@ impl Local {
     }
 
     fn has(&self, r: u8) -> bool {
-        self.adj
-            .iter()
-            .any(|es| es.iter().any(|&(_, m)| m & r != 0))
+        self.adj.iter().any(|es| es.iter().any(|&(_, m)| m & r != 0))
     }
 }
 
@@ -320,11 +240,7 @@ fn step(shape: Shape, s: u8, r: u8) -> Option<u8> {
 fn accepts(shape: Shape, s: u8, anchor: u8) -> bool {
     let adj = s & ADJ != 0 || (s & LAST_RW != 0 && anchor == rel::RW);
     let data = if s & RW_MANY != 0 {
-        if adj {
-            Data::G2Item
-        } else {
-            Data::GNonadjacent
-        }
+        if adj { Data::G2Item } else { Data::GNonadjacent }
     } else if s & RW_ONE != 0 {
         Data::GSingle
     } else if s & SAW_WR != 0 {
@@ -332,24 +248,13 @@ fn accepts(shape: Shape, s: u8, anchor: u8) -> bool {
     } else {
         Data::G0
     };
-    let variant_ok = if shape.variant == 0 {
-        s & SAW_VAR == 0
-    } else {
-        s & SAW_VAR != 0
-    };
+    let variant_ok = if shape.variant == 0 { s & SAW_VAR == 0 } else { s & SAW_VAR != 0 };
     data == shape.data && variant_ok
 }
 
 /// The shortest cycle of `shape` through the edge u -> v (whose relation is `anchor`).
 /// Only cycles shorter than `max_len` steps are looked for.
-fn cycle_through(
-    l: &Local,
-    shape: Shape,
-    (u, v, anchor): (u32, u32, u8),
-    max_len: usize,
-    deadline: Option<Instant>,
-    work: &mut u64,
-) -> Result<Option<Vec<(u32, u32, u8)>>, ()> {
+fn cycle_through(l: &Local, shape: Shape, (u, v, anchor): (u32, u32, u8), max_len: usize, deadline: Option<Instant>, work: &mut u64) -> Result<Option<Vec<(u32, u32, u8)>>, ()> {
     let allowed = shape.allowed();
     let s0 = step(shape, 0, anchor).expect("anchor is allowed");
     // (node, state) -> (previous node, previous state, relation of the step)
@@ -371,9 +276,7 @@ fn cycle_through(
             if r & allowed == 0 {
                 continue;
             }
-            let Some(ns) = step(shape, s, r) else {
-                continue;
-            };
+            let Some(ns) = step(shape, s, r) else { continue };
             if y == u {
                 if accepts(shape, ns, anchor) {
                     // Rebuild the path v .. x, then close it.
@@ -406,11 +309,7 @@ fn cycle_through(
 
 /// Finds a cycle of `shape` in the SCC, trying anchor edges whose ends share a component
 /// of the shape's subgraph.
-fn find(
-    l: &Local,
-    shape: Shape,
-    deadline: Option<Instant>,
-) -> Result<Option<Vec<(u32, u32, u8)>>, ()> {
+fn find(l: &Local, shape: Shape, deadline: Option<Instant>) -> Result<Option<Vec<(u32, u32, u8)>>, ()> {
     let allowed = shape.allowed();
     let anchor = shape.anchor();
     let n = l.nodes.len();
@@ -450,14 +349,7 @@ fn find(
             if best.is_some() {
                 tried_since_found += 1;
             }
-            match cycle_through(
-                l,
-                shape,
-                (a as u32, b, anchor),
-                max_len,
-                deadline,
-                &mut work,
-            ) {
+            match cycle_through(l, shape, (a as u32, b, anchor), max_len, deadline, &mut work) {
                 Ok(Some(c)) => best = Some(c),
                 Ok(None) => {}
                 // Out of time with a cycle in hand: keep it.
@@ -466,11 +358,7 @@ fn find(
             }
         }
     }
-    Ok(best.map(|c| {
-        c.into_iter()
-            .map(|(x, y, r)| (l.nodes[x as usize], l.nodes[y as usize], r))
-            .collect()
-    }))
+    Ok(best.map(|c| c.into_iter().map(|(x, y, r)| (l.nodes[x as usize], l.nodes[y as usize], r)).collect()))
 }
 
 /// Searches one SCC of the full graph.
@@ -496,11 +384,7 @@ pub fn search_scc(g: &Graph, scc: &[u32], deadline: Option<Instant>) -> SccResul
         }
     }
     // Models whose subgraph is acyclic hold here, so what they forbid cannot be found.
-    let possible: Vec<&str> = EXISTS
-        .iter()
-        .map(|s| s.model)
-        .filter(|m| !impossible.contains(*m))
-        .collect();
+    let possible: Vec<&str> = EXISTS.iter().map(|s| s.model).filter(|m| !impossible.contains(*m)).collect();
     let cannot = models::anomalies_prohibited_by(&possible);
 
     // 2. Shapes, skipping the implied and the impossible.
@@ -512,9 +396,7 @@ pub fn search_scc(g: &Graph, scc: &[u32], deadline: Option<Instant>) -> SccResul
         if redundant.contains(&name) || cannot.contains(&name) {
             continue;
         }
-        if (shape.variant == rel::PROCESS && !has_process)
-            || (shape.variant == rel::REALTIME && !has_realtime)
-        {
+        if (shape.variant == rel::PROCESS && !has_process) || (shape.variant == rel::REALTIME && !has_realtime) {
             continue;
         }
         match find(&l, shape, deadline) {
@@ -565,22 +447,14 @@ mod tests {
     fn classifies_pure_data_cycles() {
         assert_eq!(kinds(&graph(&[(0, 1, rel::WW), (1, 0, rel::WW)])), ["G0"]);
         assert_eq!(kinds(&graph(&[(0, 1, rel::WW), (1, 0, rel::WR)])), ["G1c"]);
-        assert_eq!(
-            kinds(&graph(&[(0, 1, rel::WR), (1, 0, rel::RW)])),
-            ["G-single-item"]
-        );
+        assert_eq!(kinds(&graph(&[(0, 1, rel::WR), (1, 0, rel::RW)])), ["G-single-item"]);
         assert_eq!(
             kinds(&graph(&[(0, 1, rel::RW), (1, 0, rel::RW)])),
             ["G2-item"]
         );
         // rw, wr, rw, wr: two rw edges, never adjacent.
         assert_eq!(
-            kinds(&graph(&[
-                (0, 1, rel::RW),
-                (1, 2, rel::WR),
-                (2, 3, rel::RW),
-                (3, 0, rel::WR)
-            ])),
+            kinds(&graph(&[(0, 1, rel::RW), (1, 2, rel::WR), (2, 3, rel::RW), (3, 0, rel::WR)])),
             ["G-nonadjacent-item"]
         );
     }

@@ -55,8 +55,7 @@ impl EdgeList {
 
     /// Sorts, merges parallel edges' labels and builds the CSR over `n` vertices.
     pub fn freeze(mut self, n: usize) -> Graph {
-        self.edges
-            .sort_unstable_by_key(|&(a, b, _)| ((a as u64) << 32) | b as u64);
+        self.edges.sort_unstable_by_key(|&(a, b, _)| ((a as u64) << 32) | b as u64);
         let mut merged: Vec<(u32, u32, u8)> = Vec::with_capacity(self.edges.len());
         for (a, b, r) in self.edges {
             match merged.last_mut() {
@@ -101,10 +100,7 @@ impl Graph {
 /// to the graph (untouched stack pages cost nothing).
 pub fn cyclic_sccs<G>(g: G, n: usize) -> Vec<Vec<u32>>
 where
-    G: IntoNodeIdentifiers<NodeId = u32>
-        + IntoNeighbors<NodeId = u32>
-        + NodeIndexable<NodeId = u32>
-        + Send,
+    G: IntoNodeIdentifiers<NodeId = u32> + IntoNeighbors<NodeId = u32> + NodeIndexable<NodeId = u32> + Send,
 {
     let run = move || {
         let mut out = Vec::new();

@@ -252,11 +252,7 @@ pub fn infer(t: &Txns, found: &mut Found) -> Inference<ListAppend> {
                 }
                 MopKind::Append => {
                     if let Some(&(k, len)) = ext_reads.iter().find(|(k, _)| *k == m.key)
-                        && !lost
-                            .iter()
-                            .rev()
-                            .take(8)
-                            .any(|&(lk, _, lt)| lk == k && lt == i)
+                        && !lost.iter().rev().take(8).any(|&(lk, _, lt)| lk == k && lt == i)
                     {
                         lost.push((k, len, i));
                     }
@@ -342,9 +338,7 @@ fn dirty_updates(t: &Txns, la: &ListAppend, failed: &FxMap<(u32, Scalar), u32>, 
         for &e in la.order_of(k) {
             let (writer, outcome) = match (failed.get(&(k, e)), la.slots.get(&(k, e))) {
                 (Some(&w), _) => (w, Outcome::Fail),
-                (None, Some(s)) if s.writer != u32::MAX => {
-                    (s.writer, t.txns[s.writer as usize].outcome)
-                }
+                (None, Some(s)) if s.writer != u32::MAX => (s.writer, t.txns[s.writer as usize].outcome),
                 _ => continue,
             };
             match outcome {

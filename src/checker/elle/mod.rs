@@ -119,14 +119,7 @@ pub struct Found {
 const MAX_CASES_PER_TYPE: usize = 32;
 
 impl Found {
-    pub fn add(
-        &mut self,
-        kind: &str,
-        key: Option<String>,
-        description: String,
-        events: Vec<u64>,
-        data: Value,
-    ) {
+    pub fn add(&mut self, kind: &str, key: Option<String>, description: String, events: Vec<u64>, data: Value) {
         let v = self.by_type.entry(kind.to_string()).or_default();
         if v.len() < MAX_CASES_PER_TYPE {
             v.push(Anomaly {
@@ -187,10 +180,7 @@ pub fn check_txns(t: &Txns, o: &ElleOptions) -> Verdict {
     let mut prohibited = models::anomalies_prohibited_by(&models);
     prohibited.extend(models::all_anomalies_implying(&o.anomalies));
     let mut reportable = prohibited.clone();
-    reportable.extend([
-        "cycle-search-timeout".to_string(),
-        "empty-transaction-graph".to_string(),
-    ]);
+    reportable.extend(["cycle-search-timeout".to_string(), "empty-transaction-graph".to_string()]);
     let order = if reportable.iter().any(|a| a.ends_with("-realtime")) {
         OrderEdges::Realtime
     } else if reportable.iter().any(|a| a.ends_with("-process")) {
@@ -252,11 +242,7 @@ pub fn check_txns(t: &Txns, o: &ElleOptions) -> Verdict {
     let sccs = g.cyclic_sccs();
     let graph_ms = started.elapsed().as_secs_f64() * 1e3 - inferred_ms;
 
-    if !t
-        .txns
-        .iter()
-        .any(|x| x.outcome == crate::history::Outcome::Ok)
-    {
+    if !t.txns.iter().any(|x| x.outcome == crate::history::Outcome::Ok) {
         found.add(
             "empty-transaction-graph",
             None,
@@ -281,20 +267,12 @@ pub fn check_txns(t: &Txns, o: &ElleOptions) -> Verdict {
             continue;
         }
         let scc_deadline = Some(
-            deadline.map_or(Instant::now() + o.cycle_search_timeout, |d| {
-                d.min(Instant::now() + o.cycle_search_timeout)
-            }),
+            deadline.map_or(Instant::now() + o.cycle_search_timeout, |d| d.min(Instant::now() + o.cycle_search_timeout)),
         );
         let r = cycles::search_scc(&g, scc, scc_deadline);
         for c in r.cycles {
             let (description, data, events) = explain::cycle(t, explainer.as_ref(), &c);
-            found.add(
-                &c.kind,
-                data["key"].as_str().map(String::from),
-                description,
-                events,
-                data,
-            );
+            found.add(&c.kind, data["key"].as_str().map(String::from), description, events, data);
         }
         for e in r.exists {
             let mut ids: Vec<u64> = e.scc.iter().map(|&i| t.txns[i as usize].ret).collect();
@@ -318,9 +296,7 @@ pub fn check_txns(t: &Txns, o: &ElleOptions) -> Verdict {
             found.add(
                 "cycle-search-timeout",
                 None,
-                format!(
-                    "searching an SCC of {size} transactions for {shape} cycles ran out of time"
-                ),
+                format!("searching an SCC of {size} transactions for {shape} cycles ran out of time"),
                 Vec::new(),
                 json!({"anomaly-spec-type": shape, "scc-size": size}),
             );
@@ -331,25 +307,17 @@ pub fn check_txns(t: &Txns, o: &ElleOptions) -> Verdict {
     // (timeouts, an empty graph) makes it unknown. Cycle-exists findings that other
     // anomalies already explain are dropped.
     let all_types: Vec<String> = found.by_type.keys().cloned().collect();
-    let non_exists: Vec<&str> = all_types
-        .iter()
-        .filter(|k| !k.ends_with("-cycle-exists"))
-        .map(|s| s.as_str())
-        .collect();
+    let non_exists: Vec<&str> = all_types.iter().filter(|k| !k.ends_with("-cycle-exists")).map(|s| s.as_str()).collect();
     let explained = models::impossible_models(&non_exists);
     let reported: Vec<String> = all_types
         .iter()
         .filter(|k| reportable.contains(*k))
         .filter(|k| {
-            !k.ends_with("-cycle-exists")
-                || !explained.contains(k.trim_end_matches("-cycle-exists"))
+            !k.ends_with("-cycle-exists") || !explained.contains(k.trim_end_matches("-cycle-exists"))
         })
         .cloned()
         .collect();
-    let bad: Vec<&String> = reported
-        .iter()
-        .filter(|k| prohibited.contains(*k))
-        .collect();
+    let bad: Vec<&String> = reported.iter().filter(|k| prohibited.contains(*k)).collect();
     let valid = if !bad.is_empty() {
         Validity::Invalid
     } else if !reported.is_empty() {
@@ -358,8 +326,7 @@ pub fn check_txns(t: &Txns, o: &ElleOptions) -> Verdict {
         Validity::Valid
     };
     let (not, also_not) = models::boundary(&all_types);
-    let counts: BTreeMap<&String, usize> =
-        found.by_type.iter().map(|(k, v)| (k, v.len())).collect();
+    let counts: BTreeMap<&String, usize> = found.by_type.iter().map(|(k, v)| (k, v.len())).collect();
     let anomalies: Vec<Anomaly> = reported
         .iter()
         .flat_map(|k| found.by_type.get(k).cloned().unwrap_or_default())
@@ -380,11 +347,7 @@ pub fn check_txns(t: &Txns, o: &ElleOptions) -> Verdict {
         Validity::Unknown => format!(
             "could not decide: {}{}",
             reported.join(", "),
-            if timed_out {
-                " (raise --time-limit to search longer)"
-            } else {
-                ""
-            }
+            if timed_out { " (raise --time-limit to search longer)" } else { "" }
         ),
     };
     let not_set: BTreeSet<String> = not;

@@ -17,49 +17,17 @@ const IMPLIED: &[(&str, &[&str])] = &[
     ("G1c-realtime", &["G1-realtime"]),
     ("G1", &["G1-process"]),
     ("G1-process", &["G1-realtime"]),
-    (
-        "G-single-item",
-        &["G-single", "G-single-item-process", "G-nonadjacent-item"],
-    ),
-    (
-        "G-single-item-process",
-        &[
-            "G-single-process",
-            "G-single-item-realtime",
-            "G-nonadjacent-item-process",
-        ],
-    ),
-    (
-        "G-single-item-realtime",
-        &["G-single-realtime", "G-nonadjacent-item-realtime"],
-    ),
+    ("G-single-item", &["G-single", "G-single-item-process", "G-nonadjacent-item"]),
+    ("G-single-item-process", &["G-single-process", "G-single-item-realtime", "G-nonadjacent-item-process"]),
+    ("G-single-item-realtime", &["G-single-realtime", "G-nonadjacent-item-realtime"]),
     ("G-single", &["G-nonadjacent", "GSIb", "G-single-process"]),
-    (
-        "G-single-process",
-        &["G-nonadjacent-process", "G-single-realtime"],
-    ),
+    ("G-single-process", &["G-nonadjacent-process", "G-single-realtime"]),
     ("G-single-realtime", &["G-nonadjacent-realtime"]),
-    (
-        "G-nonadjacent-item",
-        &["G-nonadjacent", "G2-item", "G-nonadjacent-item-process"],
-    ),
-    (
-        "G-nonadjacent-item-process",
-        &[
-            "G-nonadjacent-process",
-            "G2-item-process",
-            "G-nonadjacent-item-realtime",
-        ],
-    ),
-    (
-        "G-nonadjacent-item-realtime",
-        &["G2-item-realtime", "G-nonadjacent-realtime"],
-    ),
+    ("G-nonadjacent-item", &["G-nonadjacent", "G2-item", "G-nonadjacent-item-process"]),
+    ("G-nonadjacent-item-process", &["G-nonadjacent-process", "G2-item-process", "G-nonadjacent-item-realtime"]),
+    ("G-nonadjacent-item-realtime", &["G2-item-realtime", "G-nonadjacent-realtime"]),
     ("G-nonadjacent", &["G2", "G-nonadjacent-process"]),
-    (
-        "G-nonadjacent-process",
-        &["G2-process", "G-nonadjacent-realtime"],
-    ),
+    ("G-nonadjacent-process", &["G2-process", "G-nonadjacent-realtime"]),
     ("G-nonadjacent-realtime", &["G2-realtime"]),
     ("G2", &["G2-process"]),
     ("G2-item", &["G2", "G2-item-process"]),
@@ -87,10 +55,7 @@ const MODELS: &[(&str, &[&str])] = &[
     ("monotonic-atomic-view", &["read-committed"]),
     ("PL-2L", &["PL-2"]),
     ("PL-MSR", &["PL-2"]),
-    (
-        "parallel-snapshot-isolation",
-        &["causal-cerone", "update-atomic"],
-    ),
+    ("parallel-snapshot-isolation", &["causal-cerone", "update-atomic"]),
     ("prefix", &["causal-cerone"]),
     ("read-atomic", &["monotonic-atomic-view"]),
     ("read-committed", &["PL-1"]),
@@ -98,51 +63,19 @@ const MODELS: &[(&str, &[&str])] = &[
     ("update-atomic", &["PL-2"]),
     ("serializable", &["PL-2.99", "PL-SI", "view-serializable"]),
     ("session-serializable", &["1SR"]),
-    (
-        "PL-SI",
-        &[
-            "PL-FCV",
-            "monotonic-atomic-view",
-            "PL-MSR",
-            "parallel-snapshot-isolation",
-            "prefix",
-        ],
-    ),
-    (
-        "PL-SS",
-        &[
-            "PL-3",
-            "serializable",
-            "linearizable",
-            "PL-SI",
-            "strong-snapshot-isolation",
-            "strong-session-serializable",
-            "session-serializable",
-        ],
-    ),
+    ("PL-SI", &["PL-FCV", "monotonic-atomic-view", "PL-MSR", "parallel-snapshot-isolation", "prefix"]),
+    ("PL-SS", &["PL-3", "serializable", "linearizable", "PL-SI", "strong-snapshot-isolation", "strong-session-serializable", "session-serializable"]),
     ("strong-session-PL-1", &["PL-1"]),
     ("strong-session-PL-2", &["PL-2", "strong-session-PL-1"]),
     ("strong-PL-1", &["strong-session-PL-1"]),
     ("strong-PL-2", &["strong-session-PL-2", "strong-PL-1"]),
-    (
-        "strong-session-serializable",
-        &["serializable", "PL-3", "strong-session-snapshot-isolation"],
-    ),
-    (
-        "strong-session-snapshot-isolation",
-        &["PL-SI", "strong-session-PL-2"],
-    ),
-    (
-        "strong-snapshot-isolation",
-        &["strong-session-snapshot-isolation", "strong-PL-2"],
-    ),
+    ("strong-session-serializable", &["serializable", "PL-3", "strong-session-snapshot-isolation"]),
+    ("strong-session-snapshot-isolation", &["PL-SI", "strong-session-PL-2"]),
+    ("strong-snapshot-isolation", &["strong-session-snapshot-isolation", "strong-PL-2"]),
     ("linearizable", &["sequential"]),
     ("sequential", &["causal"]),
     ("causal", &["writes-follow-reads", "PRAM"]),
-    (
-        "PRAM",
-        &["monotonic-reads", "monotonic-writes", "read-your-writes"],
-    ),
+    ("PRAM", &["monotonic-reads", "monotonic-writes", "read-your-writes"]),
 ];
 
 /// model -> anomalies it forbids directly (weaker models' prohibitions are inherited).
@@ -154,81 +87,23 @@ const PROSCRIBED: &[(&str, &[&str])] = &[
     ("PL-2+", &["G1", "G-single"]),
     ("PL-FCV", &["G1", "G-SIb"]),
     ("parallel-snapshot-isolation", &["internal", "G1a"]),
-    (
-        "PL-3",
-        &["G1", "G2", "predicate-read-miss", "PL-3-cycle-exists"],
-    ),
-    (
-        "serializable",
-        &["G1", "G2", "internal", "PL-3-cycle-exists"],
-    ),
+    ("PL-3", &["G1", "G2", "predicate-read-miss", "PL-3-cycle-exists"]),
+    ("serializable", &["G1", "G2", "internal", "PL-3-cycle-exists"]),
     ("PL-2", &["G1", "PL-2-cycle-exists"]),
-    (
-        "PL-1",
-        &[
-            "G0",
-            "duplicate-elements",
-            "cyclic-versions",
-            "PL-1-cycle-exists",
-        ],
-    ),
+    ("PL-1", &["G0", "duplicate-elements", "cyclic-versions", "PL-1-cycle-exists"]),
     ("prefix", &["internal", "G1a"]),
-    (
-        "PL-SI",
-        &[
-            "internal",
-            "G1",
-            "G-SI",
-            "G-nonadjacent",
-            "PL-SI-cycle-exists",
-        ],
-    ),
+    ("PL-SI", &["internal", "G1", "G-SI", "G-nonadjacent", "PL-SI-cycle-exists"]),
     ("read-atomic", &["internal", "G1a", "future-read"]),
-    (
-        "PL-2.99",
-        &["G1", "G2-item", "PL-2.99-cycle-exists", "lost-update"],
-    ),
+    ("PL-2.99", &["G1", "G2-item", "PL-2.99-cycle-exists", "lost-update"]),
     ("update-atomic", &["lost-update"]),
-    (
-        "PL-SS",
-        &["G1", "G1c-realtime", "G2-realtime", "PL-SS-cycle-exists"],
-    ),
-    (
-        "strong-session-PL-1",
-        &["strong-session-PL-1-cycle-exists", "G0-process"],
-    ),
-    (
-        "strong-session-PL-2",
-        &["strong-session-PL-2-cycle-exists", "G1c-process"],
-    ),
+    ("PL-SS", &["G1", "G1c-realtime", "G2-realtime", "PL-SS-cycle-exists"]),
+    ("strong-session-PL-1", &["strong-session-PL-1-cycle-exists", "G0-process"]),
+    ("strong-session-PL-2", &["strong-session-PL-2-cycle-exists", "G1c-process"]),
     ("strong-PL-1", &["strong-PL-1-cycle-exists", "G0-realtime"]),
     ("strong-PL-2", &["strong-PL-2-cycle-exists", "G1c-realtime"]),
-    (
-        "strong-session-snapshot-isolation",
-        &[
-            "internal",
-            "G1-process",
-            "G-nonadjacent-process",
-            "strong-session-snapshot-isolation-cycle-exists",
-        ],
-    ),
-    (
-        "strong-snapshot-isolation",
-        &[
-            "internal",
-            "G1-realtime",
-            "G-nonadjacent-realtime",
-            "strong-snapshot-isolation-cycle-exists",
-        ],
-    ),
-    (
-        "strong-session-serializable",
-        &[
-            "G1-process",
-            "G2-process",
-            "strong-session-serializable-cycle-exists",
-        ],
-    ),
+    ("strong-session-snapshot-isolation", &["internal", "G1-process", "G-nonadjacent-process", "strong-session-snapshot-isolation-cycle-exists"]),
+    ("strong-snapshot-isolation", &["internal", "G1-realtime", "G-nonadjacent-realtime", "strong-snapshot-isolation-cycle-exists"]),
+    ("strong-session-serializable", &["G1-process", "G2-process", "strong-session-serializable-cycle-exists"]),
     ("PL-3U", &["G1", "G-update"]),
 ];
 
@@ -266,25 +141,17 @@ pub fn friendly(model: &str) -> &str {
     match model {
         "PL-3" => "serializable",
         "PL-SS" => "strong-serializable",
-        m => CANONICAL
-            .iter()
-            .find(|(_, c)| *c == m)
-            .map_or(m, |(f, _)| f),
+        m => CANONICAL.iter().find(|(_, c)| *c == m).map_or(m, |(f, _)| f),
     }
 }
 
 /// Every model name known, canonical.
 pub fn is_known_model(model: &str) -> bool {
     let m = canonical(model);
-    MODELS.iter().any(|(a, bs)| *a == m || bs.contains(&m))
-        || PROSCRIBED.iter().any(|(a, _)| *a == m)
+    MODELS.iter().any(|(a, bs)| *a == m || bs.contains(&m)) || PROSCRIBED.iter().any(|(a, _)| *a == m)
 }
 
-fn closure(
-    table: &[(&str, &[&str])],
-    start: impl IntoIterator<Item = String>,
-    forward: bool,
-) -> BTreeSet<String> {
+fn closure(table: &[(&str, &[&str])], start: impl IntoIterator<Item = String>, forward: bool) -> BTreeSet<String> {
     let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut todo: Vec<String> = start.into_iter().collect();
     while let Some(x) = todo.pop() {
@@ -303,37 +170,21 @@ fn closure(
 }
 
 pub fn all_implied_anomalies<S: AsRef<str>>(anomalies: &[S]) -> BTreeSet<String> {
-    closure(
-        IMPLIED,
-        anomalies.iter().map(|a| a.as_ref().to_string()),
-        true,
-    )
+    closure(IMPLIED, anomalies.iter().map(|a| a.as_ref().to_string()), true)
 }
 
 pub fn all_anomalies_implying<S: AsRef<str>>(anomalies: &[S]) -> BTreeSet<String> {
-    closure(
-        IMPLIED,
-        anomalies.iter().map(|a| a.as_ref().to_string()),
-        false,
-    )
+    closure(IMPLIED, anomalies.iter().map(|a| a.as_ref().to_string()), false)
 }
 
 /// Models that cannot hold if these cannot: the given ones and every model implying them.
 pub fn all_impossible_models<S: AsRef<str>>(models: &[S]) -> BTreeSet<String> {
-    closure(
-        MODELS,
-        models.iter().map(|m| canonical(m.as_ref()).to_string()),
-        false,
-    )
+    closure(MODELS, models.iter().map(|m| canonical(m.as_ref()).to_string()), false)
 }
 
 /// Anomalies that must not appear if all these models hold.
 pub fn anomalies_prohibited_by<S: AsRef<str>>(models: &[S]) -> BTreeSet<String> {
-    let implied = closure(
-        MODELS,
-        models.iter().map(|m| canonical(m.as_ref()).to_string()),
-        true,
-    );
+    let implied = closure(MODELS, models.iter().map(|m| canonical(m.as_ref()).to_string()), true);
     let direct: Vec<String> = PROSCRIBED
         .iter()
         .filter(|(m, _)| implied.contains(canonical(m)))
@@ -403,9 +254,7 @@ mod tests {
     #[test]
     fn strict_serializable_prohibits_realtime_cycles_but_serializable_does_not() {
         let ss = anomalies_prohibited_by(&["strict-serializable"]);
-        assert!(
-            ss.contains("G2-item-realtime") && ss.contains("G0") && ss.contains("G1c-realtime")
-        );
+        assert!(ss.contains("G2-item-realtime") && ss.contains("G0") && ss.contains("G1c-realtime"));
         let s = anomalies_prohibited_by(&["serializable"]);
         assert!(s.contains("G2-item") && s.contains("G-single-item"));
         assert!(!s.contains("G2-item-realtime") && !s.contains("G-single-item-realtime"));

@@ -111,13 +111,7 @@ pub fn infer(t: &Txns, sources: Sources, found: &mut Found) -> Inference<RwRegis
     let nkeys = t.keys.len();
     let vertex: Vec<bool> = t.txns.iter().map(|x| x.outcome != Outcome::Fail).collect();
     let touches: Vec<Vec<(u32, Touch)>> = (0..t.len())
-        .map(|i| {
-            if vertex[i] {
-                touches_of(t, i, found)
-            } else {
-                Vec::new()
-            }
-        })
+        .map(|i| if vertex[i] { touches_of(t, i, found) } else { Vec::new() })
         .collect();
 
     // Writers of each (key, value); failed and intermediate writes for G1a / G1b.
@@ -126,16 +120,12 @@ pub fn infer(t: &Txns, sources: Sources, found: &mut Found) -> Inference<RwRegis
     let mut intermediate: FxMap<(u32, Scalar), u32> = FxMap::default();
     for (i, x) in t.txns.iter().enumerate() {
         for m in t.mops(i) {
-            let (MopKind::Write, MopValue::One(v)) = (m.kind, m.value) else {
-                continue;
-            };
+            let (MopKind::Write, MopValue::One(v)) = (m.kind, m.value) else { continue };
             if x.outcome == Outcome::Fail {
                 failed.insert((m.key, v), i as u32);
                 continue;
             }
-            let is_final = touches[i]
-                .iter()
-                .any(|(k, tc)| *k == m.key && tc.final_write == Some(v));
+            let is_final = touches[i].iter().any(|(k, tc)| *k == m.key && tc.final_write == Some(v));
             if !is_final {
                 intermediate.insert((m.key, v), i as u32);
             }
@@ -207,8 +197,7 @@ pub fn infer(t: &Txns, sources: Sources, found: &mut Found) -> Inference<RwRegis
                 continue;
             }
             for (k, tc) in ts {
-                if let (Some(prev), Some(next)) =
-                    (last.get(&(t.txns[i].process, *k)).copied(), first_ver(tc))
+                if let (Some(prev), Some(next)) = (last.get(&(t.txns[i].process, *k)).copied(), first_ver(tc))
                     && prev != next
                 {
                     *vgraph[*k as usize].entry((prev, next)).or_default() |= SEQ;
@@ -230,13 +219,7 @@ pub fn infer(t: &Txns, sources: Sources, found: &mut Found) -> Inference<RwRegis
             }
         }
         for (k, ops) in by_key.iter().enumerate() {
-            let touch = |i: u32| {
-                touches[i as usize]
-                    .iter()
-                    .find(|(kk, _)| *kk as usize == k)
-                    .map(|p| p.1)
-                    .unwrap_or_default()
-            };
+            let touch = |i: u32| touches[i as usize].iter().find(|(kk, _)| *kk as usize == k).map(|p| p.1).unwrap_or_default();
             let mut ev: Vec<(u64, u32, bool)> = Vec::new();
             for &i in ops {
                 ev.push((t.txns[i as usize].call, i, false));
@@ -304,12 +287,7 @@ pub fn infer(t: &Txns, sources: Sources, found: &mut Found) -> Inference<RwRegis
             let mut srcs = BTreeSet::new();
             for (&(a, b), &s) in g {
                 if vals.contains(&a) && vals.contains(&b) {
-                    for (bit, name) in [
-                        (INIT, "initial-state"),
-                        (WFR, "writes-follow-reads"),
-                        (SEQ, "sequential-keys"),
-                        (LIN, "linearizable-keys"),
-                    ] {
+                    for (bit, name) in [(INIT, "initial-state"), (WFR, "writes-follow-reads"), (SEQ, "sequential-keys"), (LIN, "linearizable-keys")] {
                         if s & bit != 0 {
                             srcs.insert(name);
                         }
@@ -355,9 +333,7 @@ pub fn infer(t: &Txns, sources: Sources, found: &mut Found) -> Inference<RwRegis
     }
     for &(k, a, b) in vedges.keys() {
         let Some(bv) = b else { continue };
-        let Some(&wb) = writer.get(&(k, bv)) else {
-            continue;
-        };
+        let Some(&wb) = writer.get(&(k, bv)) else { continue };
         if let Some(av) = a
             && let Some(&wa) = writer.get(&(k, av))
         {
@@ -378,10 +354,7 @@ pub fn infer(t: &Txns, sources: Sources, found: &mut Found) -> Inference<RwRegis
 
 impl RwRegister {
     fn touch(&self, i: u32, k: u32) -> Option<Touch> {
-        self.touches[i as usize]
-            .iter()
-            .find(|(kk, _)| *kk == k)
-            .map(|p| p.1)
+        self.touches[i as usize].iter().find(|(kk, _)| *kk == k).map(|p| p.1)
     }
 }
 

@@ -188,10 +188,7 @@ impl Txns {
                 message,
             };
             let Some(mops) = value.as_array() else {
-                return Err(err(
-                    "value",
-                    format!("a txn's value must be a list of micro-ops, found {value}"),
-                ));
+                return Err(err("value", format!("a txn's value must be a list of micro-ops, found {value}")));
             };
             t.begin(
                 op.id as u32,
@@ -204,30 +201,16 @@ impl Txns {
                 let field = format!("value[{i}]");
                 let parts = match mop.as_array() {
                     Some(p) if p.len() == 3 => p,
-                    _ => {
-                        return Err(err(
-                            &field,
-                            format!("a micro-op is [f, key, value], found {mop}"),
-                        ));
-                    }
+                    _ => return Err(err(&field, format!("a micro-op is [f, key, value], found {mop}"))),
                 };
-                let key = t.scalar(&parts[1]).ok_or_else(|| {
-                    err(
-                        &field,
-                        format!("key must be an integer or a string, found {}", parts[1]),
-                    )
-                })?;
+                let key = t
+                    .scalar(&parts[1])
+                    .ok_or_else(|| err(&field, format!("key must be an integer or a string, found {}", parts[1])))?;
                 let f = parts[0].as_str().unwrap_or("");
                 match f {
                     "append" | "w" => {
                         let v = t.scalar(&parts[2]).ok_or_else(|| {
-                            err(
-                                &field,
-                                format!(
-                                    "{f} value must be an integer or a string, found {}",
-                                    parts[2]
-                                ),
-                            )
+                            err(&field, format!("{f} value must be an integer or a string, found {}", parts[2]))
                         })?;
                         if f == "append" {
                             t.push_append(key, v)
@@ -235,34 +218,29 @@ impl Txns {
                             t.push_write(key, v)
                         }
                     }
-                    "r" => {
-                        match &parts[2] {
-                            Value::Null => t.push_mop(MopKind::Read, key, MopValue::Nil),
-                            Value::Array(xs) => {
-                                elems.clear();
-                                for x in xs {
-                                    let s = t.scalar(x).ok_or_else(|| {
+                    "r" => match &parts[2] {
+                        Value::Null => t.push_mop(MopKind::Read, key, MopValue::Nil),
+                        Value::Array(xs) => {
+                            elems.clear();
+                            for x in xs {
+                                let s = t.scalar(x).ok_or_else(|| {
                                     err(&field, format!("list elements must be integers or strings, found {x}"))
                                 })?;
-                                    elems.push(s);
-                                }
-                                t.push_read_list(key, Some(&elems));
+                                elems.push(s);
                             }
-                            other => {
-                                let v = t.scalar(other).ok_or_else(|| {
+                            t.push_read_list(key, Some(&elems));
+                        }
+                        other => {
+                            let v = t.scalar(other).ok_or_else(|| {
                                 err(&field, format!("read value must be null, a list, an integer or a string, found {other}"))
                             })?;
-                                t.push_read_register(key, Some(v));
-                            }
+                            t.push_read_register(key, Some(v));
                         }
-                    }
+                    },
                     _ => {
                         return Err(err(
                             &field,
-                            format!(
-                                "micro-op must be \"append\", \"w\" or \"r\", found {}",
-                                parts[0]
-                            ),
+                            format!("micro-op must be \"append\", \"w\" or \"r\", found {}", parts[0]),
                         ));
                     }
                 }

@@ -24,9 +24,7 @@ fn id_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     match Value::deserialize(d)? {
         Value::String(s) => Ok(s),
         Value::Number(n) => Ok(n.to_string()),
-        other => Err(serde::de::Error::custom(format!(
-            "id must be a string or a number, not {other}"
-        ))),
+        other => Err(serde::de::Error::custom(format!("id must be a string or a number, not {other}"))),
     }
 }
 
@@ -37,13 +35,7 @@ pub fn check_logs(logs: &BTreeMap<String, Vec<LogEntry>>) -> Verdict {
     let mut anomalies = Vec::new();
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     let mut push = |a: Anomaly, anomalies: &mut Vec<Anomaly>| {
-        let c = counts
-            .entry(if a.kind == "log-divergence" {
-                "log-divergence"
-            } else {
-                "log-order"
-            })
-            .or_default();
+        let c = counts.entry(if a.kind == "log-divergence" { "log-divergence" } else { "log-order" }).or_default();
         *c += 1;
         if *c <= MAX_LISTED {
             anomalies.push(a);
@@ -75,11 +67,7 @@ pub fn check_logs(logs: &BTreeMap<String, Vec<LogEntry>>) -> Verdict {
     let mut at: BTreeMap<u64, BTreeMap<(u64, &str), Vec<&str>>> = BTreeMap::new();
     for (node, log) in logs {
         for e in log {
-            at.entry(e.index)
-                .or_default()
-                .entry((e.term, e.id.as_str()))
-                .or_default()
-                .push(node);
+            at.entry(e.index).or_default().entry((e.term, e.id.as_str())).or_default().push(node);
         }
     }
     let mut divergent = 0usize;
@@ -90,18 +78,13 @@ pub fn check_logs(logs: &BTreeMap<String, Vec<LogEntry>>) -> Verdict {
         divergent += 1;
         let parts: Vec<String> = versions
             .iter()
-            .map(|((term, id), nodes)| {
-                format!("{} committed term {term} entry {id}", nodes.join(", "))
-            })
+            .map(|((term, id), nodes)| format!("{} committed term {term} entry {id}", nodes.join(", ")))
             .collect();
         push(
             Anomaly {
                 kind: "log-divergence".into(),
                 key: None,
-                description: format!(
-                    "at index {index}, {}: two different entries were committed at one index",
-                    parts.join("; ")
-                ),
+                description: format!("at index {index}, {}: two different entries were committed at one index", parts.join("; ")),
                 events: Vec::new(),
                 data: json!({
                     "index": index,
@@ -112,16 +95,11 @@ pub fn check_logs(logs: &BTreeMap<String, Vec<LogEntry>>) -> Verdict {
         );
     }
     let entries: usize = logs.values().map(Vec::len).sum();
-    let undecided =
-        (entries == 0).then(|| "no committed entries were collected from any node".to_string());
+    let undecided = (entries == 0).then(|| "no committed entries were collected from any node".to_string());
     super::verdict(
         "split-brain/logs",
         anomalies,
-        format!(
-            "{} nodes' committed logs ({entries} entries, {} indexes) form one chain",
-            logs.len(),
-            at.len()
-        ),
+        format!("{} nodes' committed logs ({entries} entries, {} indexes) form one chain", logs.len(), at.len()),
         undecided,
         json!({"nodes": logs.len(), "entries": entries, "indexes": at.len(), "divergent_indexes": divergent, "findings": counts}),
     )
@@ -135,21 +113,14 @@ mod tests {
     fn log(entries: &[(u64, u64, &str)]) -> Vec<LogEntry> {
         entries
             .iter()
-            .map(|&(index, term, id)| LogEntry {
-                index,
-                term,
-                id: id.into(),
-            })
+            .map(|&(index, term, id)| LogEntry { index, term, id: id.into() })
             .collect()
     }
 
     #[test]
     fn agreeing_logs_of_different_lengths_are_one_chain() {
         let mut logs = BTreeMap::new();
-        logs.insert(
-            "n1".to_string(),
-            log(&[(1, 1, "a"), (2, 1, "b"), (3, 2, "c")]),
-        );
+        logs.insert("n1".to_string(), log(&[(1, 1, "a"), (2, 1, "b"), (3, 2, "c")]));
         logs.insert("n2".to_string(), log(&[(1, 1, "a"), (2, 1, "b")]));
         logs.insert("n3".to_string(), log(&[(2, 1, "b"), (3, 2, "c")])); // compacted prefix
         let v = check_logs(&logs);
@@ -166,12 +137,7 @@ mod tests {
         assert_eq!(v.valid, Validity::Invalid);
         assert_eq!(v.anomalies.len(), 1);
         let d = &v.anomalies[0].description;
-        assert!(
-            d.starts_with(
-                "at index 2, n1 committed term 2 entry x; n2, n3 committed term 3 entry y"
-            ),
-            "{d}"
-        );
+        assert!(d.starts_with("at index 2, n1 committed term 2 entry x; n2, n3 committed term 3 entry y"), "{d}");
     }
 
     #[test]
@@ -184,10 +150,7 @@ mod tests {
 
     #[test]
     fn entries_parse_from_the_log_endpoint_with_numeric_ids() {
-        let e: Vec<LogEntry> = serde_json::from_str(
-            r#"[{"index":1,"term":1,"id":"n1-0-1"},{"index":2,"term":1,"id":7}]"#,
-        )
-        .unwrap();
+        let e: Vec<LogEntry> = serde_json::from_str(r#"[{"index":1,"term":1,"id":"n1-0-1"},{"index":2,"term":1,"id":7}]"#).unwrap();
         assert_eq!(e[1].id, "7");
         assert_eq!(check_logs(&BTreeMap::new()).valid, Validity::Unknown);
     }

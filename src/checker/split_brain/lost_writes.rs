@@ -22,16 +22,11 @@ pub fn check_lost_writes(h: &History) -> Verdict {
     let mut keys_checked = 0usize;
     let mut acknowledged = 0usize;
     for (key, ops) in h.by_key() {
-        let Some(read) = final_read(&ops) else {
-            continue;
-        };
+        let Some(read) = final_read(&ops) else { continue };
         let key_name = key.as_deref().unwrap_or("(no key)").to_string();
         keys_checked += 1;
         for f in ["append", "add"] {
-            acknowledged += ops
-                .iter()
-                .filter(|o| o.f == f && o.outcome == Outcome::Ok)
-                .count();
+            acknowledged += ops.iter().filter(|o| o.f == f && o.outcome == Outcome::Ok).count();
             for w in lost(&ops, f, read) {
                 anomalies.push(Anomaly {
                     kind: "lost-write".into(),
@@ -65,9 +60,7 @@ pub fn check_lost_writes(h: &History) -> Verdict {
         if let Some(w) = last {
             let wret = w.ret.unwrap_or(w.call);
             let rivals = writes.iter().any(|x| {
-                x.id != w.id
-                    && x.call < read.ret.unwrap_or(u64::MAX)
-                    && x.ret.is_none_or(|r| r > w.call)
+                x.id != w.id && x.call < read.ret.unwrap_or(u64::MAX) && x.ret.is_none_or(|r| r > w.call)
             });
             let want = written(w).expect("a write");
             if !rivals && read.value != *want {
@@ -91,9 +84,7 @@ pub fn check_lost_writes(h: &History) -> Verdict {
     super::verdict(
         "split-brain/lost-writes",
         anomalies,
-        format!(
-            "{keys_checked} keys: every acknowledged write that must be visible is in the final reads"
-        ),
+        format!("{keys_checked} keys: every acknowledged write that must be visible is in the final reads"),
         undecided,
         json!({"keys": keys_checked, "acknowledged_writes": acknowledged}),
     )
@@ -104,8 +95,8 @@ mod tests {
     use super::*;
     use crate::checker::Validity;
     use crate::history::{Event, EventType, Process};
-    use EventType::{Info, Invoke, Ok};
     use std::path::Path;
+    use EventType::{Info, Invoke, Ok};
 
     fn history(evs: &[(u64, EventType, &str, Value)]) -> History {
         let events = evs
@@ -138,13 +129,7 @@ mod tests {
         ]);
         let v = check_lost_writes(&h);
         assert_eq!(v.valid, Validity::Invalid);
-        assert!(
-            v.anomalies[0]
-                .description
-                .contains("the append of 1 was acknowledged (event 1, node n1)"),
-            "{}",
-            v.anomalies[0].description
-        );
+        assert!(v.anomalies[0].description.contains("the append of 1 was acknowledged (event 1, node n1)"), "{}", v.anomalies[0].description);
     }
 
     #[test]

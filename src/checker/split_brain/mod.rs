@@ -15,24 +15,13 @@ use crate::checker::{Anomaly, Validity, Verdict};
 
 /// A verdict from a list of findings: invalid if any, else valid (or unknown with `why`
 /// when the input could not support a decision).
-pub(crate) fn verdict(
-    checker: &str,
-    anomalies: Vec<Anomaly>,
-    ok_text: String,
-    undecided: Option<String>,
-    stats: serde_json::Value,
-) -> Verdict {
+pub(crate) fn verdict(checker: &str, anomalies: Vec<Anomaly>, ok_text: String, undecided: Option<String>, stats: serde_json::Value) -> Verdict {
     let (valid, explanation) = if !anomalies.is_empty() {
         let mut kinds: Vec<&str> = anomalies.iter().map(|a| a.kind.as_str()).collect();
         kinds.dedup();
         (
             Validity::Invalid,
-            format!(
-                "{} finding(s): {}. First: {}",
-                anomalies.len(),
-                kinds.join(", "),
-                anomalies[0].description
-            ),
+            format!("{} finding(s): {}. First: {}", anomalies.len(), kinds.join(", "), anomalies[0].description),
         )
     } else if let Some(why) = undecided {
         (Validity::Unknown, why)

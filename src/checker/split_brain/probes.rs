@@ -30,10 +30,7 @@ pub fn samples(h: &History) -> (Vec<Sample>, usize) {
         if e.process != Process::probe() || e.f != "status" || e.kind != EventType::Info {
             continue;
         }
-        let node = e
-            .node
-            .clone()
-            .or_else(|| e.value["id"].as_str().map(String::from));
+        let node = e.node.clone().or_else(|| e.value["id"].as_str().map(String::from));
         match (node, e.value["role"].as_str(), e.value["term"].as_u64()) {
             (Some(node), Some(role), Some(term)) => out.push(Sample {
                 event: e.index,
@@ -94,8 +91,7 @@ fn is_write(f: &str, v: &Value) -> bool {
     match f {
         "write" | "cas" | "append" | "add" => true,
         "txn" => v.as_array().is_some_and(|ms| {
-            ms.iter()
-                .any(|m| matches!(m[0].as_str(), Some("w" | "append")))
+            ms.iter().any(|m| matches!(m[0].as_str(), Some("w" | "append")))
         }),
         _ => false,
     }
@@ -108,25 +104,14 @@ pub fn check_probes(h: &History) -> Verdict {
     // 1. Two leaders in one term.
     let mut leaders: BTreeMap<u64, BTreeMap<&str, &Sample>> = BTreeMap::new();
     for s in samples.iter().filter(|s| s.role == "leader") {
-        leaders
-            .entry(s.term)
-            .or_default()
-            .entry(&s.node)
-            .or_insert(s);
+        leaders.entry(s.term).or_default().entry(&s.node).or_insert(s);
     }
     for (term, nodes) in &leaders {
         if nodes.len() > 1 {
             let names: Vec<&str> = nodes.keys().copied().collect();
             let seen: Vec<String> = nodes
                 .values()
-                .map(|s| {
-                    format!(
-                        "{} at {:.3} s (event {})",
-                        s.node,
-                        s.time as f64 / 1e9,
-                        s.event
-                    )
-                })
+                .map(|s| format!("{} at {:.3} s (event {})", s.node, s.time as f64 / 1e9, s.event))
                 .collect();
             anomalies.push(Anomaly {
                 kind: "two-leaders-one-term".into(),
@@ -159,11 +144,7 @@ pub fn check_probes(h: &History) -> Verdict {
             if from >= to {
                 continue;
             }
-            let acked = |node: &str| {
-                acks.iter()
-                    .find(|w| w.0 == node && w.1 >= from && w.2 <= to)
-                    .copied()
-            };
+            let acked = |node: &str| acks.iter().find(|w| w.0 == node && w.1 >= from && w.2 <= to).copied();
             if let (Some(wa), Some(wb)) = (acked(&a.node), acked(&b.node)) {
                 anomalies.push(Anomaly {
                     kind: "overlapping-leaders-acked-writes".into(),
@@ -181,16 +162,11 @@ pub fn check_probes(h: &History) -> Verdict {
         }
     }
 
-    let undecided = samples
-        .is_empty()
-        .then(|| "no /status samples (probe events) in the history".to_string());
+    let undecided = samples.is_empty().then(|| "no /status samples (probe events) in the history".to_string());
     super::verdict(
         "split-brain/probes",
         anomalies,
-        format!(
-            "{} status samples: at most one leader per term, and no two leaders acknowledged writes at the same time",
-            samples.len()
-        ),
+        format!("{} status samples: at most one leader per term, and no two leaders acknowledged writes at the same time", samples.len()),
         undecided,
         json!({"samples": samples.len(), "skipped_samples": skipped, "terms_with_leader": leaders.len(), "reigns": reigns.len()}),
     )
@@ -259,11 +235,7 @@ mod tests {
         let v = check_probes(&h);
         assert_eq!(v.valid, Validity::Invalid);
         assert_eq!(v.anomalies[0].kind, "two-leaders-one-term");
-        assert!(
-            v.anomalies[0].description.contains("n1 and n3"),
-            "{}",
-            v.anomalies[0].description
-        );
+        assert!(v.anomalies[0].description.contains("n1 and n3"), "{}", v.anomalies[0].description);
         assert!(v.anomalies[0].description.contains("term 3"));
         assert_eq!(v.anomalies[0].events, vec![0, 1]);
     }
@@ -297,21 +269,12 @@ mod tests {
         let v = check_probes(&h);
         assert_eq!(v.valid, Validity::Invalid);
         assert_eq!(v.anomalies[0].kind, "overlapping-leaders-acked-writes");
-        assert!(
-            v.anomalies[0]
-                .description
-                .contains("n1 (term 1) and n2 (term 2)"),
-            "{}",
-            v.anomalies[0].description
-        );
+        assert!(v.anomalies[0].description.contains("n1 (term 1) and n2 (term 2)"), "{}", v.anomalies[0].description);
     }
 
     #[test]
     fn no_samples_is_unknown() {
-        let h = history(vec![
-            client(0, 1, 1, EventType::Invoke, "n1"),
-            client(0, 2, 1, EventType::Ok, "n1"),
-        ]);
+        let h = history(vec![client(0, 1, 1, EventType::Invoke, "n1"), client(0, 2, 1, EventType::Ok, "n1")]);
         assert_eq!(check_probes(&h).valid, Validity::Unknown);
     }
 }
