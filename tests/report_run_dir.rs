@@ -191,6 +191,9 @@ fn a_100k_op_history_renders_under_10_mb() {
     );
     let files = write_run_report(&run.dir).unwrap();
     println!("100k-op report: {} bytes", files.html_bytes);
+    if let Ok(out) = std::env::var("REPORT_KEEP_BIG_HTML") {
+        std::fs::copy(&files.html, out).unwrap();
+    }
     assert!(files.html_bytes < 10_000_000, "{} bytes", files.html_bytes);
 }
 

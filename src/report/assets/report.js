@@ -103,6 +103,7 @@
     win0 = (endUs - winLen) * slider.value / 1000; render();
   });
   sizeSel.addEventListener('change', function () {
+    if (sizeSel.value === 'zoom') return;
     var centre = win0 + winLen / 2;
     winLen = sizeSel.value === 'all' ? endUs : Number(sizeSel.value) * 1e6;
     win0 = centre - winLen / 2; render();
@@ -121,6 +122,7 @@
     var pad = Math.max((hi - lo) * 0.6, 2000);
     win0 = lo - pad; winLen = hi - lo + 2 * pad;
     highlight = new Set(m.ops);
+    sizeSel.value = 'zoom';
     markTimes = m.times;
     render();
     if (scroll) document.getElementById('timeline-section').scrollIntoView();
