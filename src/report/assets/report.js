@@ -95,7 +95,8 @@
     s.push('</svg>');
     el.innerHTML = s.join('');
     info.textContent = fmtS(win0) + '–' + fmtS(win1) + ' s of ' + fmtS(endUs) + ' s · ' + inWindow + ' ops in view' +
-      (inWindow > drawn ? ' (first ' + drawn + ' drawn: zoom in to see all)' : '');
+      (inWindow > drawn ? ' (first ' + drawn + ' drawn: zoom in to see all)' : '') +
+      (D.total_ops > N ? ' · sampled: ' + N + ' of ' + D.total_ops + ' ops embedded (every op an anomaly names is kept)' : '');
     slider.value = endUs > winLen ? Math.round(win0 / (endUs - winLen) * 1000) : 0;
     document.body.dataset.timeline = 'drawn';
   }
