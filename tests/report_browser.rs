@@ -190,7 +190,18 @@ fn reports_render_in_chromium_without_errors() {
     assert!(console.is_empty(), "{console:#?}");
     assert!(dom.contains(r#"class="op op-ok hl""#), "highlighted op");
     assert!(dom.contains(r#" dim""#), "other ops dimmed");
+    // A split-brain finding names probe events: drawn as lines at their times.
+    let url = format!("file://{}#mark=a1-0", invalid_html.display());
+    let (dom, console) = run_chromium(&bin, &url, "1400,2400", &["--dump-dom".to_string()]);
+    assert!(console.is_empty(), "{console:#?}");
+    assert!(dom.contains(r#"class="mark-time""#), "probe times marked");
 
     screenshot(&bin, &valid_html, "report-valid.png", "", "1400,2600");
-    screenshot(&bin, &invalid_html, "report-invalid.png", "", "1400,3400");
+    screenshot(
+        &bin,
+        &invalid_html,
+        "report-invalid.png",
+        "#mark=a0-0",
+        "1400,3400",
+    );
 }

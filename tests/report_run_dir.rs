@@ -155,7 +155,11 @@ fn report_cli_rewrites_the_files_and_check_style_input_renders() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(run.dir.join("report.html").is_file());
+    let page = std::fs::read_to_string(run.dir.join("report.html")).unwrap();
+    assert!(
+        page.contains("20261122T142500"),
+        "named by the real run, not `latest`"
+    );
     assert!(run.dir.join("junit.xml").is_file());
     let missing = Command::new(bin)
         .args(["report", "/nonexistent/run"])
@@ -187,5 +191,43 @@ fn a_100k_op_history_renders_under_10_mb() {
     );
     let files = write_run_report(&run.dir).unwrap();
     println!("100k-op report: {} bytes", files.html_bytes);
+    if let Ok(out) = std::env::var("REPORT_KEEP_BIG_HTML") {
+        std::fs::copy(&files.html, out).unwrap();
+    }
     assert!(files.html_bytes < 10_000_000, "{} bytes", files.html_bytes);
+}
+
+/// A graph checker's cycle, found by the real Elle checker on an elle-cli corpus history,
+/// is drawn with its steps in words.
+#[test]
+fn elle_cycles_are_drawn_and_explained() {
+    use faultline::checker::elle::{ElleModel, ElleOptions, check};
+    use faultline::history::import::{Format, read_file};
+    let path = std::path::Path::new(
+        "/work/shared/corpora/elle/elle-cli/list-append-anomaly-g1c-circular-information-flow.json",
+    );
+    if !path.exists() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "{} missing",
+            path.display()
+        );
+        eprintln!("skipping: {} is missing", path.display());
+        return;
+    }
+    let history = read_file(path, Format::Auto).unwrap();
+    let verdict = check(&history, &ElleOptions::new(ElleModel::ListAppend));
+    assert!(!verdict.anomalies.is_empty(), "{verdict:?}");
+    let verdicts = vec![verdict];
+    let html = render_html(&ReportInput::new("g1c", &history, &verdicts));
+    assert!(html.contains(r#"<svg class="cycle""#), "cycle drawn");
+    assert!(
+        html.contains(r#"<ol class="cycle-steps">"#),
+        "steps in words"
+    );
+    assert!(html.contains("G1c"), "anomaly named");
+    if let Ok(out) = std::env::var("REPORT_KEEP_HTML") {
+        std::fs::write(out, &html).unwrap();
+    }
 }

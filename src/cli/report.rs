@@ -26,6 +26,8 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
     if !dir.is_dir() {
         return Err(BadInput(format!("{}: not a run directory", dir.display())).into());
     }
+    // `latest` is a symlink: the report names the run by its real directory.
+    let dir = dir.canonicalize().unwrap_or(dir);
     let files = write_run_report(&dir)
         .map_err(|e: ReportError| -> anyhow::Error {
             if e.is_bad_input() {

@@ -56,6 +56,14 @@ impl<'a> Context<'a> {
     }
 }
 
+/// A checker's figure: fractions to 3 decimals, everything else as compact JSON.
+fn stat_text(v: &Value) -> String {
+    match v.as_f64() {
+        Some(f) if v.is_f64() => format!("{f:.3}"),
+        _ => value_text(v),
+    }
+}
+
 pub fn validity_word(v: Validity) -> &'static str {
     match v {
         Validity::Valid => "valid",
@@ -123,7 +131,7 @@ pub fn render(ctx: &Context, verdicts: &[Verdict]) -> (String, Vec<(String, Vec<
                     out,
                     "<dt>{}</dt><dd>{}</dd>",
                     escape::html(k),
-                    escape::html(&escape::truncate(&value_text(val), 80))
+                    escape::html(&escape::truncate(&stat_text(val), 80))
                 );
             }
             out.push_str("</dl>");
@@ -248,7 +256,7 @@ fn event_table(history: &History, events: &[u64]) -> String {
             e.kind.as_str(),
             escape::html(&e.f),
             escape::html(e.key.as_deref().unwrap_or("")),
-            escape::html(&escape::truncate(&value_text(&e.value), 120)),
+            escape::html(&escape::truncate(&value_text(&e.value), 90)),
             escape::html(e.node.as_deref().unwrap_or(""))
         );
     }

@@ -215,14 +215,24 @@ pub fn render(
             .map(|k| format!(" on key <code>{}</code>", escape::html(k)))
             .unwrap_or_default()
     );
+    out.push_str(r#"<div class="legend cx-legend"><span><i style="background:#cfe2f3;border:1px solid #3d85c6"></i>linearized, numbered in order</span><span><i style="background:#f4cccc;border:1px solid #d64545"></i>cannot be placed</span><span><i style="background:#ead1f5;border:1px dashed #8e44ad"></i>could have produced what it needs</span><span><i style="background:#eee;border:1px dashed #aaa"></i>other concurrent ops</span></div>"#);
     out.push_str(&svg);
     out.push_str(r#"<table class="cx-steps"><thead><tr><th>step</th><th>process</th><th>op</th><th>invoked – returned (s)</th><th>model state after</th></tr></thead><tbody>"#);
     let from = prefix.len().saturating_sub(TABLE_STEPS);
     if from > 0 {
+        let initial = w
+            .initial_state
+            .as_ref()
+            .map(|s| {
+                format!(
+                    " from initial state <code>{}</code>",
+                    escape::html(&state_text(Some(s)))
+                )
+            })
+            .unwrap_or_default();
         let _ = write!(
             out,
-            r#"<tr><td colspan="5" class="muted">… {from} earlier step(s) from initial state <code>{}</code></td></tr>"#,
-            escape::html(&state_text(w.initial_state.as_ref()))
+            r#"<tr><td colspan="5" class="muted">… {from} earlier step(s){initial}</td></tr>"#
         );
     }
     let interval = |op: &Operation| match op.ret_time {

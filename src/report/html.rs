@@ -155,7 +155,7 @@ pub fn render_html(input: &ReportInput) -> String {
     out.push_str("</section>");
 
     // Timeline
-    out.push_str(r#"<section id="timeline-section"><h2>Timeline</h2><div class="controls"><button id="tl-prev">◀</button><input id="tl-pos" type="range" min="0" max="1000" value="0" aria-label="window position"><button id="tl-next">▶</button><label>window <select id="tl-size"><option value="0.1">0.1 s</option><option value="1">1 s</option><option value="5">5 s</option><option value="10">10 s</option><option value="30">30 s</option><option value="all" selected>all</option></select></label><button id="tl-clear">clear highlight</button><span id="tl-info" class="muted"></span></div><div id="timeline"></div>"#);
+    out.push_str(r#"<section id="timeline-section"><h2>Timeline</h2><div class="controls"><button id="tl-prev">◀</button><input id="tl-pos" type="range" min="0" max="1000" value="0" aria-label="window position"><button id="tl-next">▶</button><label>window <select id="tl-size"><option value="0.1">0.1 s</option><option value="1">1 s</option><option value="5">5 s</option><option value="10">10 s</option><option value="30">30 s</option><option value="all" selected>all</option><option value="zoom" hidden>zoomed</option></select></label><button id="tl-clear">clear highlight</button><span id="tl-info" class="muted"></span></div><div id="timeline"></div>"#);
     out.push_str(r#"<div class="legend"><span><i style="background:var(--ok)"></i>ok</span><span><i style="background:var(--fail)"></i>fail (did not happen)</span><span><i style="background:var(--info)"></i>info (unknown / never returned)</span>"#);
     let mut seen: Vec<&str> = Vec::new();
     for b in &bands {

@@ -2,7 +2,7 @@
 //! thread: a retired process's successor reuses its lane), as compact columns the page's
 //! script draws window by window, so a 100,000-op history stays a few MB and stays fast.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -15,6 +15,8 @@ use crate::history::{History, Operation, Outcome};
 #[derive(Debug, Serialize)]
 pub struct TimelineData {
     pub end_us: u64,
+    /// Ops in the history; more than the columns hold when the timeline is sampled.
+    pub total_ops: usize,
     /// Lane labels: the process ids that ran in the lane, e.g. `"p3 p13"`.
     pub lanes: Vec<String>,
     pub lane: Vec<u32>,
@@ -44,14 +46,19 @@ pub struct BandData {
     pub label: String,
 }
 
-/// Ops an anomaly names, to highlight and jump to.
+/// Ops an anomaly names, to highlight and jump to, and the times (µs) of the other events
+/// it names (probes, faults), drawn as lines.
 #[derive(Debug, Serialize)]
 pub struct MarkData {
     pub id: String,
     pub ops: Vec<usize>,
+    pub times: Vec<u64>,
 }
 
 const VALUE_CHARS: usize = 28;
+/// Ops embedded at most (about 40 bytes each): beyond, every k-th op is kept, plus every op
+/// an anomaly names, so no page grows past ~10 MB however long the run.
+pub const MAX_TIMELINE_OPS: usize = 200_000;
 
 /// Compact text of a JSON value (strings unquoted).
 pub fn value_text(v: &Value) -> String {
@@ -131,6 +138,7 @@ pub fn timeline_data(
     let n = history.operations.len();
     let mut d = TimelineData {
         end_us: end / 1000,
+        total_ops: n,
         lanes,
         lane: Vec::with_capacity(n),
         process: Vec::with_capacity(n),
@@ -157,8 +165,27 @@ pub fn timeline_data(
     let mut f_ids: HashMap<&str, u16> = HashMap::new();
     let mut key_ids: HashMap<Option<&str>, u32> = HashMap::new();
     // event index -> op id, for both invoke and completion events
-    let mut op_of_event: HashMap<u64, usize> = HashMap::new();
+    let mut op_of_event: HashMap<u64, usize> = HashMap::with_capacity(n * 2);
     for op in &history.operations {
+        op_of_event.insert(op.call, op.id);
+        if let Some(r) = op.ret {
+            op_of_event.insert(r, op.id);
+        }
+    }
+    let marked: HashSet<usize> = marks
+        .iter()
+        .flat_map(|(_, events)| events.iter().filter_map(|e| op_of_event.get(e).copied()))
+        .collect();
+    let stride = n.div_ceil(MAX_TIMELINE_OPS).max(1);
+    // op id -> position in the columns
+    let mut pos_of: HashMap<usize, usize> = HashMap::new();
+    for op in &history.operations {
+        if op.id % stride != 0 && !marked.contains(&op.id) {
+            continue;
+        }
+        if marked.contains(&op.id) {
+            pos_of.insert(op.id, d.start.len());
+        }
         d.lane.push(lane_of[&op.process]);
         d.process.push(op.process);
         d.start.push(op.call_time / 1000);
@@ -184,21 +211,22 @@ pub fn timeline_data(
             }));
         d.value.push(op_value_text(op));
         d.call.push(op.call);
-        op_of_event.insert(op.call, op.id);
-        if let Some(r) = op.ret {
-            op_of_event.insert(r, op.id);
-        }
     }
     d.marks = marks
         .into_iter()
         .map(|(id, events)| {
             let mut ops: Vec<usize> = events
                 .iter()
-                .filter_map(|e| op_of_event.get(e).copied())
+                .filter_map(|e| pos_of.get(op_of_event.get(e)?).copied())
                 .collect();
             ops.sort_unstable();
             ops.dedup();
-            MarkData { id, ops }
+            let times = events
+                .iter()
+                .filter(|e| !op_of_event.contains_key(e))
+                .filter_map(|&e| history.events.get(e as usize).map(|ev| ev.time / 1000))
+                .collect();
+            MarkData { id, ops, times }
         })
         .collect();
     d
@@ -239,6 +267,11 @@ mod tests {
         ];
         let h = History::from_events(events, Path::new("h"), None).unwrap();
         let d = timeline_data(&h, &[], vec![("a1".into(), vec![3, 99])]);
+        assert_eq!(
+            d.marks[0].times,
+            Vec::<u64>::new(),
+            "event 99 is not in the history"
+        );
         assert_eq!(d.lanes, vec!["p0 p2 p3", "p1"]);
         assert_eq!(d.lane, vec![0, 1, 0, 0]);
         assert_eq!(d.outcome, "iofi");
@@ -246,5 +279,24 @@ mod tests {
         assert_eq!(d.dur, vec![2, 2, 4, -1]);
         assert_eq!(d.fs, vec!["write", "read"]);
         assert_eq!(d.marks[0].ops, vec![1]);
+        assert_eq!(d.total_ops, 4);
+    }
+
+    #[test]
+    fn long_histories_are_sampled_but_keep_marked_ops() {
+        use EventType::*;
+        let n = MAX_TIMELINE_OPS as u64 + 10;
+        let mut events = Vec::new();
+        for i in 0..n {
+            events.push(ev(2 * i, 2 * i, 0, Invoke, "write", json!(i)));
+            events.push(ev(2 * i + 1, 2 * i + 1, 0, Ok, "write", json!(i)));
+        }
+        let h = History::from_events(events, Path::new("h"), None).unwrap();
+        // op 7 (events 14, 15) is named by an anomaly; stride 2 keeps even ops only
+        let d = timeline_data(&h, &[], vec![("a".into(), vec![15])]);
+        assert_eq!(d.total_ops, n as usize);
+        assert_eq!(d.start.len(), (n as usize).div_ceil(2) + 1);
+        let at = d.marks[0].ops[0];
+        assert_eq!(d.call[at], 14);
     }
 }

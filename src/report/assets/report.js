@@ -23,7 +23,7 @@
   var sizeSel = document.getElementById('tl-size');
   var info = document.getElementById('tl-info');
   var win0 = 0, winLen = N <= 4000 ? endUs : Math.max(1000, Math.round(endUs * 3000 / N));
-  var highlight = null;
+  var highlight = null, markTimes = [];
 
   function esc(s) {
     return String(s).replace(/[&<>"]/g, function (c) {
@@ -86,10 +86,17 @@
         s.push('<text class="oplabel" x="' + (x0 + 3).toFixed(1) + '" y="' + (y + 10) + '">' + esc(txt) + '</text>');
       }
     }
+    markTimes.forEach(function (t) {
+      if (t < win0 || t > win1) return;
+      var xt = x(t).toFixed(1);
+      s.push('<line class="mark-time" x1="' + xt + '" x2="' + xt + '" y1="' + (TOP - 4) + '" y2="' + height +
+        '" stroke="#c00" stroke-width="2" stroke-dasharray="4 3"><title>event at ' + fmtS(t) + ' s</title></line>');
+    });
     s.push('</svg>');
     el.innerHTML = s.join('');
     info.textContent = fmtS(win0) + '–' + fmtS(win1) + ' s of ' + fmtS(endUs) + ' s · ' + inWindow + ' ops in view' +
-      (inWindow > drawn ? ' (first ' + drawn + ' drawn: zoom in to see all)' : '');
+      (inWindow > drawn ? ' (first ' + drawn + ' drawn: zoom in to see all)' : '') +
+      (D.total_ops > N ? ' · sampled: ' + N + ' of ' + D.total_ops + ' ops embedded (every op an anomaly names is kept)' : '');
     slider.value = endUs > winLen ? Math.round(win0 / (endUs - winLen) * 1000) : 0;
     document.body.dataset.timeline = 'drawn';
   }
@@ -97,23 +104,27 @@
     win0 = (endUs - winLen) * slider.value / 1000; render();
   });
   sizeSel.addEventListener('change', function () {
+    if (sizeSel.value === 'zoom') return;
     var centre = win0 + winLen / 2;
     winLen = sizeSel.value === 'all' ? endUs : Number(sizeSel.value) * 1e6;
     win0 = centre - winLen / 2; render();
   });
   document.getElementById('tl-prev').addEventListener('click', function () { win0 -= winLen / 2; render(); });
   document.getElementById('tl-next').addEventListener('click', function () { win0 += winLen / 2; render(); });
-  document.getElementById('tl-clear').addEventListener('click', function () { highlight = null; render(); });
+  document.getElementById('tl-clear').addEventListener('click', function () { highlight = null; markTimes = []; render(); });
   var marks = {};
-  D.marks.forEach(function (m) { marks[m.id] = m.ops; });
+  D.marks.forEach(function (m) { marks[m.id] = m; });
   function showMark(id, scroll) {
-    var ops = marks[id];
-    if (!ops || !ops.length) return;
+    var m = marks[id];
+    if (!m || !(m.ops.length || m.times.length)) return;
     var lo = Infinity, hi = 0;
-    ops.forEach(function (k) { lo = Math.min(lo, D.start[k]); hi = Math.max(hi, ends[k]); });
+    m.ops.forEach(function (k) { lo = Math.min(lo, D.start[k]); hi = Math.max(hi, ends[k]); });
+    m.times.forEach(function (t) { lo = Math.min(lo, t); hi = Math.max(hi, t); });
     var pad = Math.max((hi - lo) * 0.6, 2000);
     win0 = lo - pad; winLen = hi - lo + 2 * pad;
-    highlight = new Set(ops);
+    highlight = new Set(m.ops);
+    sizeSel.value = 'zoom';
+    markTimes = m.times;
     render();
     if (scroll) document.getElementById('timeline-section').scrollIntoView();
   }
