@@ -17,7 +17,11 @@ fn main() {
             }
         }
     }
-    for v in [split_brain::check_probes(&h), split_brain::check_logs(&logs), split_brain::check_lost_writes(&h)] {
+    for v in [
+        split_brain::check_probes(&h),
+        split_brain::check_logs(&logs),
+        split_brain::check_lost_writes(&h),
+    ] {
         println!("{} {:?}: {}", v.checker, v.valid, v.explanation);
         for a in v.anomalies.iter().take(3) {
             println!("  - {}: {}", a.kind, a.description);
