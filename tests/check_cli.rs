@@ -158,3 +158,20 @@ fn exports_jepsen_edn_that_reads_back() {
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     assert_eq!(json_lines(&out)[0]["stats"]["ops"], 64);
 }
+
+#[test]
+fn html_report_of_an_invalid_history_draws_its_counterexample() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("check.html");
+    let src = corpus("knossos/cas-register/bad/cas-failure.edn");
+    let out = faultline(&["check", "--html", page.to_str().unwrap(), &src]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains(r#"data-valid="invalid""#));
+    assert!(
+        html.contains("cx-stuck"),
+        "the op that cannot be placed is drawn"
+    );
+    let two = faultline(&["check", "--html", page.to_str().unwrap(), &src, &src]);
+    assert_eq!(two.status.code(), Some(254), "{two:?}");
+}

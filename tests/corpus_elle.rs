@@ -52,7 +52,10 @@ fn options(c: &Case) -> ElleOptions {
         o.consistency_models = vec![ConsistencyModel::serializable()];
     }
     if c.path.contains("si-without-g-single") {
-        o.consistency_models = vec!["snapshot-isolation".parse().unwrap(), "repeatable-read".parse().unwrap()];
+        o.consistency_models = vec![
+            "snapshot-isolation".parse().unwrap(),
+            "repeatable-read".parse().unwrap(),
+        ];
     }
     if c.path.contains("keys-linearizable") {
         o.linearizable_keys = true;
@@ -74,7 +77,10 @@ fn elle_corpus_anomaly_types_match_elles() {
             .map(|x| x.as_str().unwrap().to_string())
             .collect();
         let (valid, want): (Validity, BTreeSet<String>) = match c.expected.split_once(':') {
-            Some((_, types)) => (Validity::Invalid, types.split(',').map(String::from).collect()),
+            Some((_, types)) => (
+                Validity::Invalid,
+                types.split(',').map(String::from).collect(),
+            ),
             None if c.expected == "valid" => (Validity::Valid, BTreeSet::new()),
             None => (Validity::Invalid, BTreeSet::new()),
         };
@@ -88,26 +94,55 @@ fn elle_corpus_anomaly_types_match_elles() {
         let implied = elle::models::all_implied_anomalies(&got.iter().collect::<Vec<_>>());
         let covered = want.iter().all(|w| implied.contains(w));
         let justified = got.iter().all(|g| {
-            want.contains(g) || elle::models::all_implied_anomalies(&[g]).iter().any(|i| want.contains(i))
+            want.contains(g)
+                || elle::models::all_implied_anomalies(&[g])
+                    .iter()
+                    .any(|i| want.contains(i))
         });
         if got != want {
             println!("{}: Elle {want:?}, we {got:?} (implied: {covered})", c.path);
         }
         if c.path.ends_with("huge-scc.edn") {
-            let not: Vec<&str> = v.stats["not"].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
-            assert_eq!(not, ["strong-snapshot-isolation"], "Elle's huge-scc-test boundary");
+            let not: Vec<&str> = v.stats["not"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_str().unwrap())
+                .collect();
+            assert_eq!(
+                not,
+                ["strong-snapshot-isolation"],
+                "Elle's huge-scc-test boundary"
+            );
         }
         if v.valid != valid || !covered || !justified {
-            failures.push(format!("{}: want {valid:?} {want:?}, got {:?} {got:?}\n  {}", c.path, v.valid, v.explanation));
+            failures.push(format!(
+                "{}: want {valid:?} {want:?}, got {:?} {got:?}\n  {}",
+                c.path, v.valid, v.explanation
+            ));
             continue;
         }
         // Elle's own boundary, where we have it.
-        let result = PathBuf::from(CORPORA).join(c.path.replace(".json", "-result.json").replace(".edn", "-result.json"));
+        let result = PathBuf::from(CORPORA).join(
+            c.path
+                .replace(".json", "-result.json")
+                .replace(".edn", "-result.json"),
+        );
         if let Ok(text) = std::fs::read_to_string(&result) {
             let r: serde_json::Value = serde_json::from_str(&text).unwrap();
             for (ours, theirs) in [("not", "not"), ("also_not", "also-not")] {
-                let a: BTreeSet<&str> = v.stats[ours].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
-                let b: BTreeSet<&str> = r[theirs].as_array().unwrap().iter().map(|x| x.as_str().unwrap()).collect();
+                let a: BTreeSet<&str> = v.stats[ours]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_str().unwrap())
+                    .collect();
+                let b: BTreeSet<&str> = r[theirs]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_str().unwrap())
+                    .collect();
                 if a != b {
                     failures.push(format!("{}: {theirs}: want {b:?}, got {a:?}", c.path));
                 }

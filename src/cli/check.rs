@@ -1,5 +1,5 @@
 //! `faultline check FILE... [--model M] [--format F] [--json] [--time-limit S]
-//! [--memory-limit MB] [--all-keys]`: checks recorded histories and exits 0 valid,
+//! [--memory-limit MB] [--all-keys] [--html OUT]`: checks recorded histories and exits 0 valid,
 //! 1 anomalies found, 2 unknown, 254 unreadable input.
 
 use std::io::{IsTerminal, Write};
@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use faultline::checker::linearizable::{self, Model};
 use faultline::checker::{Budget, Validity, Verdict};
 use faultline::history::{Format, History, edn_export, read_file};
+use faultline::report;
 
 use super::BadInput;
 
@@ -51,12 +52,18 @@ pub struct Args {
     /// Also write each history as Jepsen EDN to this file (one file only).
     #[arg(long, value_name = "FILE")]
     pub export_edn: Option<PathBuf>,
+    /// Write a self-contained HTML report of the check to this file (one file only).
+    #[arg(long, value_name = "OUT")]
+    pub html: Option<PathBuf>,
 }
 
 pub fn main(args: Args) -> anyhow::Result<u8> {
     let format: Format = args.format.parse().map_err(BadInput)?;
     if args.export_edn.is_some() && args.files.len() != 1 {
         return Err(BadInput("--export-edn takes exactly one input file".into()).into());
+    }
+    if args.html.is_some() && args.files.len() != 1 {
+        return Err(BadInput("--html takes exactly one input file".into()).into());
     }
     let initial: Option<Value> = match &args.initial {
         None => None,
@@ -134,6 +141,12 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
             }
         };
         overall = overall.and(verdict.valid);
+        if let Some(out) = &args.html {
+            let title = file.display().to_string();
+            let verdicts = [verdict.clone()];
+            let page = report::render_html(&report::ReportInput::new(title, &history, &verdicts));
+            std::fs::write(out, page).with_context(|| format!("writing {}", out.display()))?;
+        }
         let mut out = stdout.lock();
         if args.json {
             writeln!(out, "{}", json_line(file, &model, &verdict))?;

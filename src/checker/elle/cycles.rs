@@ -706,9 +706,7 @@ mod shortcut_tests {
             (3, 0, rel::REALTIME),
         ];
         assert_eq!(classify(&steps), "G-single-item-realtime");
-        let short = shortcut_realtime(steps, |a, b| {
-            a == 1 && b == 0 || a == 1 && b == 2 || a == 3 && b == 0
-        });
+        let short = shortcut_realtime(steps, |a, b| matches!((a, b), (1, 0) | (1, 2) | (3, 0)));
         assert_eq!(short, vec![(0, 1, rel::RW), (1, 0, rel::REALTIME)]);
     }
 

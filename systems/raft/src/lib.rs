@@ -7,6 +7,7 @@ pub mod core;
 pub mod http;
 pub mod kv;
 pub mod local_cluster;
+pub mod logline;
 pub mod node;
 pub mod transport;
 pub mod wal;

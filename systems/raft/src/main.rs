@@ -108,13 +108,13 @@ fn main() -> anyhow::Result<()> {
         initial.voters.extend(peers);
     }
     if std::env::var("LD_PRELOAD").is_ok_and(|p| p.contains("faketime")) {
-        eprintln!(
+        faultline_raft::log!(
             "[{}] libfaketime preloaded: wall clock faked, monotonic clock kept real",
             args.id
         );
     }
     for b in &bug_list {
-        eprintln!(
+        faultline_raft::log!(
             "[{}] BUG ACTIVE: {} (symptom: {})",
             args.id,
             b.name(),
@@ -166,13 +166,13 @@ fn main() -> anyhow::Result<()> {
     let listener = rt
         .block_on(tokio::net::TcpListener::bind(&args.listen))
         .with_context(|| format!("binding {}", args.listen))?;
-    eprintln!("[{}] listening on {}", args.id, args.listen);
+    faultline_raft::log!("[{}] listening on {}", args.id, args.listen);
     let id = args.id.clone();
     std::thread::Builder::new()
         .name("raft-node".into())
         .spawn(move || {
             if let Err(e) = node.run(rx) {
-                eprintln!("[{id}] fatal storage error: {e}");
+                faultline_raft::log!("[{id}] fatal storage error: {e}");
                 std::process::exit(1);
             }
         })?;

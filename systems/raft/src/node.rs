@@ -179,11 +179,11 @@ impl Node {
         let snapshot = wal::load_snapshot(&opts.data_dir)?;
         let (wal, rec) = Wal::open(&opts.data_dir)?;
         if let Some((offset, dropped)) = rec.truncated {
-            eprintln!(
+            crate::log!(
                 "[{id}] WAL recovered: torn tail truncated at offset {offset} ({dropped} bytes dropped)"
             );
         }
-        eprintln!(
+        crate::log!(
             "[{id}] WAL recovered: {} records, term {}, vote {:?}, {} entries after index {}",
             rec.records,
             rec.hard_state.term,
@@ -197,9 +197,10 @@ impl Node {
                     path: opts.data_dir.join("snapshot.json"),
                     detail: e.to_string(),
                 })?;
-                eprintln!(
+                crate::log!(
                     "[{id}] snapshot loaded at index {} term {}",
-                    meta.index, meta.term
+                    meta.index,
+                    meta.term
                 );
                 (meta.clone(), kv)
             }
@@ -349,10 +350,10 @@ impl Node {
                 match tmp {
                     Ok(tmp) if meta.index > self.raft.log().snapshot().index => {
                         if let Err(e) = wal::publish_snapshot(&self.data_dir, &tmp) {
-                            eprintln!("[{}] snapshot not published: {e}", self.id());
+                            crate::log!("[{}] snapshot not published: {e}", self.id());
                             return;
                         }
-                        eprintln!(
+                        crate::log!(
                             "[{}] snapshot taken at index {} term {}",
                             self.id(),
                             meta.index,
@@ -364,7 +365,7 @@ impl Node {
                     Ok(tmp) => {
                         let _ = std::fs::remove_file(tmp);
                     }
-                    Err(e) => eprintln!("[{}] snapshot failed: {e}", self.id()),
+                    Err(e) => crate::log!("[{}] snapshot failed: {e}", self.id()),
                 }
             }
             Event::Log { from, reply } => {
@@ -512,7 +513,7 @@ impl Node {
         let outcome = self.kv.apply(e);
         if let Payload::Config { membership, .. } = &e.payload {
             let voters: Vec<&String> = membership.voters.keys().collect();
-            eprintln!(
+            crate::log!(
                 "[{}] membership committed at index {}: {voters:?}",
                 self.id(),
                 e.index
@@ -559,7 +560,7 @@ impl Node {
         })?;
         wal::save_snapshot(&self.data_dir, &meta, &data)?;
         self.kv = kv;
-        eprintln!(
+        crate::log!(
             "[{}] snapshot installed from leader at index {} term {}",
             self.id(),
             meta.index,
@@ -631,11 +632,11 @@ impl Node {
         if current != self.last_role {
             let id = self.id().to_string();
             match role {
-                Role::Leader => eprintln!("[{id}] became leader in term {term}"),
-                Role::Candidate => eprintln!("[{id}] became candidate in term {term}"),
-                Role::PreCandidate => eprintln!("[{id}] became pre-candidate (term {term})"),
+                Role::Leader => crate::log!("[{id}] became leader in term {term}"),
+                Role::Candidate => crate::log!("[{id}] became candidate in term {term}"),
+                Role::PreCandidate => crate::log!("[{id}] became pre-candidate (term {term})"),
                 Role::Follower => {
-                    eprintln!("[{id}] became follower in term {term}, leader {leader:?}")
+                    crate::log!("[{id}] became follower in term {term}, leader {leader:?}")
                 }
             }
             self.last_role = current;
@@ -645,7 +646,7 @@ impl Node {
         let now = Instant::now();
         if commit != self.last_commit_log.1 && now - self.last_commit_log.0 > Duration::from_secs(5)
         {
-            eprintln!(
+            crate::log!(
                 "[{}] commit index {commit}, applied {}",
                 self.id(),
                 self.kv.applied()
