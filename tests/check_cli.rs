@@ -1,21 +1,11 @@
 //! `faultline check` end to end: the real binary on real files, its output and exit codes.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::corpora;
 use std::process::{Command, Output};
 
 use serde_json::Value;
-
-fn corpora() -> PathBuf {
-    if let Ok(dir) = std::env::var("FAULTLINE_CORPORA") {
-        return PathBuf::from(dir);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .skip(1)
-        .map(|a| a.join("shared/corpora"))
-        .find(|p| p.join("EXPECTED.tsv").exists())
-        .expect("shared/corpora not found; set FAULTLINE_CORPORA")
-}
 
 fn faultline(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_faultline"))

@@ -1,21 +1,10 @@
 //! Every history in the shared corpora imports (format auto-detected) without error.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::corpora;
 
 use faultline::history::{Format, read_file};
-
-/// `FAULTLINE_CORPORA`, else `../shared/corpora` next to the repository (or its worktree).
-fn corpora() -> PathBuf {
-    if let Ok(dir) = std::env::var("FAULTLINE_CORPORA") {
-        return PathBuf::from(dir);
-    }
-    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
-    here.ancestors()
-        .skip(1)
-        .map(|a| a.join("shared/corpora"))
-        .find(|p| p.join("EXPECTED.tsv").exists())
-        .expect("shared/corpora not found; set FAULTLINE_CORPORA")
-}
 
 #[test]
 fn every_listed_corpus_file_imports() {

@@ -2,25 +2,14 @@
 //! source asserts (EXPECTED.tsv): 102 Jepsen etcd logs, 6 Porcupine kv files, 120 Knossos
 //! cas-register files, the multi-register and the mutex history.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::corpora;
 use std::time::Duration;
 
 use faultline::checker::linearizable::{Model, Options, check};
 use faultline::checker::{Budget, Validity};
 use faultline::history::{Format, read_file};
-
-/// `FAULTLINE_CORPORA`, else `shared/corpora` beside the repository (or its worktree).
-fn corpora() -> PathBuf {
-    if let Ok(dir) = std::env::var("FAULTLINE_CORPORA") {
-        return PathBuf::from(dir);
-    }
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .ancestors()
-        .skip(1)
-        .map(|a| a.join("shared/corpora"))
-        .find(|p| p.join("EXPECTED.tsv").exists())
-        .expect("shared/corpora not found; set FAULTLINE_CORPORA")
-}
 
 #[test]
 fn verdicts_match_expected_tsv() {

@@ -174,27 +174,10 @@ fn preview(xs: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::history::{Event, EventType, Process};
-    use std::path::Path;
+    use crate::history::EventType;
 
-    /// (process, type, f, value) per event; one key.
     fn history(evs: &[(u64, EventType, &str, Value)]) -> History {
-        let events = evs
-            .iter()
-            .enumerate()
-            .map(|(i, (p, kind, f, value))| Event {
-                index: i as u64,
-                time: i as u64,
-                process: Process::Client(*p),
-                kind: *kind,
-                f: f.to_string(),
-                key: None,
-                value: value.clone(),
-                node: None,
-                error: None,
-            })
-            .collect();
-        History::from_events(events, Path::new("s.jsonl"), None).unwrap()
+        crate::history::testkit::client_history(None, evs)
     }
 
     use EventType::{Fail, Info, Invoke, Ok};

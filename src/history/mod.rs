@@ -10,6 +10,8 @@ pub mod jepsen_log;
 pub mod jepsen_op;
 pub mod jsonl;
 pub mod operation;
+#[cfg(test)]
+pub(crate) mod testkit;
 
 pub use error::HistoryError;
 pub use event::{Event, EventType, Process};

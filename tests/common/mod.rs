@@ -639,3 +639,17 @@ pub async fn write(c: &Cluster, key: &str, value: i64, limit: Duration) -> bool 
     }
     false
 }
+
+/// The reference corpora: `FAULTLINE_CORPORA`, else `shared/corpora` beside the repository
+/// (or its worktree).
+pub fn corpora() -> PathBuf {
+    if let Ok(dir) = std::env::var("FAULTLINE_CORPORA") {
+        return PathBuf::from(dir);
+    }
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .skip(1)
+        .map(|a| a.join("shared/corpora"))
+        .find(|p| p.join("EXPECTED.tsv").exists())
+        .expect("shared/corpora not found; set FAULTLINE_CORPORA")
+}

@@ -103,27 +103,11 @@ pub fn check_lost_writes(h: &History) -> Verdict {
 mod tests {
     use super::*;
     use crate::checker::Validity;
-    use crate::history::{Event, EventType, Process};
+    use crate::history::EventType;
     use EventType::{Info, Invoke, Ok};
-    use std::path::Path;
 
     fn history(evs: &[(u64, EventType, &str, Value)]) -> History {
-        let events = evs
-            .iter()
-            .enumerate()
-            .map(|(i, (p, kind, f, value))| Event {
-                index: i as u64,
-                time: i as u64 * 1000,
-                process: Process::Client(*p),
-                kind: *kind,
-                f: f.to_string(),
-                key: Some("k".into()),
-                value: value.clone(),
-                node: Some("n1".into()),
-                error: None,
-            })
-            .collect();
-        History::from_events(events, Path::new("w.jsonl"), None).unwrap()
+        crate::history::testkit::client_history(Some("k"), evs)
     }
 
     #[test]
