@@ -323,10 +323,10 @@ fn step(shape: Shape, s: u8, r: u8) -> Option<u8> {
     Some(n)
 }
 
-/// Does a closed cycle with final state `s` (first edge `anchor`) have exactly `shape`?
-fn accepts(shape: Shape, s: u8, anchor: u8) -> bool {
+/// The data-dependency class of a closed cycle with final state `s` (first edge `anchor`).
+fn data_class(s: u8, anchor: u8) -> Data {
     let adj = s & ADJ != 0 || (s & LAST_RW != 0 && anchor == rel::RW);
-    let data = if s & RW_MANY != 0 {
+    if s & RW_MANY != 0 {
         if adj {
             Data::G2Item
         } else {
@@ -338,7 +338,12 @@ fn accepts(shape: Shape, s: u8, anchor: u8) -> bool {
         Data::G1c
     } else {
         Data::G0
-    };
+    }
+}
+
+/// Does a closed cycle with final state `s` (first edge `anchor`) have exactly `shape`?
+fn accepts(shape: Shape, s: u8, anchor: u8) -> bool {
+    let data = data_class(s, anchor);
     let variant_ok = if shape.variant == 0 {
         s & SAW_VAR == 0
     } else {
@@ -636,20 +641,7 @@ pub fn classify(steps: &[(u32, u32, u8)]) -> String {
             s |= SAW_WR;
         }
     }
-    let adj = s & ADJ != 0 || (s & LAST_RW != 0 && anchor == rel::RW);
-    let data = if s & RW_MANY != 0 {
-        if adj {
-            Data::G2Item
-        } else {
-            Data::GNonadjacent
-        }
-    } else if s & RW_ONE != 0 {
-        Data::GSingle
-    } else if s & SAW_WR != 0 {
-        Data::G1c
-    } else {
-        Data::G0
-    };
+    let data = data_class(s, anchor);
     let variant = steps
         .iter()
         .map(|s| s.2)

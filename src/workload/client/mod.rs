@@ -153,6 +153,27 @@ fn is_unreachable(reply: &Reply) -> bool {
     matches!(reply, Reply::Fail(e) if e.starts_with("connect:"))
 }
 
+/// POSTs `body` as JSON and reads the answer's status and JSON body (`null` if the body is
+/// not JSON); a transport failure is already the op's reply.
+pub(crate) async fn post_json(
+    http: &reqwest::Client,
+    url: String,
+    body: &Value,
+) -> Result<(reqwest::StatusCode, Value), Reply> {
+    let resp = http
+        .post(url)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| transport_reply(&e))?;
+    let status = resp.status();
+    let bytes = resp.bytes().await.map_err(|e| transport_reply(&e))?;
+    Ok((
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    ))
+}
+
 /// Maps a transport error: a request that never connected definitely did not happen; one
 /// that timed out or lost its connection may have.
 pub(crate) fn transport_reply(err: &reqwest::Error) -> Reply {

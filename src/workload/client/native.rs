@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::transport_reply;
+use super::post_json;
 use crate::workload::generator::SET_KEY;
 use crate::workload::op::{OpRequest, Reply};
 
@@ -21,14 +21,9 @@ pub async fn invoke(http: &reqwest::Client, base: &str, op: &OpRequest) -> Reply
         "add" => ("/txn", json!({"ops": [["append", SET_KEY, op.value]]})),
         other => return Reply::Fail(format!("unsupported op {other}")),
     };
-    let resp = match http.post(format!("{base}{path}")).json(&body).send().await {
-        Ok(r) => r,
-        Err(e) => return transport_reply(&e),
-    };
-    let status = resp.status();
-    let body: Value = match resp.bytes().await {
-        Ok(b) => serde_json::from_slice(&b).unwrap_or(Value::Null),
-        Err(e) => return transport_reply(&e),
+    let (status, body) = match post_json(http, format!("{base}{path}"), &body).await {
+        Ok(answer) => answer,
+        Err(reply) => return reply,
     };
     if status == StatusCode::OK {
         return completion(op, body);
