@@ -3,8 +3,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use faultline::cluster::{Cluster, ClusterConfig, SystemDescriptor};
@@ -41,26 +40,8 @@ async fn cleanup_removes_everything_of_a_sigkilled_run_and_nothing_else() {
     // etcd is always installed here; the bundled Raft may not be built in this profile.
     let system = "etcd";
     let dir = common::run_dir("sigkill");
-    let mut control = Command::new(env!("CARGO_BIN_EXE_faultline-cluster"))
-        .args(["--system", system, "--nodes", "3", "--run-dir"])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(control.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let info: serde_json::Value = serde_json::from_str(&line)
-        .unwrap_or_else(|e| panic!("control process did not describe its cluster ({e}): {line:?}"));
-    let short = info["short_id"].as_str().unwrap().to_string();
-    let pids: Vec<u32> = info["pids"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|p| p.as_u64().unwrap() as u32)
-        .collect();
+    let (mut control, short, pids) =
+        common::spawn_control(&["--system", system, "--nodes", "3"], dir.path());
     assert_eq!(pids.len(), 3);
 
     // A live run of our own, which cleanup must leave alone.

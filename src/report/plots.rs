@@ -51,6 +51,17 @@ fn latency_range(history: &History) -> (f64, f64) {
     (lo, hi)
 }
 
+/// Closes a plot whose series are the op outcomes, with their legend.
+fn finish_with_outcome_legend(mut out: String, frame: &Frame) -> String {
+    legend(
+        &mut out,
+        frame,
+        &OUTCOMES.map(|o| (outcome_name(o), outcome_color(o))),
+    );
+    out.push_str("</svg>");
+    out
+}
+
 fn legend(out: &mut String, frame: &Frame, items: &[(&str, &str)]) {
     let mut x = frame.left + 8.0;
     for (name, color) in items {
@@ -96,13 +107,7 @@ pub fn latency_scatter(history: &History, bands: &[FaultBand], end_ns: u64) -> S
         }
         out.push_str("</g>");
     }
-    legend(
-        &mut out,
-        &frame,
-        &OUTCOMES.map(|o| (outcome_name(o), outcome_color(o))),
-    );
-    out.push_str("</svg>");
-    out
+    finish_with_outcome_legend(out, &frame)
 }
 
 /// q in [0,1] of sorted values (nearest rank).
@@ -212,13 +217,7 @@ pub fn throughput(history: &History, bands: &[FaultBand], end_ns: u64) -> String
             pts.join(" ")
         );
     }
-    legend(
-        &mut out,
-        &frame,
-        &OUTCOMES.map(|o| (outcome_name(o), outcome_color(o))),
-    );
-    out.push_str("</svg>");
-    out
+    finish_with_outcome_legend(out, &frame)
 }
 
 /// Latency quantiles per function and outcome, as an HTML table.

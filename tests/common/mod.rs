@@ -653,3 +653,32 @@ pub fn corpora() -> PathBuf {
         .find(|p| p.join("EXPECTED.tsv").exists())
         .expect("shared/corpora not found; set FAULTLINE_CORPORA")
 }
+
+/// Starts a `faultline-cluster` control process with `args` and `--run-dir dir`, and waits
+/// for the line describing its cluster: (the process, the run's short id, the node pids).
+pub fn spawn_control(args: &[&str], dir: &Path) -> (std::process::Child, String, Vec<u32>) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut control = Command::new(env!("CARGO_BIN_EXE_faultline-cluster"))
+        .args(args)
+        .arg("--run-dir")
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(control.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let info: serde_json::Value = serde_json::from_str(&line)
+        .unwrap_or_else(|e| panic!("control process did not describe its cluster ({e}): {line:?}"));
+    let short = info["short_id"].as_str().unwrap().to_string();
+    let pids = info["pids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_u64().unwrap() as u32)
+        .collect();
+    (control, short, pids)
+}

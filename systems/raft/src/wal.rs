@@ -279,14 +279,9 @@ pub fn load_snapshot(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::Payload;
 
     fn e(index: Index, term: Term) -> Entry {
-        Entry {
-            index,
-            term,
-            payload: Payload::Noop,
-        }
+        Entry::noop(index, term)
     }
 
     #[test]

@@ -137,11 +137,7 @@ mod tests {
     use super::*;
 
     fn e(index: Index, term: Term) -> Entry {
-        Entry {
-            index,
-            term,
-            payload: Payload::Noop,
-        }
+        Entry::noop(index, term)
     }
 
     #[test]

@@ -493,16 +493,17 @@ impl Raft {
         // BUG commit-prior-term (second half): as in Raft's figure 8, no no-op is appended, so
         // entries of earlier terms get committed by counting alone.
         if !self.cfg.bugs.commit_prior_term {
-            let entry = Entry {
-                index,
-                term: self.hs.term,
-                payload: Payload::Noop,
-            };
-            self.log.put(entry.clone());
-            self.persist(Command::PersistEntries(vec![entry]));
+            self.append_noop(index);
         }
         self.flush();
         self.heartbeat_due = self.now + self.cfg.heartbeat_ms;
+    }
+
+    /// Appends and persists this term's no-op at `index`.
+    fn append_noop(&mut self, index: Index) {
+        let entry = Entry::noop(index, self.hs.term);
+        self.log.put(entry.clone());
+        self.persist(Command::PersistEntries(vec![entry]));
     }
 
     /// Keeps one Progress per voter other than us, new ones starting at the end of our log.
@@ -1116,13 +1117,7 @@ impl Raft {
             if self.log.last_index() < self.term_start {
                 // No entry of our term yet (commit-prior-term skips the election no-op): the
                 // read would wait for a client write, so append the no-op now.
-                let entry = Entry {
-                    index: self.term_start,
-                    term: self.hs.term,
-                    payload: Payload::Noop,
-                };
-                self.log.put(entry.clone());
-                self.persist(Command::PersistEntries(vec![entry]));
+                self.append_noop(self.term_start);
             }
             self.reads_waiting_for_term.push(id);
             return;
@@ -1315,11 +1310,7 @@ mod tests {
     }
 
     fn noop(index: Index, term: Term) -> Entry {
-        Entry {
-            index,
-            term,
-            payload: Payload::Noop,
-        }
+        Entry::noop(index, term)
     }
 
     fn data(index: Index, term: Term, id: &str) -> Entry {

@@ -16,6 +16,17 @@ pub struct Entry {
     pub payload: Payload,
 }
 
+impl Entry {
+    /// The empty entry a new leader appends so entries of earlier terms can commit.
+    pub fn noop(index: Index, term: Term) -> Entry {
+        Entry {
+            index,
+            term,
+            payload: Payload::Noop,
+        }
+    }
+}
+
 /// What an entry carries. The core never looks inside `Data`: the state machine owns it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
