@@ -19,9 +19,13 @@ use super::error::ClusterError;
 use super::firewall::{self, NetFaults};
 use super::netns;
 use super::node::{self, LaunchSpec};
+use super::procfs;
 use super::registry::{self, ProcRef, RunRecord, StateLock};
 use super::status::{self, NodeStatus};
 use super::subnet::{self, MAX_NODES, Subnet};
+
+/// How long `pause` waits for a SIGSTOPped node's threads to stop before it reports failure.
+const PAUSE_SETTLE_LIMIT: Duration = Duration::from_secs(2);
 
 /// What to start.
 #[derive(Clone, Debug)]
@@ -521,6 +525,20 @@ impl Cluster {
             message: format!("SIGSTOP: {e}"),
         })?;
         self.set_state(i, NodeState::Paused);
+        // The fault is in force only once every thread has stopped; until then the node
+        // may still answer.
+        let deadline = Instant::now() + PAUSE_SETTLE_LIMIT;
+        while !procfs::is_stopped(pid as i32) {
+            if Instant::now() >= deadline {
+                return Err(ClusterError::Node {
+                    node: id.into(),
+                    message: format!(
+                        "SIGSTOP sent but the process was not stopped within {PAUSE_SETTLE_LIMIT:?}"
+                    ),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
         Ok(())
     }
 
