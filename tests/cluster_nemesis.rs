@@ -100,7 +100,7 @@ async fn seeded_schedule_runs_records_and_heals() {
         .collect();
     let planned: Vec<FaultKind> = starts
         .iter()
-        .map(|_| plan.next(&schedule).unwrap().fault.kind())
+        .map(|_| plan.next(&schedule.lanes[0]).unwrap().fault.kind())
         .collect();
     assert_eq!(starts, planned);
     let kinds: std::collections::BTreeSet<FaultKind> = starts.iter().copied().collect();
@@ -118,6 +118,125 @@ async fn seeded_schedule_runs_records_and_heals() {
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(!text.contains("faultline"), "{}: rules left: {text}", n.id);
+    }
+    let ids = c.node_ids();
+    common::eventually(Duration::from_secs(20), "convergence after heal", || {
+        common::converged(&c, &ids)
+    })
+    .await;
+    let short = c.short_id().to_string();
+    c.teardown().await.unwrap();
+    common::assert_gone(&short);
+}
+
+/// Two lanes: partitions flip while one node's clock stays bumped, and a third lane pauses.
+const LANES: &str = r#"
+[[lane]]
+name = "net"
+start_after_s = 0.2
+interval_s = [0.0, 0.1]
+duration_s = [0.3, 0.5]
+[[lane.fault]]
+kind = "partition"
+grudge = "leader"
+
+[[lane]]
+name = "clock"
+start_after_s = 0.1
+interval_s = [0.2, 0.2]
+duration_s = [1.5, 1.5]
+[[lane.fault]]
+kind = "clock"
+targets = "one"
+mode = "bump"
+offset_ms = [4000, 4000]
+
+[[lane]]
+name = "process"
+start_after_s = 0.3
+interval_s = [0.3, 0.3]
+duration_s = [0.4, 0.4]
+[[lane.fault]]
+kind = "pause"
+targets = "one"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lanes_hold_faults_side_by_side_and_heal() {
+    if !common::capable("nemesis lanes") || !common::raft_available("nemesis lanes") {
+        return;
+    }
+    let dir = common::run_dir("nemesis-lanes");
+    let c = Cluster::start(
+        SystemDescriptor::load("raft").unwrap(),
+        ClusterConfig::new(3, dir.path()),
+    )
+    .await
+    .unwrap();
+    c.wait_for_leader(Duration::from_secs(10)).await.unwrap();
+    let schedule = Schedule::parse(LANES, "lanes", "test").unwrap();
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    let handle = nemesis::spawn(c.clone(), schedule.clone(), 11, Instant::now(), tx).unwrap();
+    // Sample while the lanes run: a clock offset and a partition rule must be in force at
+    // the same moment.
+    let mut both_seen = false;
+    let until = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < until {
+        let skewed = c
+            .node_ids()
+            .iter()
+            .any(|id| c.clock_offset_ms(id).unwrap() != 0);
+        let partitioned = c.nodes().iter().any(|n| {
+            let out = std::process::Command::new("ip")
+                .args(["netns", "exec", &n.netns, "nft", "list", "ruleset"])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).contains("saddr")
+        });
+        both_seen |= skewed && partitioned;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let log = handle.stop_and_heal().await.unwrap();
+    assert!(
+        both_seen,
+        "a partition and a clock bump were never in force together"
+    );
+    assert!(log.windows(2).all(|w| w[0].at_ns <= w[1].at_ns));
+    for e in &log {
+        assert!(e.detail.get("error").is_none(), "{e:?}");
+    }
+    // Each lane alternates start/stop of its own faults.
+    for lane in &schedule.lanes {
+        let kind = lane.faults[0].kind();
+        let mine: Vec<_> = log.iter().filter(|e| e.fault == kind).collect();
+        assert!(mine.len() >= 2, "lane {}: {mine:?}", lane.name);
+        for pair in mine.chunks(2) {
+            assert_eq!(pair[0].action, Action::Start);
+            if let Some(stop) = pair.get(1) {
+                assert_eq!(stop.action, Action::Stop, "lane {}", lane.name);
+            }
+        }
+    }
+    // The partitions started while the clock lane held its first bump.
+    let clock_start = log
+        .iter()
+        .find(|e| e.fault == FaultKind::Clock)
+        .unwrap()
+        .at_ns;
+    let clock_stop = log
+        .iter()
+        .find(|e| e.fault == FaultKind::Clock && e.action == Action::Stop)
+        .unwrap()
+        .at_ns;
+    assert!(
+        log.iter().any(|e| e.fault == FaultKind::Partition
+            && e.action == Action::Start
+            && (clock_start..clock_stop).contains(&e.at_ns)),
+        "{log:#?}"
+    );
+    for id in c.node_ids() {
+        assert_eq!(c.node_state(&id).unwrap(), NodeState::Running, "{id}");
+        assert_eq!(c.clock_offset_ms(&id).unwrap(), 0);
     }
     let ids = c.node_ids();
     common::eventually(Duration::from_secs(20), "convergence after heal", || {

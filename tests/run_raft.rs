@@ -1,5 +1,6 @@
 //! `faultline run` for real: the bundled Raft in namespaces under a partition schedule,
-//! and a control node killed with SIGKILL mid-run whose history `faultline analyze` reads.
+//! a control node killed with SIGKILL mid-run whose history `faultline analyze` reads, a
+//! first ^C that ends a run early but still checks it, and etcd under list-append (Elle).
 //! Needs root, nftables and the `faultline-raft` binary (`cargo build -p faultline-raft`).
 
 mod common;
@@ -167,4 +168,105 @@ fn a_sigkilled_control_node_leaves_a_history_analyze_reads() {
         invokes - completions <= 8,
         "{invokes} invokes, {completions} completions"
     );
+}
+
+#[test]
+fn a_first_sigint_ends_the_run_early_and_still_checks_and_reports() {
+    if !ready("raft sigint") {
+        return;
+    }
+    let store = common::run_dir("run-sigint");
+    let child = faultline()
+        .args(["run", "--nodes", "3", "--time-limit", "120", "--seed", "12"])
+        .args(["--nemesis", "partition-halves", "--store"])
+        .arg(store.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    let dir = loop {
+        assert!(t.elapsed() < Duration::from_secs(40), "run never got going");
+        std::thread::sleep(Duration::from_millis(200));
+        let Ok(dir) = std::fs::canonicalize(store.path().join("latest")) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(dir.join("history.jsonl")).unwrap_or_default();
+        if text.lines().count() > 300 && text.contains("start-partition") {
+            break dir;
+        }
+    };
+    let (records, _) = faultline::cluster::registry::list();
+    let rec = records
+        .into_iter()
+        .find(|r| std::fs::canonicalize(&r.run_dir).ok().as_deref() == Some(dir.as_path()))
+        .expect("the run's cluster is registered");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // A 120 s run ended within seconds of the ^C, with a verdict on what was recorded.
+    assert!(t.elapsed() < Duration::from_secs(70), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains("ending the run early"), "{stderr}");
+    assert!(
+        stdout.contains("interrupted: ended early by ^C"),
+        "{stdout}"
+    );
+    let results = read_json(&dir.join("results.json"));
+    assert_eq!(results["interrupted"], true, "{results:#}");
+    assert_eq!(results["valid"], true, "{results:#}");
+    assert!(results["elapsed_s"].as_f64().unwrap() < 60.0, "{results:#}");
+    assert!(dir.join("report.html").is_file());
+    // The heal happened: the schedule's last fault was stopped.
+    let sched = read_json(&dir.join("schedule.json"));
+    let faults = sched["faults"].as_array().unwrap();
+    assert_eq!(faults.last().unwrap()["action"], "stop", "{sched:#}");
+    common::assert_gone(&rec.short_id);
+}
+
+#[test]
+fn an_etcd_list_append_run_is_checked_by_elle() {
+    if !common::capable("etcd list-append run") {
+        return;
+    }
+    let store = common::run_dir("run-etcd-append");
+    let out = faultline()
+        .args(["run", "--system", "etcd", "--nodes", "3", "--seed", "5"])
+        .args(["--workload", "list-append", "--nemesis", "partition-halves"])
+        .args(["--time-limit", "12", "--store"])
+        .arg(store.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    let dir = only_run_dir(store.path());
+    let results = read_json(&dir.join("results.json"));
+    let elle = results["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["checker"] == "elle/list-append")
+        .unwrap_or_else(|| panic!("no Elle verdict: {results:#}"));
+    assert_eq!(elle["valid"], true, "{elle:#}");
+    // Transactions that appended and read landed, under a partition.
+    let history = std::fs::read_to_string(dir.join("history.jsonl")).unwrap();
+    let ok_appends = history
+        .lines()
+        .filter(|l| l.contains("\"type\":\"ok\"") && l.contains("[\"append\""))
+        .count();
+    let ok_reads = history
+        .lines()
+        .filter(|l| l.contains("\"type\":\"ok\"") && l.contains("[\"r\",") && !l.contains("null]"))
+        .count();
+    assert!(
+        ok_appends > 50 && ok_reads > 50,
+        "{ok_appends} appends, {ok_reads} reads"
+    );
+    assert!(history.contains("start-partition"));
 }

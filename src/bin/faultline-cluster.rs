@@ -34,7 +34,7 @@ struct Args {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    install_signal_teardown(|_| {})?;
+    install_signal_teardown(None, |_| {})?;
     let desc = SystemDescriptor::load(&args.system)?;
     let mut cfg = ClusterConfig::new(args.nodes, &args.run_dir);
     cfg.bugs = args.bugs.clone();

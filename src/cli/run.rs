@@ -23,11 +23,12 @@ use super::{BadInput, EXIT_HARNESS_FAILURE, summary};
 #[command(after_help = "\
 Planted bugs of the bundled Raft (--bug, repeatable): vote-without-log-check,
 vote-twice-per-term, commit-prior-term, ack-before-fsync, stale-local-read,
-lease-no-drift-margin (with lease reads), accept-stale-term-append.
+lease-no-drift-margin (reads from a wall-clock lease), accept-stale-term-append.
 
 Workloads: register, cas-register, kv, list-append, set (or a TOML file).
-Nemeses: none, partition-halves, partition-leader, partition-ring, pause-leader,
-kill-random, loss, clock-drift, clock-strobe, mixed (or a TOML file).")]
+Nemeses: none, partition-halves, partition-leader, partition-ring, partition-flip,
+leader-flip, pause-leader, kill-random, kill-majority, loss, clock-drift, clock-strobe,
+partition-leader-strobe, mixed (or a TOML file).")]
 pub struct Args {
     /// The system under test: raft, etcd, or a descriptor TOML file.
     #[arg(long, default_value = "raft")]
@@ -114,11 +115,13 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
+    let interrupted = Arc::new(AtomicBool::new(false));
     let outcome = rt.block_on(async {
-        // ^C / SIGTERM: the cluster is healed and torn down; the history is already on
-        // disk (flushed per event) for `faultline analyze`.
+        // A first ^C ends the run early (heal, final reads, check, report). A second ^C or
+        // SIGTERM tears the cluster down at once; the history is already on disk (flushed
+        // per event) for `faultline analyze`.
         let d = dir.clone();
-        faultline::cluster::install_signal_teardown(move |_| {
+        faultline::cluster::install_signal_teardown(Some(interrupted.clone()), move |_| {
             eprintln!(
                 "faultline: interrupted; the history so far is in {} (faultline analyze {})",
                 d.display(),
@@ -165,7 +168,7 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
             check_time_limit: Duration::from_secs(args.check_time_limit),
             bugs: args.bugs.clone(),
         };
-        let result = execute(&cfg, &dir, &mut target, Arc::new(AtomicBool::new(false))).await;
+        let result = execute(&cfg, &dir, &mut target, interrupted.clone()).await;
         if result.is_err() {
             // never leave the machine dirty, whatever went wrong
             let _ = faultline::runner::target::Target::stop(&mut target).await;

@@ -36,6 +36,12 @@ pub fn print(r: &RunResults, dir: &Path, report: Result<&Path, &String>) {
             println!("teardown trouble: {}", e.as_str().unwrap_or(""));
         }
     }
+    if r.extra.get("interrupted").and_then(|v| v.as_bool()) == Some(true) {
+        println!(
+            "interrupted: ended early by ^C after {:.1} s; the verdict covers what was recorded",
+            r.elapsed_s.as_f64().unwrap_or(0.0)
+        );
+    }
     println!("verdict: {verdict}");
     println!("seed: {}", r.seed);
     println!("run: {}", dir.display());

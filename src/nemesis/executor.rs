@@ -13,7 +13,7 @@ use crate::cluster::Cluster;
 use super::error::NemesisError;
 use super::fault::{Action, ClockSpec, FaultEvent, FaultKind};
 use super::grudge;
-use super::schedule::{FaultSpec, Plan, Schedule};
+use super::schedule::{FaultSpec, Lane, Plan, Schedule};
 
 /// A fault in force, with what it takes to undo it.
 #[derive(Clone, Debug)]
@@ -269,12 +269,71 @@ pub async fn stop_fault(cluster: &Cluster, active: ActiveFault, run_start: Insta
 /// A schedule running in the background.
 pub struct NemesisHandle {
     stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Vec<FaultEvent>>,
+    task: tokio::task::JoinHandle<Result<Vec<FaultEvent>, String>>,
     cluster: Cluster,
 }
 
-/// Starts `schedule` on `cluster`, seeded by `seed`. Each realized step is sent on `events`
-/// as it happens (times relative to `run_start`) and also returned by `stop_and_heal`.
+/// Sleeps until `d` passes or a stop is requested; true if stopped.
+async fn pause_or_stop(d: Duration, rx: &mut watch::Receiver<bool>) -> bool {
+    if *rx.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *rx.borrow(),
+        _ = rx.changed() => true,
+    }
+}
+
+/// Runs one lane until it runs out of faults or a stop is requested; the fault in force
+/// at a stop is undone (and recorded) before returning.
+async fn run_lane(
+    c: Cluster,
+    lane: Lane,
+    mut plan: Plan,
+    run_start: Instant,
+    events: mpsc::UnboundedSender<FaultEvent>,
+    mut stop_rx: watch::Receiver<bool>,
+) -> Vec<FaultEvent> {
+    let mut log = Vec::new();
+    let emit = |e: FaultEvent, log: &mut Vec<FaultEvent>| {
+        let _ = events.send(e.clone());
+        log.push(e);
+    };
+    if pause_or_stop(lane.start_after, &mut stop_rx).await {
+        return log;
+    }
+    while let Some(step) = plan.next(&lane) {
+        let (ev, active) = start_fault(&c, &step.fault, &mut plan, run_start).await;
+        emit(ev, &mut log);
+        let mut stopped = false;
+        if let Some(active) = active {
+            let until = Instant::now() + step.hold;
+            let period = tick_period(&active);
+            loop {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                let d = period.map_or(left, |p| p.min(left));
+                if pause_or_stop(d, &mut stop_rx).await {
+                    stopped = true;
+                    break;
+                }
+                tick(&c, &active).await;
+            }
+            let ev = stop_fault(&c, active, run_start).await;
+            emit(ev, &mut log);
+        }
+        if stopped || pause_or_stop(step.then_wait, &mut stop_rx).await {
+            break;
+        }
+    }
+    log
+}
+
+/// Starts `schedule` on `cluster`, seeded by `seed`: every lane at once, each with its own
+/// seeded plan. Each realized step is sent on `events` as it happens (times relative to
+/// `run_start`) and also returned, in time order, by `stop_and_heal`.
 pub fn spawn(
     cluster: Cluster,
     schedule: Schedule,
@@ -283,55 +342,32 @@ pub fn spawn(
     events: mpsc::UnboundedSender<FaultEvent>,
 ) -> Result<NemesisHandle, NemesisError> {
     check_supported(&cluster, &schedule)?;
-    let (stop_tx, mut stop_rx) = watch::channel(false);
-    let c = cluster.clone();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let lanes: Vec<_> = schedule
+        .lanes
+        .into_iter()
+        .enumerate()
+        .map(|(i, lane)| {
+            tokio::spawn(run_lane(
+                cluster.clone(),
+                lane,
+                Plan::for_lane(seed, i),
+                run_start,
+                events.clone(),
+                stop_rx.clone(),
+            ))
+        })
+        .collect();
     let task = tokio::spawn(async move {
-        let mut plan = Plan::new(seed);
         let mut log = Vec::new();
-        let emit = |e: FaultEvent, log: &mut Vec<FaultEvent>| {
-            let _ = events.send(e.clone());
-            log.push(e);
-        };
-        // Sleeps until `d` passes or a stop is requested; true if stopped.
-        async fn pause_or_stop(d: Duration, rx: &mut watch::Receiver<bool>) -> bool {
-            if *rx.borrow() {
-                return true;
-            }
-            tokio::select! {
-                _ = tokio::time::sleep(d) => *rx.borrow(),
-                _ = rx.changed() => true,
+        for lane in lanes {
+            match lane.await {
+                Ok(l) => log.extend(l),
+                Err(e) => return Err(format!("nemesis lane failed: {e}")),
             }
         }
-        if pause_or_stop(schedule.start_after, &mut stop_rx).await {
-            return log;
-        }
-        while let Some(step) = plan.next(&schedule) {
-            let (ev, active) = start_fault(&c, &step.fault, &mut plan, run_start).await;
-            emit(ev, &mut log);
-            let mut stopped = false;
-            if let Some(active) = active {
-                let until = Instant::now() + step.hold;
-                let period = tick_period(&active);
-                loop {
-                    let left = until.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        break;
-                    }
-                    let d = period.map_or(left, |p| p.min(left));
-                    if pause_or_stop(d, &mut stop_rx).await {
-                        stopped = true;
-                        break;
-                    }
-                    tick(&c, &active).await;
-                }
-                let ev = stop_fault(&c, active, run_start).await;
-                emit(ev, &mut log);
-            }
-            if stopped || pause_or_stop(step.then_wait, &mut stop_rx).await {
-                break;
-            }
-        }
-        log
+        log.sort_by_key(|e| e.at_ns);
+        Ok(log)
     });
     Ok(NemesisHandle {
         stop: stop_tx,
@@ -341,14 +377,16 @@ pub fn spawn(
 }
 
 impl NemesisHandle {
-    /// Ends the schedule (undoing the fault in force, which is recorded as its stop event),
+    /// Ends the schedule (undoing the faults in force, each recorded as its stop event),
     /// then heals everything on the cluster. Returns every realized event.
     pub async fn stop_and_heal(self) -> Result<Vec<FaultEvent>, NemesisError> {
         let _ = self.stop.send(true);
         let log = self
             .task
             .await
-            .map_err(|e| NemesisError::Unsupported(format!("nemesis task failed: {e}")))?;
+            .map_err(|e| format!("nemesis task failed: {e}"))
+            .and_then(|r| r)
+            .map_err(NemesisError::Unsupported)?;
         self.cluster.heal().await?;
         Ok(log)
     }

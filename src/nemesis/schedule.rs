@@ -2,6 +2,7 @@
 //! faults with what targets, drawn from the run's seed. Pure: `Plan` turns (schedule, seed)
 //! into the same decisions every time; only `leader` targets wait for the live cluster.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -41,6 +42,22 @@ const BUILTIN: &[(&str, &str)] = &[
     (
         "clock-strobe",
         include_str!("../../nemeses/clock-strobe.toml"),
+    ),
+    (
+        "kill-majority",
+        include_str!("../../nemeses/kill-majority.toml"),
+    ),
+    (
+        "partition-flip",
+        include_str!("../../nemeses/partition-flip.toml"),
+    ),
+    (
+        "leader-flip",
+        include_str!("../../nemeses/leader-flip.toml"),
+    ),
+    (
+        "partition-leader-strobe",
+        include_str!("../../nemeses/partition-leader-strobe.toml"),
     ),
     ("loss", include_str!("../../nemeses/loss.toml")),
     ("mixed", include_str!("../../nemeses/mixed.toml")),
@@ -227,6 +244,23 @@ struct Raw {
     duration_s: [f64; 2],
     #[serde(default)]
     fault: Vec<RawFault>,
+    #[serde(default)]
+    lane: Vec<RawLane>,
+}
+
+/// A `[[lane]]` table: the same timing keys and `[[lane.fault]]`s as the top level.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLane {
+    name: Option<String>,
+    #[serde(default = "default_start_after")]
+    start_after_s: f64,
+    #[serde(default = "default_range")]
+    interval_s: [f64; 2],
+    #[serde(default = "default_range")]
+    duration_s: [f64; 2],
+    #[serde(default)]
+    fault: Vec<RawFault>,
 }
 
 fn default_start_after() -> f64 {
@@ -236,11 +270,12 @@ fn default_range() -> [f64; 2] {
     [5.0, 5.0]
 }
 
-/// A parsed schedule.
+/// One lane of a schedule: faults drawn one at a time, each held then undone, with the
+/// lane's own timings. Lanes run side by side (Jepsen's composed nemeses), so a partition
+/// can hold while a clock strobes or a node is killed.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Schedule {
+pub struct Lane {
     pub name: String,
-    pub description: String,
     /// Quiet time before the first fault.
     pub start_after: Duration,
     /// Quiet time between faults, drawn uniformly from [min, max].
@@ -248,6 +283,99 @@ pub struct Schedule {
     /// How long each fault holds, drawn uniformly from [min, max].
     pub duration: [Duration; 2],
     pub faults: Vec<FaultSpec>,
+}
+
+/// A parsed schedule: the top-level keys form the first lane (`main`), each `[[lane]]`
+/// another.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Schedule {
+    pub name: String,
+    pub description: String,
+    pub lanes: Vec<Lane>,
+}
+
+/// Faults that act on the same mechanism; one lane owns each, or two lanes would undo each
+/// other's faults (a resume of a killed node, a heal of another lane's partition).
+fn mechanism(kind: FaultKind) -> &'static str {
+    match kind {
+        FaultKind::Partition => "partition",
+        FaultKind::Loss => "loss",
+        FaultKind::Pause | FaultKind::Kill => "process (kill, pause)",
+        FaultKind::Clock => "clock",
+    }
+}
+
+/// One lane's timings and faults, validated; errors name `{prefix}field`.
+fn parse_lane(
+    l: RawLane,
+    name: String,
+    prefix: &str,
+    bad: &dyn Fn(String, String) -> NemesisError,
+) -> Result<Lane, NemesisError> {
+    let secs = |field: &str, v: f64| {
+        if (0.0..=86_400.0).contains(&v) {
+            Ok(Duration::from_secs_f64(v))
+        } else {
+            Err(bad(
+                format!("{prefix}{field}"),
+                format!("must be in [0, 86400] s, got {v}"),
+            ))
+        }
+    };
+    let range = |field: &str, r: [f64; 2]| -> Result<[Duration; 2], NemesisError> {
+        let (a, b) = (secs(field, r[0])?, secs(field, r[1])?);
+        if a > b {
+            return Err(bad(
+                format!("{prefix}{field}"),
+                format!("min {} > max {}", r[0], r[1]),
+            ));
+        }
+        Ok([a, b])
+    };
+    let duration = range("duration_s", l.duration_s)?;
+    if !l.fault.is_empty() && duration[1].is_zero() {
+        return Err(bad(
+            format!("{prefix}duration_s"),
+            "faults must hold for some time".into(),
+        ));
+    }
+    let mut faults = Vec::with_capacity(l.fault.len());
+    for (i, f) in l.fault.into_iter().enumerate() {
+        let field = |k: &str| format!("{prefix}fault[{i}].{k}");
+        let f = f.typed().map_err(|(k, m)| bad(field(&k), m))?;
+        if f.weight() == 0 {
+            return Err(bad(field("weight"), "must be at least 1".into()));
+        }
+        match &f {
+            FaultSpec::Loss { percent, .. } if !(1..=100).contains(percent) => {
+                return Err(bad(
+                    field("percent"),
+                    format!("must be 1..=100, got {percent}"),
+                ));
+            }
+            FaultSpec::Clock {
+                clock: ClockSpec::Bump { offset_ms },
+                ..
+            } if offset_ms[0] > offset_ms[1] => {
+                return Err(bad(field("offset_ms"), "min > max".into()));
+            }
+            FaultSpec::Clock {
+                clock: ClockSpec::Strobe { period_ms, .. },
+                ..
+            } if *period_ms < 10 => {
+                return Err(bad(field("period_ms"), "must be at least 10".into()));
+            }
+            _ => {}
+        }
+        faults.push(f);
+    }
+    Ok(Lane {
+        name,
+        start_after: secs("start_after_s", l.start_after_s)?,
+        interval: range("interval_s", l.interval_s)?,
+        duration,
+        faults,
+    })
 }
 
 impl Schedule {
@@ -301,72 +429,63 @@ impl Schedule {
             field,
             message,
         };
-        let secs = |field: &str, v: f64| {
-            if (0.0..=86_400.0).contains(&v) {
-                Ok(Duration::from_secs_f64(v))
-            } else {
-                Err(bad(
-                    field.into(),
-                    format!("must be in [0, 86400] s, got {v}"),
-                ))
-            }
+        let top = RawLane {
+            name: Some("main".into()),
+            start_after_s: raw.start_after_s,
+            interval_s: raw.interval_s,
+            duration_s: raw.duration_s,
+            fault: raw.fault,
         };
-        let range = |field: &str, r: [f64; 2]| -> Result<[Duration; 2], NemesisError> {
-            let (a, b) = (secs(field, r[0])?, secs(field, r[1])?);
-            if a > b {
-                return Err(bad(field.into(), format!("min {} > max {}", r[0], r[1])));
-            }
-            Ok([a, b])
-        };
-        let duration = range("duration_s", raw.duration_s)?;
-        if !raw.fault.is_empty() && duration[1].is_zero() {
-            return Err(bad(
-                "duration_s".into(),
-                "faults must hold for some time".into(),
-            ));
+        let mut raws = Vec::new();
+        if !top.fault.is_empty() || raw.lane.is_empty() {
+            raws.push((String::new(), top));
         }
-        let mut faults = Vec::with_capacity(raw.fault.len());
-        for (i, f) in raw.fault.into_iter().enumerate() {
-            let field = |k: &str| format!("fault[{i}].{k}");
-            let f = f.typed().map_err(|(k, m)| bad(field(&k), m))?;
-            if f.weight() == 0 {
-                return Err(bad(field("weight"), "must be at least 1".into()));
+        for (i, l) in raw.lane.into_iter().enumerate() {
+            raws.push((format!("lane[{i}]."), l));
+        }
+        let mut lanes: Vec<Lane> = Vec::with_capacity(raws.len());
+        let mut owner: BTreeMap<&'static str, String> = BTreeMap::new();
+        for (n, (prefix, l)) in raws.into_iter().enumerate() {
+            let name = l.name.clone().unwrap_or_else(|| format!("lane{n}"));
+            if lanes.iter().any(|o| o.name == name) {
+                return Err(bad(
+                    format!("{prefix}name"),
+                    format!("lane `{name}` is named twice"),
+                ));
             }
-            match &f {
-                FaultSpec::Loss { percent, .. } if !(1..=100).contains(percent) => {
-                    return Err(bad(
-                        field("percent"),
-                        format!("must be 1..=100, got {percent}"),
-                    ));
+            let lane = parse_lane(l, name, &prefix, &bad)?;
+            for (i, f) in lane.faults.iter().enumerate() {
+                let m = mechanism(f.kind());
+                match owner.get(m) {
+                    Some(other) if *other != lane.name => {
+                        return Err(bad(
+                            format!("{prefix}fault[{i}].kind"),
+                            format!(
+                                "{m} faults are already drawn by lane `{other}`; each mechanism \
+                                 belongs to one lane, or the lanes would undo each other's faults"
+                            ),
+                        ));
+                    }
+                    _ => {
+                        owner.insert(m, lane.name.clone());
+                    }
                 }
-                FaultSpec::Clock {
-                    clock: ClockSpec::Bump { offset_ms },
-                    ..
-                } if offset_ms[0] > offset_ms[1] => {
-                    return Err(bad(field("offset_ms"), "min > max".into()));
-                }
-                FaultSpec::Clock {
-                    clock: ClockSpec::Strobe { period_ms, .. },
-                    ..
-                } if *period_ms < 10 => {
-                    return Err(bad(field("period_ms"), "must be at least 10".into()));
-                }
-                _ => {}
             }
-            faults.push(f);
+            lanes.push(lane);
         }
         Ok(Schedule {
             name: name.into(),
             description: raw.description,
-            start_after: secs("start_after_s", raw.start_after_s)?,
-            interval: range("interval_s", raw.interval_s)?,
-            duration,
-            faults,
+            lanes,
         })
     }
 
     pub fn kinds(&self) -> Vec<FaultKind> {
-        let mut k: Vec<FaultKind> = self.faults.iter().map(|f| f.kind()).collect();
+        let mut k: Vec<FaultKind> = self
+            .lanes
+            .iter()
+            .flat_map(|l| l.faults.iter().map(|f| f.kind()))
+            .collect();
         k.sort();
         k.dedup();
         k
@@ -375,7 +494,9 @@ impl Schedule {
     /// The same schedule without faults of `kind` (e.g. clock faults on etcd).
     pub fn without(&self, kind: FaultKind) -> Schedule {
         let mut s = self.clone();
-        s.faults.retain(|f| f.kind() != kind);
+        for l in &mut s.lanes {
+            l.faults.retain(|f| f.kind() != kind);
+        }
         s
     }
 }
@@ -412,8 +533,14 @@ impl Plan {
         }
     }
 
-    /// The next step, or None if the schedule has no faults.
-    pub fn next(&mut self, s: &Schedule) -> Option<Step> {
+    /// The plan of lane `i`: lane 0 is `Plan::new(seed)`, so a one-lane schedule draws what
+    /// it always drew; the others get their own streams of the same seed.
+    pub fn for_lane(seed: u64, i: usize) -> Plan {
+        Plan::new(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+    }
+
+    /// The lane's next step, or None if the lane has no faults.
+    pub fn next(&mut self, s: &Lane) -> Option<Step> {
         let total: u32 = s.faults.iter().map(|f| f.weight()).sum();
         if total == 0 {
             return None;
@@ -452,7 +579,7 @@ mod tests {
             let s = Schedule::load(n).unwrap_or_else(|e| panic!("{n}: {e}"));
             assert_eq!(s.name, n);
             if n != "none" {
-                assert!(!s.faults.is_empty(), "{n}");
+                assert!(!s.kinds().is_empty(), "{n}");
             }
         }
         let mixed = Schedule::load("mixed").unwrap();
@@ -498,7 +625,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            s.faults[0],
+            s.lanes[0].faults[0],
             FaultSpec::Clock {
                 targets: TargetSpec::One,
                 clock: ClockSpec::Strobe {
@@ -515,17 +642,92 @@ mod tests {
         let s = Schedule::load("mixed").unwrap();
         let steps = |seed| {
             let mut p = Plan::new(seed);
-            (0..20).map(|_| p.next(&s).unwrap()).collect::<Vec<_>>()
+            (0..20)
+                .map(|_| p.next(&s.lanes[0]).unwrap())
+                .collect::<Vec<_>>()
         };
         assert_eq!(steps(7), steps(7));
         assert_ne!(steps(7), steps(8));
         for st in steps(3) {
-            assert!(st.hold >= s.duration[0] && st.hold <= s.duration[1]);
+            assert!(st.hold >= s.lanes[0].duration[0] && st.hold <= s.lanes[0].duration[1]);
         }
         assert!(
             Plan::new(1)
-                .next(&Schedule::load("none").unwrap())
+                .next(&Schedule::load("none").unwrap().lanes[0])
                 .is_none()
         );
+    }
+
+    const TWO_LANES: &str = r#"
+[[lane]]
+name = "net"
+interval_s = [0.0, 0.0]
+duration_s = [1.0, 2.0]
+[[lane.fault]]
+kind = "partition"
+grudge = "leader"
+
+[[lane]]
+start_after_s = 0.5
+duration_s = [30.0, 30.0]
+[[lane.fault]]
+kind = "clock"
+targets = "all"
+mode = "strobe"
+delta_ms = 3000
+period_ms = 500
+"#;
+
+    #[test]
+    fn lanes_parse_with_their_own_timings() {
+        let s = Schedule::parse(TWO_LANES, "x", "x.toml").unwrap();
+        let names: Vec<&str> = s.lanes.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["net", "lane1"]);
+        assert_eq!(s.lanes[0].interval, [Duration::ZERO; 2]);
+        assert_eq!(s.lanes[1].start_after, Duration::from_millis(500));
+        assert_eq!(s.kinds(), [FaultKind::Partition, FaultKind::Clock]);
+        let no_clock = s.without(FaultKind::Clock);
+        assert!(no_clock.lanes[1].faults.is_empty());
+        // A top-level fault list is the first lane, `main`, beside the others.
+        let both = format!("[[fault]]\nkind = \"kill\"\ntargets = \"one\"\n{TWO_LANES}");
+        let s = Schedule::parse(&both, "x", "x.toml").unwrap();
+        assert_eq!(s.lanes.len(), 3);
+        assert_eq!(s.lanes[0].name, "main");
+    }
+
+    #[test]
+    fn one_mechanism_belongs_to_one_lane() {
+        let text = "[[fault]]\nkind = \"kill\"\ntargets = \"one\"\n\n[[lane]]\n[[lane.fault]]\nkind = \"partition\"\ngrudge = \"one\"\n[[lane.fault]]\nkind = \"pause\"\ntargets = \"leader\"\n";
+        let e = Schedule::parse(text, "x", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("x.toml: lane[0].fault[1].kind: process (kill, pause) faults are already drawn by lane `main`"),
+            "{e}"
+        );
+        let e = Schedule::parse(
+            "[[lane]]\nname = \"a\"\n[[lane]]\nname = \"a\"\n",
+            "x",
+            "x.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert_eq!(e, "x.toml: lane[1].name: lane `a` is named twice");
+        let e = Schedule::parse("[[lane]]\nduration_s = [2.0, 1.0]\n", "x", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, "x.toml: lane[0].duration_s: min 2 > max 1");
+    }
+
+    #[test]
+    fn lane_zero_draws_what_a_one_lane_schedule_drew() {
+        let s = Schedule::load("mixed").unwrap();
+        let draw = |mut p: Plan| {
+            (0..10)
+                .map(|_| p.next(&s.lanes[0]).unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(draw(Plan::for_lane(9, 0)), draw(Plan::new(9)));
+        assert_ne!(draw(Plan::for_lane(9, 1)), draw(Plan::new(9)));
     }
 }

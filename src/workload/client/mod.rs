@@ -94,7 +94,7 @@ impl Client {
     pub fn supports(&self, f: &str) -> Result<(), ClientError> {
         let ok = match self.adapter {
             Adapter::Native => matches!(f, "read" | "write" | "cas" | "txn" | "add"),
-            Adapter::Etcd => matches!(f, "read" | "write" | "cas" | "add"),
+            Adapter::Etcd => matches!(f, "read" | "write" | "cas" | "txn" | "add"),
         };
         ok.then_some(()).ok_or(ClientError::Unsupported {
             adapter: self.adapter,
