@@ -197,3 +197,31 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
         v => v.exit_code(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[derive(clap::Parser)]
+    struct Harness {
+        #[command(flatten)]
+        args: super::Args,
+    }
+
+    #[test]
+    fn help_names_every_builtin_nemesis_and_workload() {
+        let help = Harness::command().render_long_help().to_string();
+        let words: std::collections::BTreeSet<&str> = help
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .collect();
+        for n in faultline::nemesis::Schedule::builtin_names() {
+            assert!(
+                words.contains(n),
+                "`faultline run --help` omits nemesis {n}"
+            );
+        }
+        for w in ["register", "cas-register", "kv", "list-append", "set"] {
+            assert!(words.contains(w), "omits workload {w}");
+        }
+    }
+}
