@@ -49,18 +49,41 @@ delta_ms = 1000
 period_ms = 20
 "#;
 
+/// The nft ruleset inside a node's namespace.
+fn ruleset(netns: &str) -> String {
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", netns, "nft", "list", "ruleset"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Healed: everyone running, no rules, real clocks, one leader; then nothing of the run is
+/// left after teardown.
+async fn assert_healed_then_tear_down(c: Cluster) {
+    for id in c.node_ids() {
+        assert_eq!(c.node_state(&id).unwrap(), NodeState::Running, "{id}");
+        assert_eq!(c.clock_offset_ms(&id).unwrap(), 0);
+    }
+    for n in c.nodes() {
+        let text = ruleset(&n.netns);
+        assert!(!text.contains("faultline"), "{}: rules left: {text}", n.id);
+    }
+    let ids = c.node_ids();
+    common::eventually(Duration::from_secs(20), "convergence after heal", || {
+        common::converged(&c, &ids)
+    })
+    .await;
+    let short = c.short_id().to_string();
+    c.teardown().await.unwrap();
+    common::assert_gone(&short);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seeded_schedule_runs_records_and_heals() {
-    if !common::capable("nemesis") || !common::raft_available("nemesis") {
+    let Some((c, _dir)) = common::raft_cluster("nemesis", 3, &[]).await else {
         return;
-    }
-    let dir = common::run_dir("nemesis");
-    let c = Cluster::start(
-        SystemDescriptor::load("raft").unwrap(),
-        ClusterConfig::new(3, dir.path()),
-    )
-    .await
-    .unwrap();
+    };
     c.wait_for_leader(Duration::from_secs(10)).await.unwrap();
     let schedule = Schedule::parse(FAST_MIXED, "fast-mixed", "test").unwrap();
     let seed = 7;
@@ -106,27 +129,7 @@ async fn seeded_schedule_runs_records_and_heals() {
     let kinds: std::collections::BTreeSet<FaultKind> = starts.iter().copied().collect();
     assert!(kinds.len() >= 3, "several kinds exercised: {kinds:?}");
 
-    // Healed: everyone running, no rules, real clocks, one leader.
-    for id in c.node_ids() {
-        assert_eq!(c.node_state(&id).unwrap(), NodeState::Running, "{id}");
-        assert_eq!(c.clock_offset_ms(&id).unwrap(), 0);
-    }
-    for n in c.nodes() {
-        let out = std::process::Command::new("ip")
-            .args(["netns", "exec", &n.netns, "nft", "list", "ruleset"])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(!text.contains("faultline"), "{}: rules left: {text}", n.id);
-    }
-    let ids = c.node_ids();
-    common::eventually(Duration::from_secs(20), "convergence after heal", || {
-        common::converged(&c, &ids)
-    })
-    .await;
-    let short = c.short_id().to_string();
-    c.teardown().await.unwrap();
-    common::assert_gone(&short);
+    assert_healed_then_tear_down(c).await;
 }
 
 /// Two lanes: partitions flip while one node's clock stays bumped, and a third lane pauses.
@@ -163,16 +166,9 @@ targets = "one"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lanes_hold_faults_side_by_side_and_heal() {
-    if !common::capable("nemesis lanes") || !common::raft_available("nemesis lanes") {
+    let Some((c, _dir)) = common::raft_cluster("nemesis-lanes", 3, &[]).await else {
         return;
-    }
-    let dir = common::run_dir("nemesis-lanes");
-    let c = Cluster::start(
-        SystemDescriptor::load("raft").unwrap(),
-        ClusterConfig::new(3, dir.path()),
-    )
-    .await
-    .unwrap();
+    };
     c.wait_for_leader(Duration::from_secs(10)).await.unwrap();
     let schedule = Schedule::parse(LANES, "lanes", "test").unwrap();
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
@@ -186,13 +182,10 @@ async fn lanes_hold_faults_side_by_side_and_heal() {
             .node_ids()
             .iter()
             .any(|id| c.clock_offset_ms(id).unwrap() != 0);
-        let partitioned = c.nodes().iter().any(|n| {
-            let out = std::process::Command::new("ip")
-                .args(["netns", "exec", &n.netns, "nft", "list", "ruleset"])
-                .output()
-                .unwrap();
-            String::from_utf8_lossy(&out.stdout).contains("saddr")
-        });
+        let partitioned = c
+            .nodes()
+            .iter()
+            .any(|n| ruleset(&n.netns).contains("saddr"));
         both_seen |= skewed && partitioned;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -234,18 +227,7 @@ async fn lanes_hold_faults_side_by_side_and_heal() {
             && (clock_start..clock_stop).contains(&e.at_ns)),
         "{log:#?}"
     );
-    for id in c.node_ids() {
-        assert_eq!(c.node_state(&id).unwrap(), NodeState::Running, "{id}");
-        assert_eq!(c.clock_offset_ms(&id).unwrap(), 0);
-    }
-    let ids = c.node_ids();
-    common::eventually(Duration::from_secs(20), "convergence after heal", || {
-        common::converged(&c, &ids)
-    })
-    .await;
-    let short = c.short_id().to_string();
-    c.teardown().await.unwrap();
-    common::assert_gone(&short);
+    assert_healed_then_tear_down(c).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

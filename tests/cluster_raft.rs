@@ -8,23 +8,13 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use faultline::cluster::{Cluster, ClusterConfig, NodeState, SystemDescriptor};
+use faultline::cluster::{Cluster, NodeState};
 use faultline::nemesis;
 
 const LIMIT: Duration = Duration::from_secs(20);
 
 async fn start(name: &str) -> Option<(Cluster, tempfile::TempDir)> {
-    if !common::capable(name) || !common::raft_available(name) {
-        return None;
-    }
-    let dir = common::run_dir(name);
-    let c = Cluster::start(
-        SystemDescriptor::load("raft").unwrap(),
-        ClusterConfig::new(3, dir.path()),
-    )
-    .await
-    .unwrap();
-    Some((c, dir))
+    common::raft_cluster(name, 3, &[]).await
 }
 
 fn isolate(victim: &str, ids: &[String]) -> BTreeMap<String, Vec<String>> {
@@ -341,16 +331,7 @@ fn fire_write(c: &Cluster, id: &str, value: i64) {
 /// election no-op, commits it, and that no-op then keeps S from winning); with
 /// `commit-prior-term` X is committed in step 3 and overwritten in step 4.
 async fn figure_8(bugs: &[&str]) -> Option<(bool, faultline::checker::Verdict)> {
-    let name = "figure-8";
-    if !common::capable(name) || !common::raft_available(name) {
-        return None;
-    }
-    let dir = common::run_dir(name);
-    let mut cfg = ClusterConfig::new(5, dir.path());
-    cfg.bugs = bugs.iter().map(|b| b.to_string()).collect();
-    let c = Cluster::start(SystemDescriptor::load("raft").unwrap(), cfg)
-        .await
-        .unwrap();
+    let (c, _dir) = common::raft_cluster("figure-8", 5, bugs).await?;
     let ids = c.node_ids();
     let split = |parts: &[&[&String]]| {
         let comps: Vec<Vec<String>> = parts

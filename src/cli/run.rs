@@ -28,7 +28,7 @@ lease-no-drift-margin (reads from a wall-clock lease), accept-stale-term-append.
 Workloads: register, cas-register, kv, list-append, set (or a TOML file).
 Nemeses: none, partition-halves, partition-leader, partition-ring, partition-flip,
 leader-flip, pause-leader, kill-random, kill-majority, loss, clock-drift, clock-strobe,
-partition-leader-strobe, mixed (or a TOML file).")]
+partition-leader-drift, mixed (or a TOML file).")]
 pub struct Args {
     /// The system under test: raft, etcd, or a descriptor TOML file.
     #[arg(long, default_value = "raft")]

@@ -56,8 +56,8 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../nemeses/leader-flip.toml"),
     ),
     (
-        "partition-leader-strobe",
-        include_str!("../../nemeses/partition-leader-strobe.toml"),
+        "partition-leader-drift",
+        include_str!("../../nemeses/partition-leader-drift.toml"),
     ),
     ("loss", include_str!("../../nemeses/loss.toml")),
     ("mixed", include_str!("../../nemeses/mixed.toml")),
@@ -231,6 +231,8 @@ impl FaultSpec {
     }
 }
 
+/// The document. Its timing keys repeat `RawLane`'s (they are the `main` lane) because
+/// serde cannot flatten a struct under `deny_unknown_fields`, and unknown keys must stay errors.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Raw {

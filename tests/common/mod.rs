@@ -561,6 +561,28 @@ use std::time::{Duration, Instant};
 
 use faultline::cluster::{Cluster, NodeStatus};
 
+/// A started cluster of the bundled Raft with `bugs` planted, or None (after saying why)
+/// where this machine cannot run one; under CI=true that is a failure instead.
+pub async fn raft_cluster(
+    name: &str,
+    nodes: usize,
+    bugs: &[&str],
+) -> Option<(Cluster, tempfile::TempDir)> {
+    if !capable(name) || !raft_available(name) {
+        return None;
+    }
+    let dir = run_dir(name);
+    let mut cfg = faultline::cluster::ClusterConfig::new(nodes, dir.path());
+    cfg.bugs = bugs.iter().map(|b| b.to_string()).collect();
+    let c = Cluster::start(
+        faultline::cluster::SystemDescriptor::load("raft").unwrap(),
+        cfg,
+    )
+    .await
+    .unwrap();
+    Some((c, dir))
+}
+
 /// Statuses of every node that answers.
 pub async fn statuses(c: &Cluster) -> std::collections::BTreeMap<String, Option<NodeStatus>> {
     c.statuses()
