@@ -1,12 +1,14 @@
-//! The split-brain checkers on a history recorded from a real run of the bundled Raft with
-//! `vote-twice-per-term` under leader partitions (histories/raft-vote-twice-per-term):
-//! they must name the terms with two leaders and the index where committed logs diverge.
+//! The checkers on histories recorded from real runs of the bundled Raft with planted bugs
+//! (`histories/`): `vote-twice-per-term` under leader partitions must show the terms with
+//! two leaders and the index where committed logs diverge; `lease-no-drift-margin` under
+//! partition-leader-drift must show the one stale lease read, and nothing else.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use faultline::checker::Validity;
 use faultline::checker::elle::{self, ElleModel, ElleOptions};
+use faultline::checker::linearizable::{self, Model};
 use faultline::checker::split_brain::{self, LogEntry};
 use faultline::history::jsonl;
 
@@ -54,4 +56,27 @@ fn recorded_vote_twice_per_term_run_is_split_brain() {
 
     let e = elle::check(&h, &ElleOptions::new(ElleModel::ListAppend));
     assert_eq!(e.valid, Validity::Invalid, "{}", e.explanation);
+}
+
+#[test]
+fn recorded_lease_no_drift_margin_run_has_one_stale_read() {
+    let dir = Path::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/histories/raft-lease-no-drift-margin"
+    ));
+    let h = jsonl::read_path(&dir.join("history.jsonl")).expect("recorded history");
+    let mut o = linearizable::Options::new(Model::CasRegister);
+    o.all_keys = true;
+    let v = linearizable::check(&h, &o);
+    assert_eq!(v.valid, Validity::Invalid, "{}", v.explanation);
+    assert_eq!(v.anomalies.len(), 1, "{:#?}", v.anomalies);
+    assert!(
+        v.explanation
+            .contains("key 6: read → 0 (process 5, events 2399–2400) cannot be linearized"),
+        "{}",
+        v.explanation
+    );
+    // The deposed leader never claimed a term another node led.
+    let probes = split_brain::check_probes(&h);
+    assert_eq!(probes.valid, Validity::Valid, "{}", probes.explanation);
 }
