@@ -148,6 +148,18 @@ async fn killed_node_restarts_with_its_data_and_rejoins() {
         },
     )
     .await;
+
+    // heal restarts what a fault killed, not what was stopped on purpose.
+    let other = ids
+        .iter()
+        .find(|n| **n != leader && **n != victim)
+        .unwrap()
+        .clone();
+    c.stop(&other).await.unwrap();
+    c.kill(&victim).await.unwrap();
+    c.heal().await.unwrap();
+    assert_eq!(c.node_state(&victim).unwrap(), NodeState::Running);
+    assert_eq!(c.node_state(&other).unwrap(), NodeState::Stopped);
     finish(c).await;
 }
 

@@ -732,8 +732,8 @@ impl Cluster {
     // ----- heal and teardown -----
 
     /// Undoes every fault: network rules removed, paused nodes resumed, clocks reset,
-    /// killed or stopped nodes restarted (waiting until ready). Tries everything, reports
-    /// the first error.
+    /// killed nodes restarted (waiting until ready). A node ended with `stop` was taken down
+    /// on purpose, not by a fault, and stays down. Tries everything, reports the first error.
     pub async fn heal(&self) -> Result<(), ClusterError> {
         self.check_live()?;
         let mut first: Option<ClusterError> = None;
@@ -747,7 +747,7 @@ impl Cluster {
         for id in self.node_ids() {
             match self.node_state(&id) {
                 Ok(NodeState::Paused) => keep(self.resume(&id).await),
-                Ok(NodeState::Killed | NodeState::Stopped) => keep(self.restart(&id).await),
+                Ok(NodeState::Killed) => keep(self.restart(&id).await),
                 _ => {}
             }
         }
