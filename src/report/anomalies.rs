@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use serde_json::Value;
 
-use super::node_logs::NodeLog;
+use super::node_logs::{ClockMap, NodeLog};
 use super::timeline::value_text;
 use super::{counterexample, cycle_drawing, escape, witness};
 use crate::checker::{Anomaly, Validity, Verdict};
@@ -26,8 +26,8 @@ pub struct Context<'a> {
     /// Event index (invoke or completion) to op id.
     pub op_of_event: HashMap<u64, usize>,
     pub node_logs: &'a [NodeLog],
-    /// Per node: wall-clock ms minus history ms.
-    pub offsets: HashMap<String, f64>,
+    /// Per node: wall-clock ms minus history ms, over the run.
+    pub offsets: HashMap<String, ClockMap>,
     /// The run's start as unix ms, for nodes without probe samples.
     pub started_ms: Option<f64>,
 }
@@ -36,7 +36,7 @@ impl<'a> Context<'a> {
     pub fn new(
         history: &'a History,
         node_logs: &'a [NodeLog],
-        offsets: HashMap<String, f64>,
+        offsets: HashMap<String, ClockMap>,
         started_ms: Option<f64>,
     ) -> Self {
         let mut op_of_event = HashMap::with_capacity(history.operations.len() * 2);
@@ -292,21 +292,26 @@ fn log_excerpts(ctx: &Context, events: &[u64]) -> String {
             unstamped.push(log.file.as_str());
             continue;
         }
-        let Some(offset) = ctx.offsets.get(&log.node).copied().or(ctx.started_ms) else {
+        // The node's clock as it was at each end of the window (clock faults move it).
+        let at = |t: f64| {
+            ctx.offsets
+                .get(&log.node)
+                .and_then(|m| m.offset_at(t))
+                .or(ctx.started_ms)
+        };
+        let (Some(off0), Some(off1)) = (at(t0_ms), at(t1_ms)) else {
             unstamped.push(log.file.as_str());
             continue;
         };
-        let (lines, left_out) = log.excerpt(
-            t0_ms + offset - LOG_MARGIN_MS,
-            t1_ms + offset + LOG_MARGIN_MS,
-        );
+        let (lines, left_out) =
+            log.excerpt(t0_ms + off0 - LOG_MARGIN_MS, t1_ms + off1 + LOG_MARGIN_MS);
         if lines.is_empty() {
             continue;
         }
         lines_total += lines.len();
         nodes_with_lines += 1;
         // Lines written while the anomaly's own ops were in flight stand out.
-        let (hot0, hot1) = (t0_ms + offset, t1_ms + offset);
+        let (hot0, hot1) = (t0_ms + off0, t1_ms + off1);
         let _ = write!(
             out,
             r#"<div class="log"><div class="log-head">{} ({} line(s) within ±1 s{})</div><pre>"#,

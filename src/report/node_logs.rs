@@ -1,7 +1,8 @@
 //! Node log excerpts around an anomaly. History times are nanoseconds since the run began;
 //! log lines carry wall-clock stamps. Each node's offset between the two comes from its
 //! probe events (`clock_ms` against the event's `time`, so a skewed node is mapped with its
-//! own clock), else from the run's `started_at`.
+//! own clock, as it was around that moment: clock faults bump and drift it during a run),
+//! else from the run's `started_at`.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -104,10 +105,42 @@ impl NodeLog {
     }
 }
 
-/// Wall-clock (unix ms) minus history time (ms) per node, from probe events' `clock_ms`
-/// (the median over a node's probes, robust to a probe delayed by a pause).
-pub fn clock_offsets(history: &History) -> HashMap<String, f64> {
-    let mut samples: HashMap<String, Vec<f64>> = HashMap::new();
+/// How many probe samples nearest in time decide a node's clock offset at a moment: the
+/// median of a few follows bumps and drift yet ignores one probe delayed by a pause.
+const NEAREST_SAMPLES: usize = 5;
+
+/// One node's wall clock against history time over the run, from its probes.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ClockMap {
+    /// (history ms, wall-clock ms minus history ms), by history time.
+    samples: Vec<(f64, f64)>,
+}
+
+impl ClockMap {
+    pub fn new(mut samples: Vec<(f64, f64)>) -> ClockMap {
+        samples.sort_by(|a, b| a.0.total_cmp(&b.0));
+        ClockMap { samples }
+    }
+
+    /// Wall-clock ms minus history ms at history time `t_ms`: the median of the samples
+    /// nearest to it. None without samples.
+    pub fn offset_at(&self, t_ms: f64) -> Option<f64> {
+        if self.samples.is_empty() {
+            return None;
+        }
+        let i = self.samples.partition_point(|s| s.0 < t_ms);
+        let k = NEAREST_SAMPLES.min(self.samples.len());
+        // The k samples nearest t: a window of k around the insertion point, slid to fit.
+        let start = i.saturating_sub(k / 2).min(self.samples.len() - k);
+        let mut near: Vec<f64> = self.samples[start..start + k].iter().map(|s| s.1).collect();
+        near.sort_by(f64::total_cmp);
+        Some(near[near.len() / 2])
+    }
+}
+
+/// Each node's clock map, from probe events' `clock_ms`.
+pub fn clock_offsets(history: &History) -> HashMap<String, ClockMap> {
+    let mut samples: HashMap<String, Vec<(f64, f64)>> = HashMap::new();
     for &i in &history.annotations {
         let e = &history.events[i];
         if e.process != Process::probe() {
@@ -118,18 +151,13 @@ pub fn clock_offsets(history: &History) -> HashMap<String, f64> {
             .clone()
             .or_else(|| e.value.get("id").and_then(Value::as_str).map(String::from));
         if let (Some(node), Some(clock)) = (node, e.value.get("clock_ms").and_then(Value::as_f64)) {
-            samples
-                .entry(node)
-                .or_default()
-                .push(clock - e.time as f64 / 1e6);
+            let t = e.time as f64 / 1e6;
+            samples.entry(node).or_default().push((t, clock - t));
         }
     }
     samples
         .into_iter()
-        .map(|(n, mut v)| {
-            v.sort_by(f64::total_cmp);
-            (n, v[v.len() / 2])
-        })
+        .map(|(n, v)| (n, ClockMap::new(v)))
         .collect()
 }
 
@@ -236,6 +264,30 @@ mod tests {
         assert_eq!(line_stamp("1795356776.5 x"), Some(1_795_356_776_500.0));
         assert_eq!(line_stamp("term 3 leader n1"), None);
         assert_eq!(line_stamp("2026-13-22T14:12:56Z"), None);
+    }
+
+    #[test]
+    fn clock_maps_follow_drift_and_ignore_one_delayed_probe() {
+        // A node whose clock loses 0.8 ms per ms from t = 10 s, probed every 500 ms.
+        let drifting = ClockMap::new(
+            (0..60)
+                .map(|i| {
+                    let t = i as f64 * 500.0;
+                    (t, 1_000.0 - 0.8 * (t - 10_000.0).max(0.0))
+                })
+                .collect(),
+        );
+        assert_eq!(drifting.offset_at(2_000.0), Some(1_000.0));
+        let late = drifting.offset_at(20_000.0).unwrap();
+        assert!((late - (1_000.0 - 8_000.0)).abs() <= 800.0, "{late}");
+        // A steady node with one probe answered late (its clock read long after the event).
+        let mut steady: Vec<(f64, f64)> = (0..20).map(|i| (i as f64 * 500.0, 42.0)).collect();
+        steady[7].1 = 3_042.0;
+        let steady = ClockMap::new(steady);
+        assert_eq!(steady.offset_at(3_500.0), Some(42.0));
+        assert_eq!(steady.offset_at(-5.0), Some(42.0));
+        assert_eq!(steady.offset_at(1e9), Some(42.0));
+        assert_eq!(ClockMap::default().offset_at(1.0), None);
     }
 
     #[test]
