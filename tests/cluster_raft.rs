@@ -284,35 +284,36 @@ async fn status(c: &Cluster, id: &str) -> serde_json::Value {
     c.status(id).await.unwrap_or_default()
 }
 
+/// Status polls in the figure-8 choreography are fast: a step must act right after an
+/// election, before clients or timers move on.
+const QUICK: Duration = Duration::from_millis(20);
+
 /// Waits up to `limit` for `f` to hold; false if it never did.
 async fn within<F, Fut>(limit: Duration, mut f: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < deadline {
-        if f().await {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    false
+    common::poll(limit, QUICK, || {
+        let holds = f();
+        async move { holds.await.then_some(()) }
+    })
+    .await
+    .is_some()
 }
 
 /// The first of `ids` seen leading in a term above `above`, within `limit`.
 async fn leader_among(c: &Cluster, ids: &[&String], above: u64, limit: Duration) -> Option<String> {
-    let deadline = std::time::Instant::now() + limit;
-    while std::time::Instant::now() < deadline {
+    common::poll(limit, QUICK, || async {
         for id in ids {
             let st = status(c, id).await;
             if st["role"] == "leader" && st["term"].as_u64().unwrap_or(0) > above {
                 return Some(id.to_string());
             }
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    None
+        None
+    })
+    .await
 }
 
 /// Sends a write to `id` without waiting for it: the node appends it, and may never commit.

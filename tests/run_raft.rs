@@ -27,6 +27,23 @@ fn only_run_dir(store: &Path) -> PathBuf {
     std::fs::canonicalize(store.join("latest")).unwrap()
 }
 
+/// The latest run's directory once it is well under way: more than `events` history lines
+/// and a partition recorded (within 40 s).
+fn under_way(store: &Path, events: usize) -> PathBuf {
+    let t = Instant::now();
+    loop {
+        assert!(t.elapsed() < Duration::from_secs(40), "run never got going");
+        std::thread::sleep(Duration::from_millis(200));
+        let Ok(dir) = std::fs::canonicalize(store.join("latest")) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(dir.join("history.jsonl")).unwrap_or_default();
+        if text.lines().count() > events && text.contains("start-partition") {
+            return dir;
+        }
+    }
+}
+
 #[test]
 fn a_short_raft_run_is_valid_and_stored() {
     if !ready("raft run") {
@@ -109,20 +126,8 @@ fn a_sigkilled_control_node_leaves_a_history_analyze_reads() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    // wait until the run is well under way: a few hundred events and a fault recorded
-    let t = Instant::now();
-    let history = loop {
-        assert!(t.elapsed() < Duration::from_secs(40), "run never got going");
-        std::thread::sleep(Duration::from_millis(200));
-        let Ok(dir) = std::fs::canonicalize(store.path().join("latest")) else {
-            continue;
-        };
-        let h = dir.join("history.jsonl");
-        let text = std::fs::read_to_string(&h).unwrap_or_default();
-        if text.lines().count() > 400 && text.contains("start-partition") {
-            break h;
-        }
-    };
+    let dir = under_way(store.path(), 400);
+    let history = dir.join("history.jsonl");
     // SIGKILL: no handler runs, nothing is flushed after this
     child.kill().unwrap();
     child.wait().unwrap();
@@ -131,7 +136,6 @@ fn a_sigkilled_control_node_leaves_a_history_analyze_reads() {
         !cleaned.runs.is_empty(),
         "the dead run's cluster is found and removed"
     );
-    let dir = history.parent().unwrap().to_path_buf();
     assert!(!dir.join("results.json").exists());
 
     let text = std::fs::read_to_string(&history).unwrap();
@@ -185,17 +189,7 @@ fn a_first_sigint_ends_the_run_early_and_still_checks_and_reports() {
         .spawn()
         .unwrap();
     let t = Instant::now();
-    let dir = loop {
-        assert!(t.elapsed() < Duration::from_secs(40), "run never got going");
-        std::thread::sleep(Duration::from_millis(200));
-        let Ok(dir) = std::fs::canonicalize(store.path().join("latest")) else {
-            continue;
-        };
-        let text = std::fs::read_to_string(dir.join("history.jsonl")).unwrap_or_default();
-        if text.lines().count() > 300 && text.contains("start-partition") {
-            break dir;
-        }
-    };
+    let dir = under_way(store.path(), 300);
     let (records, _) = faultline::cluster::registry::list();
     let rec = records
         .into_iter()

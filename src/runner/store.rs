@@ -60,6 +60,15 @@ pub fn rfc3339_utc(t: SystemTime) -> String {
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
 }
 
+/// RFC 3339 in UTC, millisecond precision (`YYYY-MM-DDTHH:MM:SS.mmmZ`).
+pub fn rfc3339_utc_ms(t: SystemTime) -> String {
+    let (y, mo, d, h, mi, s) = civil(t);
+    let ms = t
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_millis());
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z")
+}
+
 /// Calendar fields of a time, UTC (Howard Hinnant's days-to-civil).
 fn civil(t: SystemTime) -> (i64, u32, u32, u32, u32, u32) {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
@@ -93,6 +102,10 @@ mod tests {
     fn formats_utc() {
         let t = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
         assert_eq!(rfc3339_utc(t), "2026-11-18T11:06:40Z");
+        assert_eq!(
+            rfc3339_utc_ms(t + Duration::from_millis(7)),
+            "2026-11-18T11:06:40.007Z"
+        );
         assert_eq!(compact_utc(t), "20261118T110640");
         assert_eq!(
             rfc3339_utc(UNIX_EPOCH + Duration::from_secs(951_782_400)),

@@ -473,25 +473,8 @@ fn planted_verdicts(
 
 /// Unix ms as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC).
 pub fn rfc3339(ms: u64) -> String {
-    let secs = ms / 1000;
-    let days = (secs / 86400) as i64;
-    let rem = secs % 86400;
-    // civil_from_days (Howard Hinnant)
-    let z = days + 719468;
-    let era = z.div_euclid(146097);
-    let doe = z - era * 146097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        ms % 1000
+    faultline::runner::store::rfc3339_utc_ms(
+        std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms),
     )
 }
 
@@ -592,8 +575,8 @@ pub async fn statuses(c: &Cluster) -> std::collections::BTreeMap<String, Option<
         .collect()
 }
 
-/// Polls `f` every 100 ms until it yields Some, panicking with `what` after `limit`.
-pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
+/// Polls `f` every `every` until it yields Some; None once `limit` has passed.
+pub async fn poll<T, F, Fut>(limit: Duration, every: Duration, mut f: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -601,14 +584,24 @@ where
     let deadline = Instant::now() + limit;
     loop {
         if let Some(v) = f().await {
-            return v;
+            return Some(v);
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {limit:?}: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        if Instant::now() >= deadline {
+            return None;
+        }
+        tokio::time::sleep(every).await;
     }
+}
+
+/// Polls `f` every 100 ms until it yields Some, panicking with `what` after `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    poll(limit, Duration::from_millis(100), f)
+        .await
+        .unwrap_or_else(|| panic!("timed out after {limit:?}: {what}"))
 }
 
 /// Every node in `ids` answers and names the same leader, which is one of them.
