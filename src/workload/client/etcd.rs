@@ -20,9 +20,10 @@ fn b64(s: &str) -> String {
     B64.encode(s.as_bytes())
 }
 
-fn unb64(v: &Value) -> Option<String> {
-    let bytes = B64.decode(v.as_str()?).ok()?;
-    String::from_utf8(bytes).ok()
+/// A key-value's `value`: base64 of the JSON text this adapter stored.
+fn kv_value<T: serde::de::DeserializeOwned>(kv: &Value) -> Option<T> {
+    let bytes = B64.decode(kv.get("value")?.as_str()?).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 fn set_prefix() -> String {
@@ -132,10 +133,7 @@ async fn txn(http: &reqwest::Client, base: &str, ops: &Value) -> Reply {
             lists.push((None, "0".into()));
             continue;
         };
-        let list = kv
-            .get("value")
-            .and_then(unb64)
-            .and_then(|s| serde_json::from_str::<Vec<Value>>(&s).ok());
+        let list: Option<Vec<Value>> = kv_value(kv);
         let rev = match &kv["mod_revision"] {
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
@@ -194,11 +192,7 @@ fn completion(op: &OpRequest, body: &Value) -> Reply {
         "read" if op.key.is_none() => {
             let mut elems = Vec::new();
             for kv in kvs.into_iter().flatten() {
-                match kv
-                    .get("value")
-                    .and_then(unb64)
-                    .and_then(|s| serde_json::from_str(&s).ok())
-                {
+                match kv_value(kv) {
                     Some(v) => elems.push(v),
                     None => return Reply::Info(format!("undecodable set element {kv}")),
                 }
@@ -207,11 +201,7 @@ fn completion(op: &OpRequest, body: &Value) -> Reply {
         }
         "read" => match kvs.and_then(|k| k.first()) {
             None => Reply::Ok(Value::Null),
-            Some(kv) => match kv
-                .get("value")
-                .and_then(unb64)
-                .and_then(|s| serde_json::from_str(&s).ok())
-            {
+            Some(kv) => match kv_value(kv) {
                 Some(v) => Reply::Ok(v),
                 None => Reply::Info(format!("undecodable value {kv}")),
             },
