@@ -1,0 +1,27 @@
+//! Builds a validated history from `(process, type, f, value)` tuples, one event
+//! a tuple, 1 µs apart, served by node `n1`.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::{Event, EventType, History, Process};
+
+pub fn client_history(key: Option<&str>, evs: &[(u64, EventType, &str, Value)]) -> History {
+    let events = evs
+        .iter()
+        .enumerate()
+        .map(|(i, (p, kind, f, value))| Event {
+            index: i as u64,
+            time: i as u64 * 1000,
+            process: Process::Client(*p),
+            kind: *kind,
+            f: f.to_string(),
+            key: key.map(String::from),
+            value: value.clone(),
+            node: Some("n1".into()),
+            error: None,
+        })
+        .collect();
+    History::from_events(events, Path::new("test.jsonl"), None).unwrap()
+}
