@@ -103,8 +103,8 @@ pub fn check_lost_writes(h: &History) -> Verdict {
 mod tests {
     use super::*;
     use crate::Validity;
-    use faultline_history::EventType;
     use EventType::{Info, Invoke, Ok};
+    use faultline_history::EventType;
 
     fn history(evs: &[(u64, EventType, &str, Value)]) -> History {
         faultline_history::testkit::client_history(Some("k"), evs)
