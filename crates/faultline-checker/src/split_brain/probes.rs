@@ -159,7 +159,7 @@ pub fn check_probes(h: &History) -> Verdict {
                 kind: "two-leaders-one-term".into(),
                 key: None,
                 description: format!(
-                    "term {term} had {} leaders: {}. a generation (term, ballot, view, epoch) allows one leader",
+                    "term {term} had {} leaders: {}; at most one may lead in a generation (term, ballot, view)",
                     names.len(),
                     seen.join("; ")
                 ),
