@@ -3,3 +3,4 @@
 //! `core` is the pure protocol (`Paxos::step(Input) -> Vec<Command>`, no IO, no clock reads).
 
 pub mod core;
+pub mod replica;

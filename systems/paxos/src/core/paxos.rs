@@ -291,14 +291,6 @@ impl Paxos {
     pub fn log(&self) -> &SlotLog {
         &self.log
     }
-    /// When the leader's lease ends on the protocol's monotonic clock (0: no lease).
-    pub fn lease_until_ms(&self) -> u64 {
-        if self.role == Role::Leader {
-            self.lease_until_mono
-        } else {
-            0
-        }
-    }
     /// The durable state as the core believes it (for tests and the WAL rewrite).
     pub fn durable(&self) -> Durable {
         Durable {

@@ -55,6 +55,25 @@ impl Paxos {
         self.lease_until_wall = 0;
     }
 
+    /// Until when, on the protocol wall clock, this leader trusts its lease (None: no leases).
+    pub fn lease_until_wall_ms(&self) -> Option<u64> {
+        if self.cfg.bugs.lease_no_drift_margin {
+            return Some(if self.role == Role::Leader {
+                self.lease_until_wall
+            } else {
+                0
+            });
+        }
+        if !self.cfg.lease_reads {
+            return None;
+        }
+        let left = match self.role {
+            Role::Leader => self.lease_until_mono.saturating_sub(self.now),
+            _ => 0,
+        };
+        Some(if left > 0 { self.wall + left } else { 0 })
+    }
+
     fn lease_valid(&self) -> bool {
         if self.cfg.bugs.lease_no_drift_margin {
             // BUG lease-no-drift-margin: trust the wall clock, no margin kept back.
