@@ -12,4 +12,3 @@ pub mod recorder;
 pub mod run;
 pub mod store;
 pub mod target;
-pub mod work_done;
