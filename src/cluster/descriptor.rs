@@ -123,6 +123,8 @@ struct Raw {
     fake_monotonic: bool,
     #[serde(default = "default_stop_timeout")]
     stop_timeout_s: f64,
+    #[serde(default)]
+    node_choice: Option<crate::workload::NodeChoice>,
 }
 
 fn default_clock() -> ClockMode {
@@ -151,6 +153,8 @@ pub struct SystemDescriptor {
     /// Also fake CLOCK_MONOTONIC (timers, elections), not just the wall clock.
     pub fake_monotonic: bool,
     pub stop_timeout: Duration,
+    /// Which node clients use unless `--node-choice` says (None: the harness default).
+    pub node_choice: Option<crate::workload::NodeChoice>,
 }
 
 /// One node's place in the cluster, as templates see it.
@@ -237,6 +241,7 @@ impl SystemDescriptor {
             clock: raw.clock,
             fake_monotonic: raw.fake_monotonic,
             stop_timeout: Duration::from_secs_f64(raw.stop_timeout_s),
+            node_choice: raw.node_choice,
         };
         // Render every template against a sample cluster now, so a typo fails at load time.
         let slots = vec![
@@ -500,6 +505,13 @@ path = "/status"
         .unwrap();
         let d = SystemDescriptor::load(path.to_str().unwrap()).unwrap();
         assert_eq!(d.name, "mykv");
+        assert_eq!(d.node_choice, None);
+        let leader = std::fs::read_to_string(&path).unwrap().replace(
+            "client = \"native\"",
+            "client = \"native\"\nnode_choice = \"leader\"",
+        );
+        let l = SystemDescriptor::parse(&leader, "mykv.toml").unwrap();
+        assert_eq!(l.node_choice, Some(crate::workload::NodeChoice::Leader));
         assert_eq!(d.clock, ClockMode::Auto);
         let args = d
             .command_args(&slots(2), 1, Path::new("/d"), "t", &[])

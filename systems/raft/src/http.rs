@@ -1,6 +1,10 @@
 //! The HTTP API: faultline's node protocol (`/kv/*`, `/txn`, `/status`, `/log`), peer RPC
 //! (`/raft/batch`) and admin calls (`/admin/transfer`, `/admin/membership`). Bodies are parsed
 //! by hand so malformed input gets a JSON 400 naming the field, never a crash.
+//!
+//! A follower that is asked a client request forwards it once to the leader it knows (as
+//! etcd does), so clients bound to any node make progress; the forward shares the request's
+//! time budget, and its failure says whether the op may have happened.
 
 use crate::core::NodeId;
 use crate::kv::{Op, key_of, parse_txn};
@@ -9,7 +13,7 @@ use crate::transport::Batch;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
@@ -17,7 +21,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Marks a request a follower forwarded, so it is never forwarded twice.
+const FORWARDED: &str = "x-faultline-forwarded";
 
 pub struct Shared {
     pub id: NodeId,
@@ -28,6 +35,22 @@ pub struct Shared {
     /// Client requests in flight; past `max_inflight` new ones are refused (definite).
     pub inflight: AtomicUsize,
     pub max_inflight: usize,
+    /// Peer id -> `ip:port` (the same HTTP port serves clients): where to forward.
+    pub peers: HashMap<NodeId, String>,
+    /// For forwarded client requests.
+    pub http: reqwest::Client,
+}
+
+impl Shared {
+    /// The client used to forward requests to the leader (no proxies, fast connect).
+    pub fn forward_client() -> reqwest::Client {
+        reqwest::Client::builder()
+            .no_proxy()
+            .connect_timeout(Duration::from_millis(250))
+            .tcp_nodelay(true)
+            .build()
+            .expect("http client builds")
+    }
 }
 
 fn respond(reply: Reply) -> Response {
@@ -72,39 +95,130 @@ impl Drop for InflightGuard<'_> {
     }
 }
 
+/// How long one client request may take here, forwarding included.
+fn budget(shared: &Shared) -> Duration {
+    shared.request_timeout + Duration::from_millis(500)
+}
+
 /// Hands an event to the node thread and waits for its answer (bounded by the timeout).
-async fn submit(shared: &Shared, read: bool, make: impl FnOnce(Responder) -> Event) -> Response {
+async fn ask(shared: &Shared, read: bool, make: impl FnOnce(Responder) -> Event) -> Reply {
     if shared.inflight.fetch_add(1, Ordering::Relaxed) >= shared.max_inflight {
         shared.inflight.fetch_sub(1, Ordering::Relaxed);
-        return respond(Reply::error(503, "overloaded", true));
+        return Reply::error(503, "overloaded", true);
     }
     let _guard = InflightGuard(&shared.inflight);
     let (tx, rx) = tokio::sync::oneshot::channel();
     if shared.events.send(make(tx)).is_err() {
-        return respond(Reply::error(500, "node-stopped", read));
+        return Reply::error(500, "node-stopped", read);
     }
-    let limit = shared.request_timeout + Duration::from_millis(500);
-    match tokio::time::timeout(limit, rx).await {
-        Ok(Ok(reply)) => respond(reply),
-        Ok(Err(_)) => respond(Reply::error(500, "node-stopped", read)),
-        Err(_) => respond(Reply::error(504, "timeout", read)),
+    match tokio::time::timeout(budget(shared), rx).await {
+        Ok(Ok(reply)) => reply,
+        Ok(Err(_)) => Reply::error(500, "node-stopped", read),
+        Err(_) => Reply::error(504, "timeout", read),
     }
 }
 
-async fn propose(shared: &Shared, op: Op) -> Response {
+async fn submit(shared: &Shared, read: bool, make: impl FnOnce(Responder) -> Event) -> Response {
+    respond(ask(shared, read, make).await)
+}
+
+/// A client request as received, kept so a follower can forward it unchanged.
+struct Request<'a> {
+    path: &'static str,
+    headers: &'a HeaderMap,
+    body: &'a Bytes,
+    started: Instant,
+}
+
+/// The leader's address when `reply` is a `not-leader` naming a peer we know, and this
+/// request was not already forwarded to us.
+fn forward_target<'a>(shared: &'a Shared, req: &Request<'_>, reply: &Reply) -> Option<&'a str> {
+    if reply.body.get("error").and_then(Value::as_str) != Some("not-leader")
+        || req.headers.contains_key(FORWARDED)
+    {
+        return None;
+    }
+    let leader = reply.body.get("leader").and_then(Value::as_str)?;
+    (leader != shared.id)
+        .then(|| shared.peers.get(leader).map(String::as_str))
+        .flatten()
+}
+
+/// Sends the request to the leader within what is left of its budget and relays the answer.
+/// Failures keep the protocol's meaning: never connected is definite (not done); a timeout
+/// or a lost connection after sending is definite only for a read.
+async fn forward(shared: &Shared, req: &Request<'_>, read: bool, addr: &str) -> Reply {
+    let left = budget(shared).saturating_sub(req.started.elapsed());
+    if left.is_zero() {
+        return Reply::error(504, "timeout", read);
+    }
+    let sent = shared
+        .http
+        .post(format!("http://{addr}{}", req.path))
+        .header(FORWARDED, shared.id.as_str())
+        .header("content-type", "application/json")
+        .body(req.body.clone())
+        .timeout(left)
+        .send()
+        .await;
+    let resp = match sent {
+        Ok(r) => r,
+        Err(e) if e.is_connect() => return Reply::error(503, "leader-unreachable", true),
+        Err(e) if e.is_timeout() => return Reply::error(504, "timeout", read),
+        Err(_) => return Reply::error(502, "forward-lost", read),
+    };
+    let status = resp.status().as_u16();
+    match resp
+        .bytes()
+        .await
+        .map(|b| serde_json::from_slice::<Value>(&b))
+    {
+        Ok(Ok(body)) => Reply { status, body },
+        Ok(Err(_)) => Reply::error(502, "forward-bad-answer", read || status < 300),
+        Err(e) if e.is_timeout() => Reply::error(504, "timeout", read),
+        Err(_) => Reply::error(502, "forward-lost", read),
+    }
+}
+
+/// Runs a client request here, or at the leader when this node is not it.
+async fn serve(
+    shared: &Shared,
+    req: Request<'_>,
+    read: bool,
+    make: impl FnOnce(Responder) -> Event,
+) -> Response {
+    let reply = ask(shared, read, make).await;
+    match forward_target(shared, &req, &reply) {
+        Some(addr) => respond(forward(shared, &req, read, addr).await),
+        None => respond(reply),
+    }
+}
+
+async fn propose(shared: &Shared, req: Request<'_>, op: Op) -> Response {
     let data = serde_json::to_value(op).expect("ops serialize");
-    submit(shared, false, |reply| Event::Propose { data, reply }).await
+    serve(shared, req, false, |reply| Event::Propose { data, reply }).await
 }
 
-async fn kv_read(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+fn request<'a>(path: &'static str, headers: &'a HeaderMap, body: &'a Bytes) -> Request<'a> {
+    Request {
+        path,
+        headers,
+        body,
+        started: Instant::now(),
+    }
+}
+
+async fn kv_read(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let req = request("/kv/read", &headers, &body);
     let key = match parse_object(&body).and_then(|m| key_field(&m)) {
         Ok(k) => key_of(&k).expect("validated"),
         Err(d) => return bad_request(d),
     };
-    submit(&s, true, |reply| Event::Read { key, reply }).await
+    serve(&s, req, true, |reply| Event::Read { key, reply }).await
 }
 
-async fn kv_write(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+async fn kv_write(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let req = request("/kv/write", &headers, &body);
     let op = parse_object(&body).and_then(|m| {
         Ok(Op::Write {
             key: key_field(&m)?,
@@ -112,12 +226,13 @@ async fn kv_write(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
         })
     });
     match op {
-        Ok(op) => propose(&s, op).await,
+        Ok(op) => propose(&s, req, op).await,
         Err(d) => bad_request(d),
     }
 }
 
-async fn kv_cas(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+async fn kv_cas(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let req = request("/kv/cas", &headers, &body);
     let op = parse_object(&body).and_then(|m| {
         Ok(Op::Cas {
             key: key_field(&m)?,
@@ -126,12 +241,13 @@ async fn kv_cas(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
         })
     });
     match op {
-        Ok(op) => propose(&s, op).await,
+        Ok(op) => propose(&s, req, op).await,
         Err(d) => bad_request(d),
     }
 }
 
-async fn kv_append(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+async fn kv_append(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let req = request("/kv/append", &headers, &body);
     let op = parse_object(&body).and_then(|m| {
         Ok(Op::Append {
             key: key_field(&m)?,
@@ -139,12 +255,13 @@ async fn kv_append(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
         })
     });
     match op {
-        Ok(op) => propose(&s, op).await,
+        Ok(op) => propose(&s, req, op).await,
         Err(d) => bad_request(d),
     }
 }
 
-async fn txn(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
+async fn txn(State(s): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
+    let req = request("/txn", &headers, &body);
     let op = parse_object(&body).and_then(|m| {
         let ops = field(&m, "ops")?;
         let Value::Array(ops) = ops else {
@@ -154,7 +271,7 @@ async fn txn(State(s): State<Arc<Shared>>, body: Bytes) -> Response {
         Ok(Op::Txn { ops })
     });
     match op {
-        Ok(op) => propose(&s, op).await,
+        Ok(op) => propose(&s, req, op).await,
         Err(d) => bad_request(d),
     }
 }

@@ -99,6 +99,7 @@ fn main() -> anyhow::Result<()> {
         .map(|b| b.parse::<Bug>())
         .collect::<Result<Vec<_>, _>>()?;
     let peers = parse_peers(&args.peers)?;
+    let peer_addrs = peers.iter().cloned().collect();
     if args.election_min_ms == 0 || args.election_max_ms <= args.election_min_ms {
         bail!("--election-max-ms must exceed --election-min-ms > 0");
     }
@@ -162,6 +163,8 @@ fn main() -> anyhow::Result<()> {
         request_timeout,
         inflight: AtomicUsize::new(0),
         max_inflight: 20_000,
+        peers: peer_addrs,
+        http: Shared::forward_client(),
     });
     let listener = rt
         .block_on(tokio::net::TcpListener::bind(&args.listen))

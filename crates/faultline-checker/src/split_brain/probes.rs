@@ -159,7 +159,7 @@ pub fn check_probes(h: &History) -> Verdict {
                 kind: "two-leaders-one-term".into(),
                 key: None,
                 description: format!(
-                    "term {term} had {} leaders: {}. Raft allows one leader per term",
+                    "term {term} had {} leaders: {}; at most one may lead in a generation (term, ballot, view)",
                     names.len(),
                     seen.join("; ")
                 ),
@@ -215,7 +215,7 @@ pub fn check_probes(h: &History) -> Verdict {
         "split-brain/probes",
         anomalies,
         format!(
-            "{} status samples: at most one leader per term, and no two leaders acknowledged writes at the same time",
+            "{} status samples: at most one leader per generation, and no two leaders acknowledged writes at the same time",
             samples.len()
         ),
         undecided,
