@@ -8,48 +8,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
+use common::pbkv::{descriptor, pbkv_binary};
 use serde_json::Value;
-
-/// `target/<profile>/examples/pbkv`, next to this test's `deps/` directory.
-fn pbkv_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let p = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("pbkv");
-    assert!(
-        p.is_file(),
-        "{} missing: cargo test builds examples",
-        p.display()
-    );
-    p
-}
-
-/// systems/pbkv.toml with an absolute binary and `extra` args, written into `dir`.
-fn descriptor(dir: &Path, binary: &Path, extra: &[&str]) -> PathBuf {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/systems/pbkv.toml"))
-        .unwrap()
-        .replace(
-            "binary = \"pbkv\"",
-            &format!("binary = {:?}", binary.display().to_string()),
-        )
-        .replace(
-            "\"{peers}\"]",
-            &format!(
-                "\"{{peers}}\"{}]",
-                extra.iter().map(|a| format!(", {a:?}")).collect::<String>()
-            ),
-        );
-    let p = dir.join("pbkv.toml");
-    std::fs::write(&p, text).unwrap();
-    p
-}
 
 /// `faultline run` with the default options except a short time limit and the seed.
 fn run(store: &Path, system: &Path, nemesis: &str, seed: u64) -> (Output, Value) {

@@ -9,6 +9,7 @@ pub mod run;
 pub mod serve;
 pub mod suite;
 pub mod summary;
+pub mod systems;
 
 use faultline::history::HistoryError;
 

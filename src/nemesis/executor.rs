@@ -32,13 +32,32 @@ fn ns_since(run_start: Instant) -> u64 {
 
 /// Refuses a schedule this cluster cannot run (clock faults where libfaketime cannot reach).
 pub fn check_supported(cluster: &Cluster, schedule: &Schedule) -> Result<(), NemesisError> {
+    check_clock(
+        schedule,
+        &cluster.descriptor().name,
+        cluster.clock_support(),
+    )
+}
+
+/// Refuses a schedule with clock faults for a system whose clock they cannot move; callable
+/// before any cluster exists (`support` from `cluster::clock::support_for`).
+pub fn check_clock(
+    schedule: &Schedule,
+    system: &str,
+    support: &crate::cluster::ClockSupport,
+) -> Result<(), NemesisError> {
     if schedule.kinds().contains(&FaultKind::Clock)
-        && let crate::cluster::ClockSupport::Unsupported(why) = cluster.clock_support()
+        && let crate::cluster::ClockSupport::Unsupported(why) = support
     {
+        let without: Vec<&str> = Schedule::builtin_names()
+            .into_iter()
+            .filter(|n| Schedule::load(n).is_ok_and(|s| !s.kinds().contains(&FaultKind::Clock)))
+            .collect();
         return Err(NemesisError::Unsupported(format!(
-            "clock faults unsupported for this system ({}): {why}; pick a nemesis without \
-             clock faults or use `Schedule::without(FaultKind::Clock)`",
-            cluster.descriptor().name
+            "clock faults unsupported for this system ({system}): {why}; nemesis `{}` has \
+             clock faults: pick one without ({}) or a schedule file without `clock` faults",
+            schedule.name,
+            without.join(", ")
         )));
     }
     Ok(())
