@@ -60,6 +60,52 @@ fn split_brained_pbkv_is_caught_with_default_options() {
 }
 
 #[test]
+fn logs_overwritten_on_heal_are_caught_diverging_by_sampling_during_the_run() {
+    if !common::capable("pbkv heal overwrites") {
+        return;
+    }
+    let store = common::run_dir("pbkv-overwrite");
+    let sys = descriptor(store.path(), &pbkv_binary(), &["--heal-overwrites"]);
+    let (out, results) = run(store.path(), &sys, "partition-halves", 1);
+    assert_eq!(out.status.code(), Some(1), "{}\n{results:#}", says(&out));
+    let logs = results["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["checker"] == "split-brain/logs")
+        .expect("a split-brain/logs verdict");
+    assert_eq!(logs["valid"], false, "{logs:#}");
+    assert!(
+        logs["stats"]["divergent_indexes_seen_only_while_running"].as_u64() > Some(0),
+        "{logs:#}"
+    );
+    assert!(
+        logs["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("not in its final log"),
+        "{logs:#}"
+    );
+    // The end-of-run logs alone agree: without the samples this split brain left no trace
+    // in the logs.
+    let dir = std::fs::canonicalize(store.path().join("latest")).unwrap();
+    let mut finals = std::collections::BTreeMap::new();
+    for n in results["nodes"].as_array().unwrap() {
+        let id = n.as_str().unwrap();
+        let text = std::fs::read_to_string(dir.join("nodes").join(id).join("log.json")).unwrap();
+        finals.insert(id.to_string(), serde_json::from_str(&text).unwrap());
+    }
+    let last = faultline::checker::split_brain::check_logs(&finals);
+    assert_eq!(
+        last.valid,
+        faultline::checker::Validity::Valid,
+        "{}",
+        last.explanation
+    );
+    assert!(dir.join("log-samples.jsonl").is_file());
+}
+
+#[test]
 fn single_owner_pbkv_is_valid() {
     if !common::capable("pbkv single owner") {
         return;

@@ -392,12 +392,13 @@ fn table_line(text: &str, table: &str) -> Option<usize> {
         .map(|i| i + 1)
 }
 
-/// A descriptor skeleton for a system called `name`: every key with what it is for,
-/// required ones set to typical values, optional ones commented out at their defaults.
+/// A descriptor skeleton for a system called `name`: every key with what it is for (`# `
+/// lines), required ones set to typical values, optional ones commented out at their
+/// defaults (`#key = value`: delete the `#` to set one).
 pub fn skeleton(name: &str) -> String {
     let mut out = format!(
         "# faultline system descriptor for `{name}`. Every key is explained above it; keys \
-         commented out\n# show their defaults. Check it with `faultline run --system \
+         commented out\n# (`#key = value`) show their defaults. Check it with `faultline run --system \
          {name}.toml --time-limit 10`.\n"
     );
     let wrap = |text: &str| -> String {
@@ -425,7 +426,7 @@ pub fn skeleton(name: &str) -> String {
             } else {
                 k.example.to_string()
             };
-            let prefix = if k.required { "" } else { "# " };
+            let prefix = if k.required { "" } else { "#" };
             out.push_str(&format!("{prefix}{} = {value}\n", k.name));
         }
     };
@@ -438,7 +439,7 @@ pub fn skeleton(name: &str) -> String {
             if required { "(required) " } else { "" }
         )));
         if table == "env" {
-            out.push_str("# [env]\n# RUST_LOG = \"info\"\n");
+            out.push_str("#[env]\n#RUST_LOG = \"info\"\n");
             continue;
         }
         out.push_str(&format!("[{table}]\n"));
@@ -514,11 +515,19 @@ impl SystemDescriptor {
 
     /// Parses and validates a descriptor; errors name the origin, line and field.
     pub fn parse(text: &str, origin: &str) -> Result<Self, ClusterError> {
-        let doc: toml::Table = text.parse().map_err(|e| toml_error(origin, text, &e))?;
-        if let Some(e) = missing_key(text, origin, &doc) {
-            return Err(e);
-        }
-        let raw: Raw = toml::from_str(text).map_err(|e| toml_error(origin, text, &e))?;
+        let raw: Raw = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => {
+                // serde's "missing field" points at line 1; say which table and what for.
+                if e.message().starts_with("missing field")
+                    && let Ok(doc) = text.parse::<toml::Table>()
+                    && let Some(missing) = missing_key(text, origin, &doc)
+                {
+                    return Err(missing);
+                }
+                return Err(toml_error(origin, text, &e));
+            }
+        };
         let bad = |field: &str, message: String| ClusterError::Descriptor {
             file: origin.to_string(),
             field: field.to_string(),
@@ -938,8 +947,8 @@ path = "/status"
         // example is a valid value of a known key.
         let all: String = text
             .lines()
-            .map(|l| match l.strip_prefix("# ") {
-                Some(rest) if rest.contains(" = ") || rest == "[env]" => rest,
+            .map(|l| match l.strip_prefix('#') {
+                Some(rest) if !rest.is_empty() && !rest.starts_with(' ') => rest,
                 _ => l,
             })
             .collect::<Vec<_>>()

@@ -42,7 +42,8 @@ pub fn analyze(dir: &Path, time_limit: Duration) -> Result<Analysis, AnalyzeErro
     }
     let spec = WorkloadSpec::load(&dir.join(store::WORKLOAD).to_string_lossy())?;
     let logs = read_logs(dir);
-    let verdicts = checks::check_run(&history, &spec, &logs, time_limit);
+    let samples = super::log_sampler::read(dir);
+    let verdicts = checks::check_run(&history, &spec, &logs, &samples, time_limit);
     let results_path = dir.join(store::RESULTS);
     let mut results = if results_path.exists() {
         RunResults::read(&results_path)?

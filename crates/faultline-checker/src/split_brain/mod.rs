@@ -1,13 +1,14 @@
 //! Split-brain checks, one property per file: `probes` (two leaders in one term, or
 //! overlapping leaders that both acknowledged writes, from `/status` samples recorded as
-//! probe events), `logs` (committed logs of all nodes form one chain), `lost_writes`
+//! probe events), `logs` (committed logs of all nodes, at the end and sampled during the
+//! run, form one chain), `lost_writes`
 //! (acknowledged writes missing from the final reads).
 
 pub mod logs;
 pub mod lost_writes;
 pub mod probes;
 
-pub use logs::{LogEntry, check_logs};
+pub use logs::{LogEntry, LogSamples, Sighting, check_logs, check_logs_and_samples};
 pub use lost_writes::check_lost_writes;
 pub use probes::check_probes;
 
