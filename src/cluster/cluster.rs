@@ -390,11 +390,11 @@ impl Cluster {
                         if since.elapsed() >= REFUSAL_GRACE.min(timeout) {
                             return Err(ClusterError::ReadyRefused {
                                 file: d.origin.clone(),
-                                node: id,
-                                method: d.ready.method.clone(),
-                                url: probe_url,
-                                status: answer.0,
-                                body: answer.1,
+                                answer: format!(
+                                    "node {id} answered the readiness probe {} {probe_url} \
+                                     with {} ({})",
+                                    d.ready.method, answer.0, answer.1
+                                ),
                             });
                         }
                     } else {

@@ -23,18 +23,14 @@ pub enum ClusterError {
     /// A node answered its readiness probe, but not with 2xx, for longer than a node could
     /// take to start: `[ready]` names a path or method the node does not serve.
     #[error(
-        "{file}: [ready]: node {node} answered the readiness probe {method} {url} with \
-         {status} ({body}); the node runs and is reachable, so `path` (or `method`) in \
-         [ready] names something it does not serve with 2xx"
+        "{file}: [ready]: {answer}; the node runs and is reachable, so `path` (or `method`) \
+         in [ready] names something it does not serve with 2xx"
     )]
     ReadyRefused {
         file: String,
-        node: String,
-        method: String,
-        url: String,
-        status: String,
-        /// An excerpt of the answer's body, or `empty body`.
-        body: String,
+        /// Which node answered which probe with what: `node n1 answered the readiness
+        /// probe GET URL with 404 Not Found (empty body)`.
+        answer: String,
     },
     #[error("node {node}: {message}")]
     Node { node: String, message: String },

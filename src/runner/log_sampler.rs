@@ -132,30 +132,22 @@ pub fn read(dir: &Path) -> LogSamples {
     samples
 }
 
+/// A node's `/log` answer on its way (None: the system has no `/log`).
+pub type LogFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Option<Result<Value, String>>> + Send + 'a>>;
+
 /// Where the sampler reads logs: the run's client (or a test's fake).
 pub trait LogSource: Send + Sync {
     fn node_ids(&self) -> Vec<String>;
     /// `GET /log?from=FROM` of node `i`; None for a system without `/log`.
-    fn log_from(
-        &self,
-        i: usize,
-        from: u64,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Option<Result<Value, String>>> + Send + '_>,
-    >;
+    fn log_from(&self, i: usize, from: u64) -> LogFuture<'_>;
 }
 
 impl LogSource for Client {
     fn node_ids(&self) -> Vec<String> {
         self.nodes().iter().map(|n| n.id.clone()).collect()
     }
-    fn log_from(
-        &self,
-        i: usize,
-        from: u64,
-    ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Option<Result<Value, String>>> + Send + '_>,
-    > {
+    fn log_from(&self, i: usize, from: u64) -> LogFuture<'_> {
         Box::pin(Client::log_from(self, i, from))
     }
 }
@@ -195,13 +187,7 @@ mod tests {
         fn node_ids(&self) -> Vec<String> {
             vec!["n1".into(), "n2".into()]
         }
-        fn log_from(
-            &self,
-            i: usize,
-            from: u64,
-        ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = Option<Result<Value, String>>> + Send + '_>,
-        > {
+        fn log_from(&self, i: usize, from: u64) -> LogFuture<'_> {
             self.asked.lock().unwrap().push((i, from));
             let mut a = self.answers.lock().unwrap();
             let v = if a[i].is_empty() {
