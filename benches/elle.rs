@@ -42,7 +42,10 @@ fn main() {
     let opts = ElleOptions::new(ElleModel::ListAppend);
 
     // 1. huge-scc.
-    let path = Path::new("/work/shared/corpora/elle/jepsen-io/huge-scc.edn");
+    // The corpora sit beside the project root (`../shared/corpora`).
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/corpora/elle/jepsen-io/huge-scc.edn");
+    let path = path.as_path();
     if path.exists() && std::env::var_os("ELLE_BENCH_SKIP_HUGE").is_none() {
         let (mut imp, mut chk, mut tot, mut cpu) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let mut kinds = String::new();

@@ -13,4 +13,5 @@ pub mod cluster;
 pub mod nemesis;
 pub mod report;
 pub mod runner;
+pub mod suite;
 pub mod workload;

@@ -30,6 +30,8 @@ enum Command {
     Report(cli::report::Args),
     /// Browse stored runs and their reports over HTTP.
     Serve(cli::serve::Args),
+    /// Run a suite file: every row's runs, judged against what each row expects.
+    Suite(cli::suite::Args),
     /// Remove namespaces, bridges, nft tables and processes that dead runs left behind.
     Cleanup(cli::cleanup::Args),
 }
@@ -53,6 +55,7 @@ fn main() -> ExitCode {
         Command::Report(a) => cli::report::main(a),
         Command::Serve(a) => cli::serve::main(a),
         Command::Cleanup(a) => cli::cleanup::main(a),
+        Command::Suite(a) => cli::suite::main(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -3,13 +3,13 @@
 //! rule out match its `not` and `also-not`.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::corpora;
 
 use faultline::checker::Validity;
 use faultline::checker::elle::{self, ConsistencyModel, ElleModel, ElleOptions};
 use faultline::history::{Format, History, read_file};
-
-const CORPORA: &str = "/work/shared/corpora";
 
 struct Case {
     path: String,
@@ -19,8 +19,8 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let tsv = std::fs::read_to_string(Path::new(CORPORA).join("EXPECTED.tsv"))
-        .expect("the shared corpora are present (CORPORA)");
+    let tsv = std::fs::read_to_string(corpora().join("EXPECTED.tsv"))
+        .expect("the shared corpora are present (../shared/corpora)");
     tsv.lines()
         .filter(|l| !l.starts_with('#') && l.starts_with("elle/"))
         .map(|l| {
@@ -36,7 +36,7 @@ fn cases() -> Vec<Case> {
 }
 
 fn load(c: &Case) -> History {
-    let path = PathBuf::from(CORPORA).join(&c.path);
+    let path = corpora().join(&c.path);
     let format: Format = c.format.parse().expect("known format");
     read_file(&path, format).unwrap_or_else(|e| panic!("{e}"))
 }
@@ -123,7 +123,7 @@ fn elle_corpus_anomaly_types_match_elles() {
             continue;
         }
         // Elle's own boundary, where we have it.
-        let result = PathBuf::from(CORPORA).join(
+        let result = corpora().join(
             c.path
                 .replace(".json", "-result.json")
                 .replace(".edn", "-result.json"),

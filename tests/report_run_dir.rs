@@ -203,9 +203,9 @@ fn a_100k_op_history_renders_under_10_mb() {
 fn elle_cycles_are_drawn_and_explained() {
     use faultline::checker::elle::{ElleModel, ElleOptions, check};
     use faultline::history::import::{Format, read_file};
-    let path = std::path::Path::new(
-        "/work/shared/corpora/elle/elle-cli/list-append-anomaly-g1c-circular-information-flow.json",
-    );
+    let path = common::corpora()
+        .join("elle/elle-cli/list-append-anomaly-g1c-circular-information-flow.json");
+    let path = path.as_path();
     if !path.exists() {
         assert_ne!(
             std::env::var("CI").as_deref(),
