@@ -379,9 +379,9 @@ mod tests {
         assert_eq!(check_probes(&h).valid, Validity::Valid);
     }
 
-    #[test]
-    fn overlapping_leaders_that_both_ack_writes_are_split_brain() {
-        let h = history(vec![
+    /// n1 leads term 1 and n2 term 2 at the same time, and both acknowledge a write.
+    fn overlapping_reigns_that_both_ack_writes() -> History {
+        history(vec![
             probe(0, 10, "n1", "leader", 1),
             probe(0, 20, "n2", "leader", 2),
             client(0, 30, 1, EventType::Invoke, "n2"),
@@ -390,7 +390,12 @@ mod tests {
             client(0, 45, 2, EventType::Ok, "n1"),
             probe(0, 50, "n1", "leader", 1),
             probe(0, 60, "n2", "leader", 2),
-        ]);
+        ])
+    }
+
+    #[test]
+    fn overlapping_leaders_that_both_ack_writes_are_split_brain() {
+        let h = overlapping_reigns_that_both_ack_writes();
         let v = check_probes(&h);
         assert_eq!(v.valid, Validity::Invalid);
         assert_eq!(v.anomalies[0].kind, "overlapping-leaders-acked-writes");
@@ -424,16 +429,7 @@ mod tests {
 
     #[test]
     fn overlapping_reigns_are_judged_only_where_the_descriptor_says() {
-        let h = history(vec![
-            probe(0, 10, "n1", "leader", 1),
-            probe(0, 20, "n2", "leader", 2),
-            client(0, 30, 1, EventType::Invoke, "n2"),
-            client(0, 35, 2, EventType::Invoke, "n1"),
-            client(0, 40, 1, EventType::Ok, "n2"),
-            client(0, 45, 2, EventType::Ok, "n1"),
-            probe(0, 50, "n1", "leader", 1),
-            probe(0, 60, "n2", "leader", 2),
-        ]);
+        let h = overlapping_reigns_that_both_ack_writes();
         let paxos = ProbeOptions {
             generation: "ballot".into(),
             overlapping_reigns: false,

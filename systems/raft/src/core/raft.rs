@@ -9,6 +9,7 @@ use super::message::Message;
 use super::types::{
     Entry, HardState, Index, Membership, NodeId, Payload, Role, SnapshotMeta, Term,
 };
+use faultline_node::read_rounds::ReadRounds;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -167,13 +168,6 @@ struct Progress {
     active: bool,
 }
 
-#[derive(Clone, Debug)]
-struct PendingRead {
-    id: u64,
-    seq: u64,
-    index: Index,
-}
-
 pub struct Raft {
     cfg: Config,
     hs: HardState,
@@ -193,10 +187,7 @@ pub struct Raft {
     votes: BTreeSet<NodeId>,
     progress: BTreeMap<NodeId, Progress>,
     term_start: Index,
-    read_seq_sent: u64,
-    read_seq_acked: u64,
-    rounds: VecDeque<(u64, u64, u64)>,
-    reads: VecDeque<PendingRead>,
+    reads: ReadRounds,
     reads_waiting_for_term: Vec<u64>,
     lease_until_mono: u64,
     lease_until_wall: u64,
@@ -243,10 +234,7 @@ impl Raft {
             votes: BTreeSet::new(),
             progress: BTreeMap::new(),
             term_start: 0,
-            read_seq_sent: 0,
-            read_seq_acked: 0,
-            rounds: VecDeque::new(),
-            reads: VecDeque::new(),
+            reads: ReadRounds::default(),
             reads_waiting_for_term: Vec::new(),
             lease_until_mono: 0,
             lease_until_wall: 0,

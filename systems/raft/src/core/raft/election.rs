@@ -86,9 +86,7 @@ impl Raft {
         self.votes.clear();
         self.progress.clear();
         self.sync_progress();
-        self.read_seq_sent = 0;
-        self.read_seq_acked = 0;
-        self.rounds.clear();
+        self.reads.restart();
         self.check_quorum_due = self.now + self.cfg.election_max_ms;
         let index = self.log.last_index() + 1;
         self.term_start = index;
