@@ -14,7 +14,7 @@ use faultline::nemesis::{self, Schedule};
 use faultline::runner::cluster_target::ClusterTarget;
 use faultline::runner::run::{RunConfig, RunError, execute};
 use faultline::runner::store;
-use faultline::workload::{Adapter, NodeChoice, WorkloadSpec};
+use faultline::workload::{NodeChoice, WorkloadSpec};
 use rand::RngExt;
 
 use super::{BadInput, EXIT_HARNESS_FAILURE, summary};
@@ -60,7 +60,8 @@ pub struct Args {
     /// Where runs are stored.
     #[arg(long, default_value = "store")]
     pub store: PathBuf,
-    /// Which node each client sends to. Default: leader (native), random (etcd).
+    /// Which node each client sends to. Default: the descriptor's `node_choice`, else bound
+    /// (client i to node i mod n, as Jepsen binds clients).
     #[arg(long, value_enum)]
     pub node_choice: Option<NodeChoice>,
     /// Client request timeout in milliseconds (then: info).
@@ -100,6 +101,8 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
             anyhow::Error::new(e)
         }
     })?;
+    // A missing binary is the user's mistake: say so before a run directory exists.
+    desc.resolve_binary().map_err(bad)?;
     let seed = args
         .seed
         .unwrap_or_else(|| rand::rng().random_range(1..=u64::from(u32::MAX)));
@@ -150,7 +153,6 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
             eprintln!("faultline: warning: no leader yet ({e}); starting anyway");
         }
         let mut target = ClusterTarget::new(cluster, schedule.clone());
-        let adapter = faultline::runner::target::Target::adapter(&target);
         let cfg = RunConfig {
             seed,
             system: desc.name.clone(),
@@ -159,10 +161,10 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
             concurrency: args.concurrency,
             rate: args.rate.unwrap_or(-1.0),
             time_limit: Duration::from_secs_f64(args.time_limit),
-            node_choice: args.node_choice.unwrap_or(match adapter {
-                Adapter::Native => NodeChoice::Leader,
-                Adapter::Etcd => NodeChoice::Random,
-            }),
+            node_choice: args
+                .node_choice
+                .or(desc.node_choice)
+                .unwrap_or(NodeChoice::DEFAULT),
             request_timeout: Duration::from_millis(args.request_timeout_ms),
             probe_interval: Duration::from_millis(500),
             check_time_limit: Duration::from_secs(args.check_time_limit),

@@ -125,6 +125,8 @@ struct Raw {
     stop_timeout_s: f64,
     #[serde(default)]
     leadership: Leadership,
+    #[serde(default)]
+    node_choice: Option<crate::workload::NodeChoice>,
 }
 
 fn default_clock() -> ClockMode {
@@ -193,6 +195,8 @@ pub struct SystemDescriptor {
     pub fake_monotonic: bool,
     pub stop_timeout: Duration,
     pub leadership: Leadership,
+    /// Which node clients use unless `--node-choice` says (None: the harness default).
+    pub node_choice: Option<crate::workload::NodeChoice>,
 }
 
 /// One node's place in the cluster, as templates see it.
@@ -292,6 +296,7 @@ impl SystemDescriptor {
             fake_monotonic: raw.fake_monotonic,
             stop_timeout: Duration::from_secs_f64(raw.stop_timeout_s),
             leadership: raw.leadership,
+            node_choice: raw.node_choice,
         };
         // Render every template against a sample cluster now, so a typo fails at load time.
         let slots = vec![
@@ -555,6 +560,13 @@ path = "/status"
         .unwrap();
         let d = SystemDescriptor::load(path.to_str().unwrap()).unwrap();
         assert_eq!(d.name, "mykv");
+        assert_eq!(d.node_choice, None);
+        let leader = std::fs::read_to_string(&path).unwrap().replace(
+            "client = \"native\"",
+            "client = \"native\"\nnode_choice = \"leader\"",
+        );
+        let l = SystemDescriptor::parse(&leader, "mykv.toml").unwrap();
+        assert_eq!(l.node_choice, Some(crate::workload::NodeChoice::Leader));
         assert_eq!(d.clock, ClockMode::Auto);
         let args = d
             .command_args(&slots(2), 1, Path::new("/d"), "t", &[])

@@ -12,3 +12,4 @@ pub mod recorder;
 pub mod run;
 pub mod store;
 pub mod target;
+pub mod work_done;

@@ -284,13 +284,15 @@ pub async fn execute<T: Target>(
     let history = crate::report::run_dir::read_history(&dir.join(store::HISTORY))
         .map_err(|e| RunError::Io(e.to_string()))?
         .0;
-    let verdicts: Vec<Verdict> = checks::check_run(
+    let mut verdicts: Vec<Verdict> = checks::check_run(
         &history,
         &cfg.workload,
         &logs,
         cfg.check_time_limit,
         &cfg.probes,
     );
+    let ids: Vec<String> = endpoints.iter().map(|e| e.id.clone()).collect();
+    verdicts.extend(super::work_done::verdict(&history, dir, &ids));
     let counts = recorder.counts();
     let mut results = RunResults {
         valid: overall(&verdicts),

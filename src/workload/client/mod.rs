@@ -115,7 +115,7 @@ impl Client {
     /// Invokes `op`, following up to `MAX_REDIRECTS` `not-leader` answers. Returns the
     /// reply and the index of the node that gave it.
     pub async fn invoke(&self, picker: &mut NodePicker, op: &OpRequest) -> (Reply, usize) {
-        let mut node = picker.pick();
+        let mut node = picker.begin();
         for _ in 0..MAX_REDIRECTS {
             match self.attempt(node, op).await {
                 Reply::NotLeader(hint) => {

@@ -232,3 +232,54 @@ async fn a_resumed_leader_never_serves_stale_reads_unless_stale_local_read() {
         "stale-local-read must serve the overwritten value"
     );
 }
+
+/// A follower forwards client requests to its leader, so a client may use any node; a
+/// forwarded write the leader never answered is indefinite, a forwarded read is definite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_forward_to_the_leader_and_a_timed_out_forward_is_indefinite() {
+    let tmp = tempfile::tempdir().unwrap();
+    let args = ["--request-timeout-ms".to_string(), "600".to_string()];
+    let mut c = LocalCluster::start(Path::new(BIN), 3, tmp.path(), &args).unwrap();
+    let leader = c.wait_leader(SECS).await.expect("a leader");
+    let follower = (leader + 1) % 3;
+    let w = c
+        .post(follower, "/kv/write", &json!({"key":"f","value":7}))
+        .await
+        .unwrap();
+    assert_eq!(w.0, 200, "a follower forwards a write: {w:?}");
+    let r = c
+        .post(follower, "/kv/read", &json!({"key":"f"}))
+        .await
+        .unwrap();
+    assert_eq!(r, (200, json!({"value":7})), "and a read");
+    let t = c
+        .post(
+            follower,
+            "/txn",
+            &json!({"ops":[["append","l",1],["r","l",null]]}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(t.0, 200, "and a transaction: {t:?}");
+
+    // The leader stops answering; the follower still names it for a few hundred ms.
+    c.pause(leader, true).unwrap();
+    let w = c
+        .post(follower, "/kv/write", &json!({"key":"f","value":8}))
+        .await
+        .unwrap();
+    let r = c
+        .post(follower, "/kv/read", &json!({"key":"f"}))
+        .await
+        .unwrap();
+    c.pause(leader, false).unwrap();
+    eprintln!("while the leader was paused: write {w:?}, read {r:?}");
+    // (a follower that already gave up on the leader says not-leader instead: definite)
+    if w.1["error"] != "not-leader" {
+        assert_eq!(w.0, 504, "{w:?}");
+        assert_eq!(w.1["definite"], false, "a timed-out forwarded write: {w:?}");
+    }
+    if r.0 != 200 {
+        assert_eq!(r.1["definite"], true, "a failed read did not happen: {r:?}");
+    }
+}

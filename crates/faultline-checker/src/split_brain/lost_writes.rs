@@ -64,10 +64,12 @@ pub fn check_lost_writes(h: &History) -> Verdict {
             .copied();
         if let Some(w) = last {
             let wret = w.ret.unwrap_or(w.call);
+            // A rival may have taken effect after `w`: it overlapped `w` or began later, or it
+            // ended `info`, which may take effect at any time after its invoke.
             let rivals = writes.iter().any(|x| {
                 x.id != w.id
                     && x.call < read.ret.unwrap_or(u64::MAX)
-                    && x.ret.is_none_or(|r| r > w.call)
+                    && (x.outcome == Outcome::Info || x.ret.is_none_or(|r| r > w.call))
             });
             let want = written(w).expect("a write");
             if !rivals && read.value != *want {
@@ -162,5 +164,21 @@ mod tests {
             (2, Ok, "read", json!(7)),
         ]);
         assert_eq!(check_lost_writes(&h).valid, Validity::Valid);
+    }
+
+    #[test]
+    fn an_info_write_that_ended_before_the_last_write_may_still_land_after_it() {
+        // The info write's completion precedes the acknowledged write, but an info op may
+        // take effect at any time after its invoke: reading 7 is linearizable.
+        let h = history(&[
+            (3, Invoke, "write", json!(7)),
+            (3, Info, "write", json!(7)),
+            (1, Invoke, "write", json!(1)),
+            (1, Ok, "write", json!(1)),
+            (2, Invoke, "read", Value::Null),
+            (2, Ok, "read", json!(7)),
+        ]);
+        let v = check_lost_writes(&h);
+        assert_eq!(v.valid, Validity::Valid, "{}", v.explanation);
     }
 }

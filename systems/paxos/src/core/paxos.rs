@@ -10,7 +10,7 @@ use super::message::Message;
 use super::types::{Accepted, Ballot, Durable, Entry, NodeId, Payload, Role, Slot, SnapshotMeta};
 use faultline_node::read_rounds::ReadRounds;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug)]
 pub struct Config {

@@ -11,7 +11,7 @@ use super::types::{
 };
 use faultline_node::read_rounds::ReadRounds;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 mod election;
 mod membership;
