@@ -14,13 +14,15 @@ use crate::history::History;
 use crate::workload::{CheckerName, WorkloadSpec};
 
 /// Runs every checker `spec` names, each within `time_limit`. `logs` holds each node's
-/// final `/log` (systems that have one), `samples` the entries sampled during the run.
+/// final `/log` (systems that have one), `samples` the entries sampled during the run;
+/// `probes` says how the system's leadership is judged.
 pub fn check_run(
     history: &History,
     spec: &WorkloadSpec,
     logs: &BTreeMap<String, Value>,
     samples: &LogSamples,
     time_limit: Duration,
+    probes: &split_brain::ProbeOptions,
 ) -> Vec<Verdict> {
     let budget = Budget {
         time_limit: Some(time_limit),
@@ -47,7 +49,7 @@ pub fn check_run(
             CheckerName::Set => vec![set::check(history)],
             CheckerName::LostWrites => vec![split_brain::check_lost_writes(history)],
             CheckerName::SplitBrain => {
-                let mut v = vec![split_brain::check_probes(history)];
+                let mut v = vec![split_brain::check_probes_with(history, probes)];
                 if !logs.is_empty() || !samples.sightings.is_empty() {
                     v.push(match parse_logs(logs) {
                         Ok(l) => split_brain::check_logs_and_samples(&l, samples),
