@@ -106,6 +106,7 @@ async fn run_once(workload: &str) -> (tempfile::TempDir, std::path::PathBuf, Loo
         probe_interval: Duration::from_millis(250),
         check_time_limit: Duration::from_secs(20),
         bugs: vec![],
+        probes: Default::default(),
     };
     let out = execute(&cfg, &dir, &mut target, Arc::new(AtomicBool::new(false)))
         .await
@@ -193,6 +194,28 @@ async fn a_run_leaves_the_conventional_store() {
     assert!(dir.join("workload.toml").is_file());
     assert!(dir.join("nodes/n1/log.json").is_file());
     assert!(dir.join("report.html").is_file());
+    // every acknowledged write reached the node's log under its request id
+    let log: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("nodes/n1/log.json")).unwrap())
+            .unwrap();
+    let rids: std::collections::BTreeSet<&str> = log
+        .iter()
+        .filter_map(|e| e["request_id"].as_str())
+        .collect();
+    let writes: Vec<_> = h
+        .operations
+        .iter()
+        .filter(|o| o.outcome == faultline::history::Outcome::Ok && o.f != "read")
+        .collect();
+    assert!(!writes.is_empty());
+    for o in writes {
+        let rid = format!("{}:{}", o.process, o.call);
+        assert!(rids.contains(rid.as_str()), "{rid} not in the node's /log");
+    }
+    assert_eq!(
+        results["leadership"],
+        json!({"generation": "term", "overlapping_reigns": true})
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

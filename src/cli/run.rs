@@ -169,6 +169,7 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
             probe_interval: Duration::from_millis(500),
             check_time_limit: Duration::from_secs(args.check_time_limit),
             bugs: args.bugs.clone(),
+            probes: desc.leadership.probe_options(),
         };
         let result = execute(&cfg, &dir, &mut target, interrupted.clone()).await;
         if result.is_err() {

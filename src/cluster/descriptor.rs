@@ -124,11 +124,52 @@ struct Raw {
     #[serde(default = "default_stop_timeout")]
     stop_timeout_s: f64,
     #[serde(default)]
+    leadership: Leadership,
+    #[serde(default)]
     node_choice: Option<crate::workload::NodeChoice>,
 }
 
 fn default_clock() -> ClockMode {
     ClockMode::Auto
+}
+
+/// `[leadership]`: how split-brain probes judge this system's `/status` (protocol v2).
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Leadership {
+    /// What `generation` (v1: `term`) counts: `term`, `ballot`, `view` or `epoch`.
+    #[serde(default = "default_generation")]
+    pub generation: String,
+    /// Whether two leaders of different generations that both acknowledge writes while
+    /// their reigns overlap is a split brain (Raft, leases: yes; Paxos: no, it is legal).
+    #[serde(default = "yes")]
+    pub overlapping_reigns: bool,
+}
+
+fn default_generation() -> String {
+    "term".into()
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for Leadership {
+    fn default() -> Self {
+        Leadership {
+            generation: default_generation(),
+            overlapping_reigns: true,
+        }
+    }
+}
+
+impl Leadership {
+    pub fn probe_options(&self) -> crate::checker::split_brain::ProbeOptions {
+        crate::checker::split_brain::ProbeOptions {
+            generation: self.generation.clone(),
+            overlapping_reigns: self.overlapping_reigns,
+        }
+    }
 }
 
 /// A loaded, validated system descriptor.
@@ -153,6 +194,7 @@ pub struct SystemDescriptor {
     /// Also fake CLOCK_MONOTONIC (timers, elections), not just the wall clock.
     pub fake_monotonic: bool,
     pub stop_timeout: Duration,
+    pub leadership: Leadership,
     /// Which node clients use unless `--node-choice` says (None: the harness default).
     pub node_choice: Option<crate::workload::NodeChoice>,
 }
@@ -213,6 +255,18 @@ impl SystemDescriptor {
         if !raw.ready.path.starts_with('/') {
             return Err(bad("ready.path", "must start with `/`".into()));
         }
+        if !matches!(
+            raw.leadership.generation.as_str(),
+            "term" | "ballot" | "view" | "epoch"
+        ) {
+            return Err(bad(
+                "leadership.generation",
+                format!(
+                    "must be term, ballot, view or epoch, got {:?}",
+                    raw.leadership.generation
+                ),
+            ));
+        }
         if !matches!(raw.ready.method.as_str(), "GET" | "POST") {
             return Err(bad("ready.method", "must be GET or POST".into()));
         }
@@ -241,6 +295,7 @@ impl SystemDescriptor {
             clock: raw.clock,
             fake_monotonic: raw.fake_monotonic,
             stop_timeout: Duration::from_secs_f64(raw.stop_timeout_s),
+            leadership: raw.leadership,
             node_choice: raw.node_choice,
         };
         // Render every template against a sample cluster now, so a typo fails at load time.

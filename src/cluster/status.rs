@@ -4,31 +4,13 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::descriptor::StatusAdapter;
 
-/// A normalised `/status`. `clock_ms` is None when the system does not report its clock.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct NodeStatus {
-    pub id: String,
-    pub role: String,
-    pub term: u64,
-    pub leader: Option<String>,
-    #[serde(default)]
-    pub commit_index: u64,
-    #[serde(default)]
-    pub applied_index: u64,
-    #[serde(default)]
-    pub clock_ms: Option<i64>,
-}
-
-impl NodeStatus {
-    pub fn from_value(v: &Value) -> Option<NodeStatus> {
-        serde_json::from_value(v.clone()).ok()
-    }
-}
+/// A normalised `/status` (the node protocol's wire type; `clock_ms` is None when the system
+/// does not report its clock, `generation` None for v1 nodes).
+pub use faultline_proto::NodeStatus;
 
 /// Fetches `/status` (native) or etcd's maintenance status + member list, as JSON in the
 /// node protocol's shape. `members` maps etcd member ids (decimal) to node names.
@@ -132,7 +114,9 @@ mod tests {
                 leader: Some("n2".into()),
                 commit_index: 17,
                 applied_index: 16,
-                clock_ms: None
+                clock_ms: None,
+                generation: None,
+                lease_until_ms: None,
             }
         );
         let lead = json!({"header":{"member_id":"222"},"leader":"222","raftTerm":"3"});

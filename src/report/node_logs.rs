@@ -190,57 +190,9 @@ pub fn line_stamp(line: &str) -> Option<f64> {
     }
 }
 
-/// Parses the RFC 3339 timestamp at the start of `s` (trailing text ignored).
-pub fn parse_rfc3339_ms(s: &str) -> Option<f64> {
-    let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(r)?;
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b'T' | b' ') {
-        return None;
-    }
-    if b[13] != b':' || b[16] != b':' {
-        return None;
-    }
-    let (y, mo, d) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
-    let (h, mi, sec) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
-    if !(1..=12).contains(&mo) || !(1..=31).contains(&d) || h > 23 || mi > 59 || sec > 60 {
-        return None;
-    }
-    let mut i = 19;
-    let mut frac = 0.0;
-    if b.get(i) == Some(&b'.') || b.get(i) == Some(&b',') {
-        let start = i + 1;
-        i = start;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        frac = format!("0.{}", &s[start..i]).parse().unwrap_or(0.0);
-    }
-    let offset_min = match b.get(i) {
-        Some(b'+') | Some(b'-') if b.len() >= i + 6 && b[i + 3] == b':' => {
-            let sign = if b[i] == b'+' { 1 } else { -1 };
-            sign * (digits(i + 1..i + 3)? * 60 + digits(i + 4..i + 6)?)
-        }
-        _ => 0,
-    };
-    let days = days_from_civil(y, mo, d);
-    let secs = days * 86400 + h * 3600 + mi * 60 + sec - offset_min * 60;
-    Some((secs as f64 + frac) * 1000.0)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146097 + doe - 719468
-}
+/// Parses the RFC 3339 timestamp at the start of `s` (trailing text ignored): the node
+/// protocol's stamp parser.
+pub use faultline_proto::parse_rfc3339_ms;
 
 #[cfg(test)]
 mod tests {

@@ -31,6 +31,23 @@ pub struct Analysis {
     pub report: Result<std::path::PathBuf, String>,
 }
 
+/// How the run judged leadership (results.json `leadership`); Raft's rules when unrecorded.
+fn probe_options(results: &Path) -> crate::checker::split_brain::ProbeOptions {
+    let mut o = crate::checker::split_brain::ProbeOptions::default();
+    let v: Value = std::fs::read_to_string(results)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    let l = &v[super::run::LEADERSHIP];
+    if let Some(g) = l["generation"].as_str() {
+        o.generation = g.to_string();
+    }
+    if let Some(b) = l["overlapping_reigns"].as_bool() {
+        o.overlapping_reigns = b;
+    }
+    o
+}
+
 pub fn analyze(dir: &Path, time_limit: Duration) -> Result<Analysis, AnalyzeError> {
     let mut notes = Vec::new();
     let (history, torn) = crate::report::run_dir::read_history(&dir.join(store::HISTORY))?;
@@ -42,8 +59,9 @@ pub fn analyze(dir: &Path, time_limit: Duration) -> Result<Analysis, AnalyzeErro
     }
     let spec = WorkloadSpec::load(&dir.join(store::WORKLOAD).to_string_lossy())?;
     let logs = read_logs(dir);
-    let verdicts = checks::check_run(&history, &spec, &logs, time_limit);
     let results_path = dir.join(store::RESULTS);
+    let probes = probe_options(&results_path);
+    let verdicts = checks::check_run(&history, &spec, &logs, time_limit, &probes);
     let mut results = if results_path.exists() {
         RunResults::read(&results_path)?
     } else {

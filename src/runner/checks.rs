@@ -14,12 +14,13 @@ use crate::history::History;
 use crate::workload::{CheckerName, WorkloadSpec};
 
 /// Runs every checker `spec` names, each within `time_limit`. `logs` holds each node's
-/// final `/log` (systems that have one).
+/// final `/log` (systems that have one); `probes` says how the system's leadership is judged.
 pub fn check_run(
     history: &History,
     spec: &WorkloadSpec,
     logs: &BTreeMap<String, Value>,
     time_limit: Duration,
+    probes: &split_brain::ProbeOptions,
 ) -> Vec<Verdict> {
     let budget = Budget {
         time_limit: Some(time_limit),
@@ -46,7 +47,7 @@ pub fn check_run(
             CheckerName::Set => vec![set::check(history)],
             CheckerName::LostWrites => vec![split_brain::check_lost_writes(history)],
             CheckerName::SplitBrain => {
-                let mut v = vec![split_brain::check_probes(history)];
+                let mut v = vec![split_brain::check_probes_with(history, probes)];
                 if !logs.is_empty() {
                     v.push(match parse_logs(logs) {
                         Ok(l) => split_brain::check_logs(&l),

@@ -63,7 +63,10 @@ async fn perform(
     process: u64,
     op: &OpRequest,
 ) -> Result<(u64, bool), HistoryError> {
-    drive.recorder.invoke(process, op)?;
+    let index = drive.recorder.invoke(process, op)?;
+    let mut op = op.clone();
+    op.request_id = Some(format!("{process}:{index}"));
+    let op = &op;
     let (reply, node) = drive.client.invoke(picker, op).await;
     let node_id = drive.client.nodes()[node].id.as_str();
     let (kind, value, error) = match reply {

@@ -23,6 +23,9 @@ use crate::nemesis::FaultEvent;
 use crate::report::results::{RunResults, overall};
 use crate::workload::{Client, Generator, NodeChoice, WorkloadSpec};
 
+/// The results.json field recording how probes were judged (re-used by `analyze`).
+pub const LEADERSHIP: &str = "leadership";
+
 #[derive(Clone, Debug)]
 pub struct RunConfig {
     pub seed: u64,
@@ -38,6 +41,8 @@ pub struct RunConfig {
     pub probe_interval: Duration,
     pub check_time_limit: Duration,
     pub bugs: Vec<String>,
+    /// How split-brain probes judge this system (its descriptor's `[leadership]`).
+    pub probes: crate::checker::split_brain::ProbeOptions,
 }
 
 /// How the time limit is spent.
@@ -279,8 +284,13 @@ pub async fn execute<T: Target>(
     let history = crate::report::run_dir::read_history(&dir.join(store::HISTORY))
         .map_err(|e| RunError::Io(e.to_string()))?
         .0;
-    let mut verdicts: Vec<Verdict> =
-        checks::check_run(&history, &cfg.workload, &logs, cfg.check_time_limit);
+    let mut verdicts: Vec<Verdict> = checks::check_run(
+        &history,
+        &cfg.workload,
+        &logs,
+        cfg.check_time_limit,
+        &cfg.probes,
+    );
     let ids: Vec<String> = endpoints.iter().map(|e| e.id.clone()).collect();
     verdicts.extend(super::work_done::verdict(&history, dir, &ids));
     let counts = recorder.counts();
@@ -299,6 +309,10 @@ pub async fn execute<T: Target>(
     };
     let ops = counts.ok + counts.fail + counts.info;
     let x = &mut results.extra;
+    x.insert(
+        LEADERSHIP.into(),
+        json!({"generation": cfg.probes.generation, "overlapping_reigns": cfg.probes.overlapping_reigns}),
+    );
     x.insert(
         "ops_per_s".into(),
         json!(ops as f64 / client_secs.max(1e-9)),

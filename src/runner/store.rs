@@ -1,7 +1,7 @@
 //! The store: `store/<test>/<YYYYmmddTHHMMSS>/` per run and a `store/latest` symlink.
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 pub const HISTORY: &str = "history.jsonl";
 pub const SCHEDULE: &str = "schedule.json";
@@ -48,55 +48,29 @@ pub fn resolve_run_dir(store: &Path, arg: &str) -> PathBuf {
     }
 }
 
+fn unix_secs(t: SystemTime) -> i64 {
+    faultline_proto::stamp::unix_ms(t).div_euclid(1000)
+}
+
 /// `YYYYmmddTHHMMSS` in UTC.
 pub fn compact_utc(t: SystemTime) -> String {
-    let (y, mo, d, h, mi, s) = civil(t);
-    format!("{y:04}{mo:02}{d:02}T{h:02}{mi:02}{s:02}")
+    faultline_proto::compact_unix_secs(unix_secs(t))
 }
 
 /// RFC 3339 in UTC, seconds precision.
 pub fn rfc3339_utc(t: SystemTime) -> String {
-    let (y, mo, d, h, mi, s) = civil(t);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    faultline_proto::format_unix_secs(unix_secs(t))
 }
 
-/// RFC 3339 in UTC, millisecond precision (`YYYY-MM-DDTHH:MM:SS.mmmZ`).
+/// RFC 3339 in UTC, millisecond precision (`YYYY-MM-DDTHH:MM:SS.mmmZ`), as node log lines.
 pub fn rfc3339_utc_ms(t: SystemTime) -> String {
-    let (y, mo, d, h, mi, s) = civil(t);
-    let ms = t
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_millis());
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z")
-}
-
-/// Calendar fields of a time, UTC (Howard Hinnant's days-to-civil).
-fn civil(t: SystemTime) -> (i64, u32, u32, u32, u32, u32) {
-    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        y,
-        m,
-        d,
-        (rem / 3600) as u32,
-        (rem / 60 % 60) as u32,
-        (rem % 60) as u32,
-    )
+    faultline_proto::format_unix_ms(faultline_proto::stamp::unix_ms(t))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     #[test]
     fn formats_utc() {

@@ -8,6 +8,9 @@ pub struct OpRequest {
     pub f: String,
     pub key: Option<String>,
     pub value: Value,
+    /// Sent as the node protocol's `request_id` (`"<process>:<invoke index>"`, unique in a
+    /// run), so a node applies the op at most once and `/log` names it.
+    pub request_id: Option<String>,
 }
 
 impl OpRequest {
@@ -16,6 +19,7 @@ impl OpRequest {
             f: f.to_string(),
             key,
             value,
+            request_id: None,
         }
     }
 

@@ -21,6 +21,12 @@ pub async fn invoke(http: &reqwest::Client, base: &str, op: &OpRequest) -> Reply
         "add" => ("/txn", json!({"ops": [["append", SET_KEY, op.value]]})),
         other => return Reply::Fail(format!("unsupported op {other}")),
     };
+    let mut body = body;
+    if let Some(rid) = &op.request_id
+        && path != "/kv/read"
+    {
+        body[faultline_proto::REQUEST_ID] = json!(rid);
+    }
     let (status, body) = match post_json(http, format!("{base}{path}"), &body).await {
         Ok(answer) => answer,
         Err(reply) => return reply,

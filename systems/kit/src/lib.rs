@@ -24,6 +24,7 @@ pub mod failpoint;
 pub mod kv;
 pub mod local_cluster;
 pub mod node;
+pub mod read_rounds;
 pub mod replica;
 pub mod server;
 pub mod sim;

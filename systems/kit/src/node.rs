@@ -248,7 +248,7 @@ impl<R: Replica> Node<R> {
         );
         transport.set_peers(&parts.replica.peers());
         let tick = parts.opts.tick;
-        Ok(Node {
+        let mut node = Node {
             id: parts.id,
             replica: parts.replica,
             wal: parts.wal,
@@ -271,7 +271,11 @@ impl<R: Replica> Node<R> {
             timer: TimerClock::new(tick),
             pending: Vec::new(),
             last_commit_log: (Instant::now(), 0),
-        })
+        };
+        // `/status` must show the recovered generation from the first request on (a probe
+        // seeing 0 after a restart would read as a generation going back).
+        node.publish();
+        Ok(node)
     }
 
     fn snapshot_index(&self) -> Index {
@@ -331,6 +335,9 @@ impl<R: Replica> Node<R> {
             self.execute()?;
             self.maybe_snapshot();
             self.publish();
+            if Arc::strong_count(&self.view) == 1 {
+                return Ok(()); // the server is gone (an in-process node was stopped)
+            }
         }
     }
 

@@ -1,13 +1,12 @@
-//! faultline-raft: a Raft KV node speaking faultline's node protocol, with planted bugs.
+//! faultline-raft: a Raft KV node on faultline's node kit, with planted bugs.
 //!
-//! `core` is the pure protocol (`Raft::step(Input) -> Vec<Command>`); the rest is the IO shell:
-//! write-ahead log, snapshots, the key-value state machine, peer transport and HTTP API.
+//! `core` is the pure protocol (`Raft::step(Input) -> Vec<Command>`); `replica` maps it onto
+//! the kit (`faultline_node::Replica`), which does the IO: the node-protocol server, KV state
+//! machine, WAL and snapshots, peer transport; `wal` holds Raft's WAL records.
 
 pub mod core;
-pub mod http;
-pub mod kv;
-pub mod local_cluster;
-pub mod logline;
-pub mod node;
-pub mod transport;
+pub mod replica;
 pub mod wal;
+
+/// Real node processes on loopback (tests and the benchmark): the kit's.
+pub use faultline_node::local_cluster;

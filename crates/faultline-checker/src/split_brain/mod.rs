@@ -1,6 +1,6 @@
-//! Split-brain checks, one property per file: `probes` (two leaders in one term, or
-//! overlapping leaders that both acknowledged writes, from `/status` samples recorded as
-//! probe events), `logs` (committed logs of all nodes form one chain), `lost_writes`
+//! Split-brain checks, one property per file: `probes` (leader-per-generation: two leaders
+//! in one generation, a generation going back, or (per descriptor) overlapping leaders that
+//! both acknowledged writes, from `/status` samples recorded as probe events), `logs` (committed logs of all nodes form one chain), `lost_writes`
 //! (acknowledged writes missing from the final reads).
 
 pub mod logs;
@@ -9,7 +9,7 @@ pub mod probes;
 
 pub use logs::{LogEntry, check_logs};
 pub use lost_writes::check_lost_writes;
-pub use probes::check_probes;
+pub use probes::{ProbeOptions, check_probes, check_probes_with};
 
 use crate::{Anomaly, Validity, Verdict};
 

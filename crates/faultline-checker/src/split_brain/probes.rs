@@ -1,7 +1,11 @@
-//! From `/status` samples (probe events): (1) two different nodes claiming leadership of
-//! the same term, which Raft forbids outright; (2) two nodes acting as leader over an
-//! overlapping span in which each acknowledged a write that began and ended inside it:
-//! a deposed leader that still commits is a split brain.
+//! Leader-per-generation, from `/status` samples (probe events). A generation is what the
+//! system's descriptor says (`term`, `ballot`, `view`, `epoch`; node protocol v2 reports it
+//! as `generation`, v1 nodes as `term`), and "leader" means able to commit in it:
+//! (1) two different nodes leading one generation is a split brain; (2) a node's generation
+//! never decreases; (3) optionally (Raft, leases: not Paxos, where two leaders with
+//! different ballots at once are legal), two nodes acting as leader over an overlapping span
+//! in which each acknowledged a write that began and ended inside it: a deposed leader that
+//! still commits.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +21,7 @@ pub struct Sample {
     pub time: u64,
     pub node: String,
     pub role: String,
+    /// The generation: v2's `generation`, else v1's `term`.
     pub term: u64,
     /// The leader the node follows in `term` (from its `leader` field), if any.
     pub leader: Option<String>,
@@ -36,7 +41,10 @@ pub fn samples(h: &History) -> (Vec<Sample>, usize) {
             .node
             .clone()
             .or_else(|| e.value["id"].as_str().map(String::from));
-        match (node, e.value["role"].as_str(), e.value["term"].as_u64()) {
+        let generation = e.value["generation"]
+            .as_u64()
+            .or_else(|| e.value["term"].as_u64());
+        match (node, e.value["role"].as_str(), generation) {
             (Some(node), Some(role), Some(term)) => out.push(Sample {
                 event: e.index,
                 time: e.time,
@@ -104,9 +112,61 @@ fn is_write(f: &str, v: &Value) -> bool {
     }
 }
 
+/// How a system's samples are judged (from its descriptor).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProbeOptions {
+    /// What the generation is called, for explanations: `term`, `ballot`, `view`, `epoch`.
+    pub generation: String,
+    /// Flag overlapping reigns of different generations that both acknowledged writes.
+    pub overlapping_reigns: bool,
+}
+
+impl Default for ProbeOptions {
+    /// Raft's: terms, and a deposed leader must not acknowledge writes.
+    fn default() -> Self {
+        ProbeOptions {
+            generation: "term".into(),
+            overlapping_reigns: true,
+        }
+    }
+}
+
+/// `check_probes_with` Raft's options.
 pub fn check_probes(h: &History) -> Verdict {
+    check_probes_with(h, &ProbeOptions::default())
+}
+
+pub fn check_probes_with(h: &History, opts: &ProbeOptions) -> Verdict {
     let (samples, skipped) = samples(h);
     let mut anomalies = Vec::new();
+    let g = opts.generation.as_str();
+
+    // 0. A node's generation never decreases (a restart must recover it).
+    let mut highest: BTreeMap<&str, &Sample> = BTreeMap::new();
+    for s in &samples {
+        match highest.get(s.node.as_str()) {
+            Some(top) if s.term < top.term => anomalies.push(Anomaly {
+                kind: "generation-decreased".into(),
+                key: None,
+                description: format!(
+                    "{} reported {g} {} at {:.3} s (event {}) after {g} {} at {:.3} s (event {}): a node's {g} never decreases",
+                    s.node,
+                    s.term,
+                    s.time as f64 / 1e9,
+                    s.event,
+                    top.term,
+                    top.time as f64 / 1e9,
+                    top.event
+                ),
+                events: vec![top.event, s.event],
+                data: json!({"node": s.node, "generation": g, "from": top.term, "to": s.term}),
+            }),
+            Some(top) if s.term <= top.term => {}
+            _ => {
+                highest.insert(&s.node, s);
+            }
+        }
+    }
 
     // 1. Two leaders in one term. A node names the leader of its term by claiming the
     // role or, as a follower, in its `leader` field: it heard AppendEntries of that term
@@ -159,18 +219,22 @@ pub fn check_probes(h: &History) -> Verdict {
                 kind: "two-leaders-one-term".into(),
                 key: None,
                 description: format!(
-                    "term {term} had {} leaders: {}; at most one may lead in a generation (term, ballot, view)",
+                    "{g} {term} had {} leaders: {}. One leader per {g} is allowed",
                     names.len(),
                     seen.join("; ")
                 ),
                 events: named.values().map(|(s, _)| s.event).collect(),
-                data: json!({"term": term, "leaders": named.iter().map(|(l, (s, by))| json!({"leader": l, "named_by": by, "first_event": s.event, "first_time": s.time})).collect::<Vec<_>>()}),
+                data: json!({"term": term, "generation": g, "leaders": named.iter().map(|(l, (s, by))| json!({"leader": l, "named_by": by, "first_event": s.event, "first_time": s.time})).collect::<Vec<_>>()}),
             });
         }
     }
 
     // 2. Overlapping reigns in which both leaders acknowledged writes.
-    let reigns = reigns(&samples);
+    let reigns = if opts.overlapping_reigns {
+        reigns(&samples)
+    } else {
+        Vec::new()
+    };
     let acks: Vec<(&str, u64, u64, u64, u64)> = h
         .operations
         .iter()
@@ -196,7 +260,7 @@ pub fn check_probes(h: &History) -> Verdict {
                     kind: "overlapping-leaders-acked-writes".into(),
                     key: None,
                     description: format!(
-                        "{} (term {}) and {} (term {}) both reported being leader from {:.3} s to {:.3} s, and each acknowledged a write begun and finished in that span: {} the op at events {}-{}, {} the op at events {}-{}",
+                        "{} ({g} {}) and {} ({g} {}) both reported being leader from {:.3} s to {:.3} s, and each acknowledged a write begun and finished in that span: {} the op at events {}-{}, {} the op at events {}-{}",
                         a.node, a.term, b.node, b.term,
                         from as f64 / 1e9, to as f64 / 1e9,
                         a.node, wa.3, wa.4, b.node, wb.3, wb.4
@@ -215,8 +279,13 @@ pub fn check_probes(h: &History) -> Verdict {
         "split-brain/probes",
         anomalies,
         format!(
-            "{} status samples: at most one leader per generation, and no two leaders acknowledged writes at the same time",
-            samples.len()
+            "{} status samples: at most one leader per {g}, no node's {g} went back{}",
+            samples.len(),
+            if opts.overlapping_reigns {
+                ", and no two leaders acknowledged writes at the same time"
+            } else {
+                ""
+            }
         ),
         undecided,
         json!({"samples": samples.len(), "skipped_samples": skipped, "terms_with_leader": leaders.len(), "reigns": reigns.len()}),
@@ -310,9 +379,9 @@ mod tests {
         assert_eq!(check_probes(&h).valid, Validity::Valid);
     }
 
-    #[test]
-    fn overlapping_leaders_that_both_ack_writes_are_split_brain() {
-        let h = history(vec![
+    /// n1 leads term 1 and n2 term 2 at the same time, and both acknowledge a write.
+    fn overlapping_reigns_that_both_ack_writes() -> History {
+        history(vec![
             probe(0, 10, "n1", "leader", 1),
             probe(0, 20, "n2", "leader", 2),
             client(0, 30, 1, EventType::Invoke, "n2"),
@@ -321,7 +390,12 @@ mod tests {
             client(0, 45, 2, EventType::Ok, "n1"),
             probe(0, 50, "n1", "leader", 1),
             probe(0, 60, "n2", "leader", 2),
-        ]);
+        ])
+    }
+
+    #[test]
+    fn overlapping_leaders_that_both_ack_writes_are_split_brain() {
+        let h = overlapping_reigns_that_both_ack_writes();
         let v = check_probes(&h);
         assert_eq!(v.valid, Validity::Invalid);
         assert_eq!(v.anomalies[0].kind, "overlapping-leaders-acked-writes");
@@ -348,6 +422,62 @@ mod tests {
             v.anomalies[0]
                 .description
                 .starts_with("term 4 had 2 leaders: n1 (named by n2;"),
+            "{}",
+            v.anomalies[0].description
+        );
+    }
+
+    #[test]
+    fn overlapping_reigns_are_judged_only_where_the_descriptor_says() {
+        let h = overlapping_reigns_that_both_ack_writes();
+        let paxos = ProbeOptions {
+            generation: "ballot".into(),
+            overlapping_reigns: false,
+        };
+        let v = check_probes_with(&h, &paxos);
+        assert_eq!(v.valid, Validity::Valid, "{}", v.explanation);
+        assert!(
+            v.explanation.contains("one leader per ballot"),
+            "{}",
+            v.explanation
+        );
+    }
+
+    #[test]
+    fn v2_generation_wins_over_term_and_two_leaders_of_one_ballot_are_named() {
+        let mut a = probe(0, 10, "n1", "leader", 1);
+        a.value["generation"] = json!(9);
+        let mut b = probe(0, 20, "n2", "leader", 2);
+        b.value["generation"] = json!(9);
+        let paxos = ProbeOptions {
+            generation: "ballot".into(),
+            overlapping_reigns: false,
+        };
+        let v = check_probes_with(&history(vec![a, b]), &paxos);
+        assert_eq!(v.valid, Validity::Invalid);
+        assert!(
+            v.anomalies[0]
+                .description
+                .starts_with("ballot 9 had 2 leaders"),
+            "{}",
+            v.anomalies[0].description
+        );
+    }
+
+    #[test]
+    fn a_generation_that_goes_back_is_flagged() {
+        let h = history(vec![
+            probe(0, 10, "n1", "follower", 5),
+            probe(0, 20, "n1", "follower", 5),
+            probe(0, 30, "n1", "follower", 3),
+        ]);
+        let v = check_probes(&h);
+        assert_eq!(v.valid, Validity::Invalid);
+        assert_eq!(v.anomalies[0].kind, "generation-decreased");
+        assert!(
+            v.anomalies[0]
+                .description
+                .starts_with("n1 reported term 3 at 0.000 s (event 2) after term 5"),
             "{}",
             v.anomalies[0].description
         );

@@ -8,8 +8,9 @@ use super::bugs::Bugs;
 use super::log::SlotLog;
 use super::message::Message;
 use super::types::{Accepted, Ballot, Durable, Entry, NodeId, Payload, Role, Slot, SnapshotMeta};
+use faultline_node::read_rounds::ReadRounds;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -155,13 +156,6 @@ pub(super) struct Peer {
     pub active: bool,
 }
 
-#[derive(Clone, Debug)]
-pub(super) struct PendingRead {
-    pub id: u64,
-    pub seq: u64,
-    pub index: Slot,
-}
-
 pub struct Paxos {
     pub(super) cfg: Config,
     pub(super) voters: BTreeSet<NodeId>,
@@ -197,10 +191,7 @@ pub struct Paxos {
     pub(super) recovered_end: Slot,
     pub(super) peers: BTreeMap<NodeId, Peer>,
     // reads
-    pub(super) read_seq_sent: u64,
-    pub(super) read_seq_acked: u64,
-    pub(super) rounds: VecDeque<(u64, u64, u64)>,
-    pub(super) reads: VecDeque<PendingRead>,
+    pub(super) reads: ReadRounds,
     pub(super) reads_waiting: Vec<u64>,
     pub(super) lease_until_mono: u64,
     pub(super) lease_until_wall: u64,
@@ -243,10 +234,7 @@ impl Paxos {
             commit_sent: 0,
             recovered_end: 0,
             peers: BTreeMap::new(),
-            read_seq_sent: 0,
-            read_seq_acked: 0,
-            rounds: VecDeque::new(),
-            reads: VecDeque::new(),
+            reads: ReadRounds::default(),
             reads_waiting: Vec::new(),
             lease_until_mono: 0,
             lease_until_wall: 0,

@@ -123,9 +123,7 @@ impl Paxos {
             .collect();
         self.proposals.clear();
         self.unsent.clear();
-        self.read_seq_sent = 0;
-        self.read_seq_acked = 0;
-        self.rounds.clear();
+        self.reads.restart();
         self.check_quorum_due = self.now + self.cfg.election_max_ms;
         self.commit_sent = self.commit;
         self.next_slot = last + 1;

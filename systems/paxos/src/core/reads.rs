@@ -3,7 +3,7 @@
 //! inside a leader lease on the monotonic protocol clock with a drift margin.
 
 use super::message::Message;
-use super::paxos::{Command, Paxos, PendingRead, Reject};
+use super::paxos::{Command, Paxos, Reject};
 use super::types::{Ballot, NodeId, Role};
 
 impl Paxos {
@@ -31,20 +31,14 @@ impl Paxos {
             self.output(Command::ReadReady { id, index });
             return;
         }
-        let seq = self.read_seq_sent + 1;
-        self.reads.push_back(PendingRead { id, seq, index });
-        if self.read_seq_acked == self.read_seq_sent {
+        if self.reads.queue(id, index) {
             self.broadcast_heartbeat();
         }
     }
 
     pub(super) fn abandon_reads(&mut self, leader: Option<NodeId>) {
-        let ids: Vec<u64> = self
-            .reads
-            .drain(..)
-            .map(|r| r.id)
-            .chain(self.reads_waiting.drain(..))
-            .collect();
+        let mut ids = self.reads.abandon();
+        ids.append(&mut self.reads_waiting);
         for id in ids {
             let reason = Reject::NotLeader {
                 leader: leader.clone(),
@@ -84,12 +78,7 @@ impl Paxos {
 
     pub(super) fn broadcast_heartbeat(&mut self) {
         self.heartbeat_due = self.now + self.cfg.heartbeat_ms;
-        self.read_seq_sent += 1;
-        let seq = self.read_seq_sent;
-        self.rounds.push_back((seq, self.now, self.wall));
-        while self.rounds.len() > 256 {
-            self.rounds.pop_front();
-        }
+        let seq = self.reads.start_round(self.now, self.wall);
         let msg = Message::Heartbeat {
             ballot: self.ballot.clone(),
             commit: self.commit,
@@ -112,51 +101,28 @@ impl Paxos {
 
     /// Serves reads whose round a quorum has acknowledged; starts the next round if needed.
     fn advance_reads(&mut self) {
-        let quorum = self.quorum();
-        let mut acked: Vec<u64> = self
+        let acked = self
             .voters
             .iter()
             .map(|v| {
                 if *v == self.cfg.id {
-                    self.read_seq_sent
+                    self.reads.sent()
                 } else {
                     self.peers.get(v).map_or(0, |p| p.acked_seq)
                 }
             })
             .collect();
-        if acked.len() < quorum {
-            return;
+        let released = self.reads.acknowledged(acked, self.quorum());
+        if let Some((mono, wall)) = released.sent_at {
+            // The acceptors that answered will not promise a rival for election_min_ms
+            // after they heard this round, which left us at `mono`.
+            self.lease_until_mono = mono + self.cfg.lease_ms();
+            self.lease_until_wall = wall + self.cfg.election_min_ms;
         }
-        acked.sort_unstable_by(|a, b| b.cmp(a));
-        let seq = acked[quorum - 1];
-        if seq <= self.read_seq_acked {
-            return;
+        for (id, index) in released.ready {
+            self.output(Command::ReadReady { id, index });
         }
-        self.read_seq_acked = seq;
-        while let Some(&(s, mono, wall)) = self.rounds.front() {
-            if s > seq {
-                break;
-            }
-            if s == seq {
-                // The acceptors that answered will not promise a rival for election_min_ms
-                // after they heard this round, which left us at `mono`.
-                self.lease_until_mono = mono + self.cfg.lease_ms();
-                self.lease_until_wall = wall + self.cfg.election_min_ms;
-            }
-            self.rounds.pop_front();
-        }
-        while self.reads.front().is_some_and(|r| r.seq <= seq) {
-            let r = self.reads.pop_front().expect("front checked");
-            self.output(Command::ReadReady {
-                id: r.id,
-                index: r.index,
-            });
-        }
-        if self
-            .reads
-            .front()
-            .is_some_and(|r| r.seq > self.read_seq_sent)
-        {
+        if released.need_round {
             self.broadcast_heartbeat();
         }
     }

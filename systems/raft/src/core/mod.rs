@@ -8,5 +8,5 @@ pub mod types;
 
 pub use bugs::{Bug, Bugs};
 pub use message::Message;
-pub use raft::{Command, Config, Input, Raft, Reject};
+pub use raft::{Command, Config, Input, Lease, Raft, Reject};
 pub use types::{Entry, HardState, Index, Membership, NodeId, Payload, Role, SnapshotMeta, Term};

@@ -9,8 +9,14 @@ use super::message::Message;
 use super::types::{
     Entry, HardState, Index, Membership, NodeId, Payload, Role, SnapshotMeta, Term,
 };
+use faultline_node::read_rounds::ReadRounds;
 use serde_json::Value;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
+
+mod election;
+mod membership;
+mod reads;
+mod replication;
 
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -83,6 +89,15 @@ pub enum Input {
     Flush,
 }
 
+/// A leader lease as `/status` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lease {
+    /// Milliseconds left on the timer clock.
+    Remaining(u64),
+    /// A wall-clock deadline (ms since the epoch).
+    WallUntil(u64),
+}
+
 /// Why a request was refused. Every refusal is definite: the request had no effect.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Reject {
@@ -153,13 +168,6 @@ struct Progress {
     active: bool,
 }
 
-#[derive(Clone, Debug)]
-struct PendingRead {
-    id: u64,
-    seq: u64,
-    index: Index,
-}
-
 pub struct Raft {
     cfg: Config,
     hs: HardState,
@@ -179,10 +187,7 @@ pub struct Raft {
     votes: BTreeSet<NodeId>,
     progress: BTreeMap<NodeId, Progress>,
     term_start: Index,
-    read_seq_sent: u64,
-    read_seq_acked: u64,
-    rounds: VecDeque<(u64, u64, u64)>,
-    reads: VecDeque<PendingRead>,
+    reads: ReadRounds,
     reads_waiting_for_term: Vec<u64>,
     lease_until_mono: u64,
     lease_until_wall: u64,
@@ -229,10 +234,7 @@ impl Raft {
             votes: BTreeSet::new(),
             progress: BTreeMap::new(),
             term_start: 0,
-            read_seq_sent: 0,
-            read_seq_acked: 0,
-            rounds: VecDeque::new(),
-            reads: VecDeque::new(),
+            reads: ReadRounds::default(),
             reads_waiting_for_term: Vec::new(),
             lease_until_mono: 0,
             lease_until_wall: 0,
@@ -245,32 +247,38 @@ impl Raft {
         raft
     }
 
-    // ----- accessors (read-only views for the shell and tests) -----
-
     pub fn id(&self) -> &str {
         &self.cfg.id
     }
+
     pub fn role(&self) -> Role {
         self.role
     }
+
     pub fn term(&self) -> Term {
         self.hs.term
     }
+
     pub fn hard_state(&self) -> &HardState {
         &self.hs
     }
+
     pub fn leader(&self) -> Option<&NodeId> {
         self.leader.as_ref()
     }
+
     pub fn commit_index(&self) -> Index {
         self.commit
     }
+
     pub fn membership(&self) -> &Membership {
         &self.membership
     }
+
     pub fn log(&self) -> &RaftLog {
         &self.log
     }
+
     /// The snapshot metadata describing the state after applying `index` (for the shell).
     pub fn snapshot_meta_at(&self, index: Index) -> Option<SnapshotMeta> {
         let term = self.log.term(index)?;
@@ -306,8 +314,6 @@ impl Raft {
         std::mem::take(&mut self.out)
     }
 
-    // ----- output helpers: persistence first, then a Sync before anything that depends on it -----
-
     fn persist(&mut self, cmd: Command) {
         self.out.push(cmd);
         self.unsynced = true;
@@ -333,8 +339,6 @@ impl Raft {
         let hs = self.hs.clone();
         self.persist(Command::PersistHardState(hs));
     }
-
-    // ----- time -----
 
     fn random(&mut self) -> u64 {
         // splitmix64: deterministic from the seed, good enough to spread election timeouts.
@@ -381,152 +385,6 @@ impl Raft {
         }
     }
 
-    fn check_quorum(&mut self) {
-        self.check_quorum_due = self.now + self.cfg.election_max_ms;
-        let id = self.cfg.id.clone();
-        let active = self
-            .membership
-            .voters
-            .keys()
-            .filter(|v| **v == id || self.progress.get(*v).is_some_and(|p| p.active))
-            .count();
-        for p in self.progress.values_mut() {
-            p.active = false;
-        }
-        if active < self.membership.quorum() {
-            let term = self.hs.term;
-            self.become_follower(term, None);
-        }
-    }
-
-    // ----- roles -----
-
-    fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
-        if term > self.hs.term {
-            self.hs.term = term;
-            self.hs.vote = None;
-            self.persist_hard_state();
-        }
-        if self.role == Role::Leader {
-            self.abandon_reads(leader.clone());
-            self.progress.clear();
-            self.transfer = None;
-        }
-        self.role = Role::Follower;
-        self.leader = leader;
-        self.votes.clear();
-        self.reset_election_timer();
-    }
-
-    fn abandon_reads(&mut self, leader: Option<NodeId>) {
-        let ids: Vec<u64> = self
-            .reads
-            .drain(..)
-            .map(|r| r.id)
-            .chain(self.reads_waiting_for_term.drain(..))
-            .collect();
-        for id in ids {
-            self.output(Command::ReadRejected {
-                id,
-                reason: Reject::NotLeader {
-                    leader: leader.clone(),
-                },
-            });
-        }
-        self.lease_until_mono = 0;
-        self.lease_until_wall = 0;
-    }
-
-    fn start_pre_vote(&mut self) {
-        self.role = Role::PreCandidate;
-        self.leader = None;
-        self.votes = BTreeSet::from([self.cfg.id.clone()]);
-        self.reset_election_timer();
-        if self.votes.len() >= self.membership.quorum() {
-            self.start_election(false);
-            return;
-        }
-        let msg = Message::RequestVote {
-            term: self.hs.term + 1,
-            last_index: self.log.last_index(),
-            last_term: self.log.last_term(),
-            pre_vote: true,
-            transfer: false,
-        };
-        self.broadcast(msg);
-    }
-
-    fn start_election(&mut self, transfer: bool) {
-        self.role = Role::Candidate;
-        self.leader = None;
-        self.hs.term += 1;
-        self.hs.vote = Some(self.cfg.id.clone());
-        self.persist_hard_state();
-        self.votes = BTreeSet::from([self.cfg.id.clone()]);
-        self.reset_election_timer();
-        if self.votes.len() >= self.membership.quorum() {
-            self.become_leader();
-            return;
-        }
-        let msg = Message::RequestVote {
-            term: self.hs.term,
-            last_index: self.log.last_index(),
-            last_term: self.log.last_term(),
-            pre_vote: false,
-            transfer,
-        };
-        self.broadcast(msg);
-    }
-
-    fn become_leader(&mut self) {
-        self.role = Role::Leader;
-        self.leader = Some(self.cfg.id.clone());
-        self.votes.clear();
-        self.progress.clear();
-        self.sync_progress();
-        self.read_seq_sent = 0;
-        self.read_seq_acked = 0;
-        self.rounds.clear();
-        self.check_quorum_due = self.now + self.cfg.election_max_ms;
-        let index = self.log.last_index() + 1;
-        self.term_start = index;
-        // BUG commit-prior-term (second half): as in Raft's figure 8, no no-op is appended, so
-        // entries of earlier terms get committed by counting alone.
-        if !self.cfg.bugs.commit_prior_term {
-            self.append_noop(index);
-        }
-        self.flush();
-        self.heartbeat_due = self.now + self.cfg.heartbeat_ms;
-    }
-
-    /// Appends and persists this term's no-op at `index`.
-    fn append_noop(&mut self, index: Index) {
-        let entry = Entry::noop(index, self.hs.term);
-        self.log.put(entry.clone());
-        self.persist(Command::PersistEntries(vec![entry]));
-    }
-
-    /// Keeps one Progress per voter other than us, new ones starting at the end of our log.
-    fn sync_progress(&mut self) {
-        let next = self.log.last_index() + 1;
-        let id = self.cfg.id.clone();
-        self.progress
-            .retain(|p, _| self.membership.voters.contains_key(p));
-        for v in self.membership.voters.keys() {
-            if *v != id && !self.progress.contains_key(v) {
-                self.progress.insert(
-                    v.clone(),
-                    Progress {
-                        next,
-                        probing: true,
-                        active: true,
-                        ..Progress::default()
-                    },
-                );
-            }
-        }
-    }
-
     fn peers(&self) -> Vec<NodeId> {
         self.membership
             .voters
@@ -541,8 +399,6 @@ impl Raft {
             self.send(&p, msg.clone());
         }
     }
-
-    // ----- messages -----
 
     fn receive(&mut self, from: NodeId, msg: Message) {
         let term = msg.term();
@@ -660,613 +516,6 @@ impl Raft {
                     self.start_election(true);
                 }
             }
-        }
-    }
-
-    /// True while a leader we know of has been heard from within the minimum election timeout.
-    fn in_lease(&self) -> bool {
-        self.role == Role::Leader
-            || (self.leader.is_some()
-                && self.now < self.last_leader_contact + self.cfg.election_min_ms)
-    }
-
-    /// Accepts `from` as the leader of the current term.
-    fn follow(&mut self, from: &str) {
-        if self.role != Role::Follower || self.leader.as_deref() != Some(from) {
-            let term = self.hs.term;
-            self.become_follower(term, Some(from.to_string()));
-        }
-        self.last_leader_contact = self.now;
-        self.reset_election_timer();
-    }
-
-    fn log_up_to_date(&self, last_index: Index, last_term: Term) -> bool {
-        let ours = (self.log.last_term(), self.log.last_index());
-        // BUG vote-without-log-check: grant whatever the candidate's log looks like.
-        self.cfg.bugs.vote_without_log_check || (last_term, last_index) >= ours
-    }
-
-    fn handle_vote_request(
-        &mut self,
-        from: NodeId,
-        term: Term,
-        last_index: Index,
-        last_term: Term,
-        pre_vote: bool,
-    ) {
-        let granted = if pre_vote {
-            term > self.hs.term && self.log_up_to_date(last_index, last_term)
-        } else {
-            // BUG vote-twice-per-term: a second candidate in the same term gets our vote too.
-            let can_vote = self.cfg.bugs.vote_twice_per_term
-                || self.hs.vote.is_none()
-                || self.hs.vote.as_deref() == Some(from.as_str());
-            term == self.hs.term && can_vote && self.log_up_to_date(last_index, last_term)
-        };
-        if granted && !pre_vote {
-            self.hs.vote = Some(from.clone());
-            self.persist_hard_state();
-            self.reset_election_timer();
-        }
-        let reply = Message::VoteResponse {
-            term: if granted && pre_vote {
-                term
-            } else {
-                self.hs.term
-            },
-            granted,
-            pre_vote,
-        };
-        self.send(&from, reply);
-    }
-
-    fn handle_vote_response(&mut self, from: NodeId, term: Term, granted: bool, pre_vote: bool) {
-        if !granted || !self.membership.contains(&from) {
-            return;
-        }
-        if pre_vote && self.role == Role::PreCandidate && term == self.hs.term + 1 {
-            self.votes.insert(from);
-            if self.votes.len() >= self.membership.quorum() {
-                self.start_election(false);
-            }
-        } else if !pre_vote && self.role == Role::Candidate && term == self.hs.term {
-            self.votes.insert(from);
-            if self.votes.len() >= self.membership.quorum() {
-                self.become_leader();
-            }
-        }
-    }
-
-    fn handle_append(
-        &mut self,
-        from: NodeId,
-        term: Term,
-        prev_index: Index,
-        prev_term: Term,
-        entries: Vec<Entry>,
-        commit: Index,
-    ) {
-        // BUG accept-stale-term-append: entries from a deposed leader are taken as current.
-        if term < self.hs.term && !self.cfg.bugs.accept_stale_term_append {
-            let reply = Message::AppendResponse {
-                term: self.hs.term,
-                success: false,
-                match_index: 0,
-                reject_index: prev_index,
-                conflict_index: 0,
-                conflict_term: None,
-            };
-            self.send(&from, reply);
-            return;
-        }
-        if term == self.hs.term {
-            self.follow(&from);
-        }
-        let snap = self.log.snapshot().clone();
-        let (mut prev_index, mut prev_term, mut entries) = (prev_index, prev_term, entries);
-        if prev_index < snap.index {
-            // Everything up to the snapshot is committed and so already matches.
-            entries.retain(|e| e.index > snap.index);
-            prev_index = snap.index;
-            prev_term = snap.term;
-        }
-        if self.log.term(prev_index) != Some(prev_term) {
-            let (conflict_index, conflict_term) = if prev_index > self.log.last_index() {
-                (self.log.last_index() + 1, None)
-            } else {
-                let t = self.log.term(prev_index).unwrap_or(0);
-                (self.log.first_index_of_term(prev_index, t), Some(t))
-            };
-            let reply = Message::AppendResponse {
-                term: self.hs.term,
-                success: false,
-                match_index: 0,
-                reject_index: prev_index,
-                conflict_index,
-                conflict_term,
-            };
-            self.send(&from, reply);
-            return;
-        }
-        let match_index = prev_index + entries.len() as Index;
-        let first_new = entries
-            .iter()
-            .position(|e| self.log.term(e.index) != Some(e.term))
-            .unwrap_or(entries.len());
-        if first_new < entries.len() {
-            let new: Vec<Entry> = entries.split_off(first_new);
-            for e in &new {
-                self.log.put(e.clone());
-            }
-            self.persist(Command::PersistEntries(new));
-            self.refresh_membership();
-        }
-        let commit = commit.min(match_index);
-        if commit > self.commit {
-            self.commit = commit;
-            self.apply();
-        }
-        let reply = Message::AppendResponse {
-            term: self.hs.term,
-            success: true,
-            match_index,
-            reject_index: 0,
-            conflict_index: 0,
-            conflict_term: None,
-        };
-        self.send(&from, reply);
-    }
-
-    fn handle_append_success(&mut self, from: &str, match_index: Index) {
-        let last = self.log.last_index();
-        let Some(pr) = self.progress.get_mut(from) else {
-            return;
-        };
-        pr.active = true;
-        pr.inflight = pr.inflight.saturating_sub(1);
-        if match_index > pr.matched {
-            pr.matched = match_index;
-        }
-        pr.next = pr.next.max(pr.matched + 1);
-        if pr.probing || pr.snapshot_pending {
-            pr.probing = false;
-            pr.snapshot_pending = false;
-            pr.inflight = 0;
-        }
-        let caught_up = pr.matched == last;
-        self.advance_commit();
-        if self.role != Role::Leader {
-            return;
-        }
-        if caught_up
-            && let Some((to, _)) = &self.transfer
-            && to == from
-        {
-            let msg = Message::TimeoutNow { term: self.hs.term };
-            self.send(from, msg);
-        }
-        self.send_append(from, false);
-    }
-
-    fn handle_append_reject(
-        &mut self,
-        from: &str,
-        reject_index: Index,
-        conflict_index: Index,
-        conflict_term: Option<Term>,
-    ) {
-        let hint = conflict_term.and_then(|t| self.log.last_index_of_term(t).map(|i| i + 1));
-        let Some(pr) = self.progress.get_mut(from) else {
-            return;
-        };
-        pr.active = true;
-        if reject_index < pr.matched || pr.snapshot_pending {
-            return; // stale: answered before the follower's position was known
-        }
-        let next = hint.unwrap_or(conflict_index).min(reject_index).max(1);
-        pr.next = next.max(pr.matched + 1);
-        pr.probing = true;
-        pr.inflight = 0;
-        self.send_append(from, true);
-    }
-
-    fn handle_heartbeat_response(&mut self, from: &str, seq: u64) {
-        let last = self.log.last_index();
-        let stall = self.cfg.heartbeat_ms * 4;
-        let now = self.now;
-        let Some(pr) = self.progress.get_mut(from) else {
-            return;
-        };
-        pr.active = true;
-        pr.acked_seq = pr.acked_seq.max(seq);
-        let behind = pr.matched < last;
-        if behind && pr.inflight > 0 && now >= pr.last_sent + stall {
-            // A pipelined message was lost: restart from what the follower surely has.
-            pr.next = pr.matched + 1;
-            pr.probing = true;
-            pr.inflight = 0;
-            pr.snapshot_pending = false;
-        }
-        let idle = pr.inflight == 0;
-        if behind && idle {
-            self.send_append(from, true);
-        }
-        self.advance_reads();
-    }
-
-    fn handle_install_snapshot(
-        &mut self,
-        from: NodeId,
-        term: Term,
-        meta: SnapshotMeta,
-        data: Value,
-    ) {
-        if term < self.hs.term {
-            let reply = Message::AppendResponse {
-                term: self.hs.term,
-                success: false,
-                match_index: 0,
-                reject_index: meta.index,
-                conflict_index: 0,
-                conflict_term: None,
-            };
-            self.send(&from, reply);
-            return;
-        }
-        self.follow(&from);
-        let index = meta.index;
-        if index > self.commit {
-            self.log.install(meta.clone());
-            self.commit = index;
-            self.applied = index;
-            self.refresh_membership();
-            self.persist(Command::InstallSnapshot { meta, data });
-        }
-        let reply = Message::AppendResponse {
-            term: self.hs.term,
-            success: true,
-            match_index: index,
-            reject_index: 0,
-            conflict_index: 0,
-            conflict_term: None,
-        };
-        self.send(&from, reply);
-    }
-
-    fn refresh_membership(&mut self) {
-        let (index, membership) = self.log.membership_at(self.log.last_index());
-        self.membership_index = index;
-        self.membership = membership;
-        if self.role == Role::Leader {
-            self.sync_progress();
-        }
-    }
-
-    // ----- replication -----
-
-    fn flush(&mut self) {
-        if self.role != Role::Leader {
-            return;
-        }
-        for p in self.peers() {
-            self.send_append(&p, false);
-        }
-        self.advance_commit();
-    }
-
-    /// Sends what `to` is missing: pipelined batches, one probe, or the snapshot.
-    fn send_append(&mut self, to: &str, allow_empty: bool) {
-        let last = self.log.last_index();
-        let snap_index = self.log.snapshot().index;
-        let (term, commit, now) = (self.hs.term, self.commit, self.now);
-        let (max_batch, max_inflight) = (self.cfg.max_batch, self.cfg.max_inflight);
-        let mut msgs = Vec::new();
-        let mut snapshot = false;
-        {
-            let Some(pr) = self.progress.get_mut(to) else {
-                return;
-            };
-            if pr.snapshot_pending {
-                return;
-            }
-            if pr.next <= snap_index {
-                pr.snapshot_pending = true;
-                pr.inflight = 1;
-                pr.last_sent = now;
-                snapshot = true;
-            } else {
-                loop {
-                    let limit = if pr.probing { 1 } else { max_inflight };
-                    // An idle probe goes out even when empty: it is how a follower's position
-                    // (e.g. a new voter's) is learnt.
-                    let empty_ok = (allow_empty || pr.probing) && msgs.is_empty();
-                    if pr.inflight >= limit || (pr.next > last && !empty_ok) {
-                        break;
-                    }
-                    let prev_index = pr.next - 1;
-                    let entries = self.log.slice(pr.next, last, max_batch);
-                    let n = entries.len() as Index;
-                    msgs.push(Message::AppendEntries {
-                        term,
-                        prev_index,
-                        prev_term: self.log.term(prev_index).unwrap_or(0),
-                        entries,
-                        commit,
-                    });
-                    pr.inflight += 1;
-                    pr.last_sent = now;
-                    if !pr.probing {
-                        pr.next += n;
-                    }
-                    if n == 0 || pr.probing {
-                        break;
-                    }
-                }
-            }
-        }
-        if snapshot {
-            self.output(Command::SendSnapshot {
-                to: to.to_string(),
-                term,
-            });
-        }
-        for m in msgs {
-            self.send(to, m);
-        }
-    }
-
-    fn advance_commit(&mut self) {
-        if self.role != Role::Leader {
-            return;
-        }
-        let last = self.log.last_index();
-        let mut matched: Vec<Index> = self
-            .membership
-            .voters
-            .keys()
-            .map(|v| {
-                if *v == self.cfg.id {
-                    last
-                } else {
-                    self.progress.get(v).map_or(0, |p| p.matched)
-                }
-            })
-            .collect();
-        if matched.is_empty() {
-            return;
-        }
-        matched.sort_unstable_by(|a, b| b.cmp(a));
-        let n = matched[self.membership.quorum() - 1];
-        // BUG commit-prior-term: count replicas for entries of earlier terms too (figure 8).
-        let countable = self.cfg.bugs.commit_prior_term || self.log.term(n) == Some(self.hs.term);
-        if n > self.commit && countable {
-            self.commit = n;
-            self.apply();
-            if self.commit >= self.term_start {
-                let waiting = std::mem::take(&mut self.reads_waiting_for_term);
-                for id in waiting {
-                    self.read(id);
-                }
-            }
-            if self.membership_index <= self.commit && !self.membership.contains(&self.cfg.id) {
-                let term = self.hs.term;
-                self.become_follower(term, None);
-            }
-        }
-    }
-
-    fn apply(&mut self) {
-        if self.commit <= self.applied {
-            return;
-        }
-        let entries = self.log.slice(self.applied + 1, self.commit, usize::MAX);
-        self.applied = self.commit;
-        if !entries.is_empty() {
-            self.output(Command::Apply { entries });
-        }
-    }
-
-    // ----- heartbeats and reads -----
-
-    fn broadcast_heartbeat(&mut self) {
-        self.heartbeat_due = self.now + self.cfg.heartbeat_ms;
-        self.read_seq_sent += 1;
-        let seq = self.read_seq_sent;
-        self.rounds.push_back((seq, self.now, self.wall));
-        while self.rounds.len() > 256 {
-            self.rounds.pop_front();
-        }
-        for p in self.peers() {
-            let matched = self.progress.get(&p).map_or(0, |pr| pr.matched);
-            let msg = Message::Heartbeat {
-                term: self.hs.term,
-                commit: matched.min(self.commit),
-                seq,
-            };
-            self.send(&p, msg);
-        }
-        self.advance_reads();
-    }
-
-    fn lease_valid(&self) -> bool {
-        if self.transfer.is_some() {
-            return false;
-        }
-        if self.cfg.bugs.lease_no_drift_margin {
-            // BUG lease-no-drift-margin: trust the wall clock, no margin kept back.
-            return self.wall < self.lease_until_wall;
-        }
-        self.cfg.lease_reads && self.now < self.lease_until_mono
-    }
-
-    fn read(&mut self, id: u64) {
-        // BUG stale-local-read: answer from local state, whoever we are, without ReadIndex.
-        if self.cfg.bugs.stale_local_read {
-            let index = self.applied;
-            self.output(Command::ReadReady { id, index });
-            return;
-        }
-        if self.role != Role::Leader {
-            let reason = Reject::NotLeader {
-                leader: self.leader.clone(),
-            };
-            self.output(Command::ReadRejected { id, reason });
-            return;
-        }
-        if self.commit < self.term_start {
-            if self.log.last_index() < self.term_start {
-                // No entry of our term yet (commit-prior-term skips the election no-op): the
-                // read would wait for a client write, so append the no-op now.
-                self.append_noop(self.term_start);
-            }
-            self.reads_waiting_for_term.push(id);
-            return;
-        }
-        let index = self.commit;
-        if self.lease_valid() || self.membership.quorum() <= 1 {
-            self.output(Command::ReadReady { id, index });
-            return;
-        }
-        let seq = self.read_seq_sent + 1;
-        self.reads.push_back(PendingRead { id, seq, index });
-        if self.read_seq_acked == self.read_seq_sent {
-            self.broadcast_heartbeat();
-        }
-    }
-
-    /// Serves reads whose round a quorum has acknowledged; starts the next round if needed.
-    fn advance_reads(&mut self) {
-        let quorum = self.membership.quorum();
-        let mut acked: Vec<u64> = self
-            .membership
-            .voters
-            .keys()
-            .map(|v| {
-                if *v == self.cfg.id {
-                    self.read_seq_sent
-                } else {
-                    self.progress.get(v).map_or(0, |p| p.acked_seq)
-                }
-            })
-            .collect();
-        if acked.len() < quorum {
-            return;
-        }
-        acked.sort_unstable_by(|a, b| b.cmp(a));
-        let seq = acked[quorum - 1];
-        if seq <= self.read_seq_acked {
-            return;
-        }
-        self.read_seq_acked = seq;
-        while let Some(&(s, mono, wall)) = self.rounds.front() {
-            if s > seq {
-                break;
-            }
-            if s == seq {
-                self.lease_until_mono = mono + self.cfg.lease_ms();
-                self.lease_until_wall = wall + self.cfg.election_min_ms;
-            }
-            self.rounds.pop_front();
-        }
-        while self.reads.front().is_some_and(|r| r.seq <= seq) {
-            let r = self.reads.pop_front().expect("front checked");
-            self.output(Command::ReadReady {
-                id: r.id,
-                index: r.index,
-            });
-        }
-        if self
-            .reads
-            .front()
-            .is_some_and(|r| r.seq > self.read_seq_sent)
-        {
-            self.broadcast_heartbeat();
-        }
-    }
-
-    // ----- client requests -----
-
-    fn propose(&mut self, id: String, payload: Payload) {
-        let payload = match payload {
-            Payload::Data { data, .. } => Payload::Data {
-                id: id.clone(),
-                data,
-            },
-            other => other,
-        };
-        if self.role != Role::Leader {
-            let reason = Reject::NotLeader {
-                leader: self.leader.clone(),
-            };
-            self.out.push(Command::Rejected { id, reason });
-            return;
-        }
-        if self.transfer.is_some() {
-            self.out.push(Command::Rejected {
-                id,
-                reason: Reject::Transferring,
-            });
-            return;
-        }
-        let entry = Entry {
-            index: self.log.last_index() + 1,
-            term: self.hs.term,
-            payload,
-        };
-        let index = entry.index;
-        self.log.put(entry.clone());
-        self.persist(Command::PersistEntries(vec![entry]));
-        self.out.push(Command::Proposed { id, index });
-        if matches!(
-            self.log.get(index).map(|e| &e.payload),
-            Some(Payload::Config { .. })
-        ) {
-            self.refresh_membership();
-        }
-    }
-
-    fn change_membership(&mut self, id: String, membership: Membership) {
-        if self.role == Role::Leader {
-            if self.membership_index > self.commit || self.commit < self.term_start {
-                self.out.push(Command::Rejected {
-                    id,
-                    reason: Reject::ConfigChangeInProgress,
-                });
-                return;
-            }
-            let old = &self.membership.voters;
-            let new = &membership.voters;
-            let changed = old.keys().filter(|k| !new.contains_key(*k)).count()
-                + new.keys().filter(|k| !old.contains_key(*k)).count();
-            let same_addrs = old.iter().all(|(k, a)| new.get(k).is_none_or(|b| a == b));
-            if changed != 1 || !same_addrs || new.is_empty() {
-                self.out.push(Command::Rejected {
-                    id,
-                    reason: Reject::InvalidConfigChange,
-                });
-                return;
-            }
-        }
-        let payload = Payload::Config {
-            id: id.clone(),
-            membership,
-        };
-        self.propose(id, payload);
-    }
-
-    fn transfer_leader(&mut self, to: NodeId) {
-        if self.role != Role::Leader || to == self.cfg.id || !self.progress.contains_key(&to) {
-            return;
-        }
-        self.transfer = Some((to.clone(), self.now + self.cfg.election_max_ms));
-        self.lease_until_mono = 0;
-        self.lease_until_wall = 0;
-        let caught_up = self.progress[&to].matched == self.log.last_index();
-        if caught_up {
-            let msg = Message::TimeoutNow { term: self.hs.term };
-            self.send(&to, msg);
-        } else {
-            self.send_append(&to, true);
         }
     }
 }
