@@ -14,6 +14,7 @@ use super::template::{self, Vars};
 const BUILTIN: &[(&str, &str)] = &[
     ("raft", include_str!("../../systems/raft.toml")),
     ("etcd", include_str!("../../systems/etcd.toml")),
+    ("paxos", include_str!("../../systems/paxos.toml")),
 ];
 
 /// Which client speaks to the system's nodes (the workload picks its client by this).
@@ -213,7 +214,7 @@ impl SystemDescriptor {
         BUILTIN.iter().map(|(n, _)| *n).collect()
     }
 
-    /// Loads `raft`, `etcd` (or another name with a `systems/NAME.toml` in the working
+    /// Loads `raft`, `etcd`, `paxos` (or another name with a `systems/NAME.toml` in the working
     /// directory), or a path to a descriptor file.
     pub fn load(name_or_path: &str) -> Result<Self, ClusterError> {
         let looks_like_path = name_or_path.contains('/') || name_or_path.ends_with(".toml");
@@ -474,6 +475,18 @@ mod tests {
                     .unwrap();
             assert_eq!(d.name, name);
         }
+    }
+
+    #[test]
+    fn builtin_leadership_says_what_a_generation_is_and_where_reigns_may_overlap() {
+        let leadership = |name: &str| {
+            let (_, text) = BUILTIN.iter().find(|(n, _)| *n == name).unwrap();
+            let d = SystemDescriptor::parse(text, name).unwrap();
+            (d.leadership.generation, d.leadership.overlapping_reigns)
+        };
+        assert_eq!(leadership("raft"), ("term".into(), true));
+        assert_eq!(leadership("etcd"), ("term".into(), true));
+        assert_eq!(leadership("paxos"), ("ballot".into(), false));
     }
 
     #[test]

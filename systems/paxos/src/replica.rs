@@ -176,10 +176,20 @@ impl kit::Replica for PaxosReplica {
             "voters".into(),
             json!(self.core.voters().iter().collect::<Vec<_>>()),
         );
+        // `leader` is the leader of the generation reported. A follower that promised a higher
+        // ballot than its leader's no longer votes for that leader, and the new ballot's owner
+        // has not reached it yet: it names no leader rather than pair the new ballot with the
+        // old leader (which split-brain/probes would read as two leaders of one ballot).
+        let ballot = self.core.generation();
+        let leader = self
+            .core
+            .leader()
+            .filter(|l| role != kit::Role::Follower || **l == ballot.node)
+            .cloned();
         ReplicaStatus {
             role,
             generation: self.generation(),
-            leader: self.core.leader().cloned(),
+            leader,
             commit_index: self.core.commit_index(),
             last_index: self.core.log().last_slot(),
             lease_until_ms: self.core.lease_until_wall_ms(),
@@ -276,6 +286,56 @@ mod tests {
             "round 3, n2 is second of the voters"
         );
         assert_eq!(status.commit_index, 1);
+    }
+
+    #[test]
+    fn a_follower_names_no_leader_for_a_ballot_whose_owner_it_has_not_heard() {
+        let mut r = PaxosReplica::recover(Config::new("n3"), addrs(), vec![], None);
+        let prepare = Message::Prepare {
+            ballot: Ballot::new(1, "n1"),
+            from: 1,
+        };
+        r.step(kit::Input::Receive {
+            from: "n1".into(),
+            msg: prepare,
+        });
+        let heartbeat = Message::Heartbeat {
+            ballot: Ballot::new(1, "n1"),
+            commit: 0,
+            seq: 1,
+        };
+        r.step(kit::Input::Receive {
+            from: "n1".into(),
+            msg: heartbeat,
+        });
+        let st = r.status();
+        assert_eq!((st.generation, st.leader.as_deref()), (1001, Some("n1")));
+        // n1 falls silent past its lease; n2 prepares round 2 and n3 promises it.
+        r.step(kit::Input::Tick {
+            now_ms: 150,
+            wall_ms: 0,
+        });
+        let prepare = Message::Prepare {
+            ballot: Ballot::new(2, "n2"),
+            from: 1,
+        };
+        r.step(kit::Input::Receive {
+            from: "n2".into(),
+            msg: prepare,
+        });
+        assert_eq!(r.core().promised(), &Ballot::new(2, "n2"));
+        assert_eq!(r.core().role(), Role::Follower);
+        assert_eq!(
+            r.core().leader().map(String::as_str),
+            Some("n1"),
+            "the core's hint"
+        );
+        let st = r.status();
+        assert_eq!(
+            (st.generation, st.leader),
+            (2002, None),
+            "not n1 with n2's ballot"
+        );
     }
 
     #[test]
