@@ -30,6 +30,8 @@ enum Command {
     Report(cli::report::Args),
     /// Browse stored runs and their reports over HTTP.
     Serve(cli::serve::Args),
+    /// Shrink a rejected history (a run's or a file) to a small one with the same finding.
+    Shrink(cli::shrink::Args),
     /// Run a suite file: every row's runs, judged against what each row expects.
     Suite(cli::suite::Args),
     /// Remove namespaces, bridges, nft tables and processes that dead runs left behind.
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
         Command::Cleanup(a) => cli::cleanup::main(a),
         Command::Suite(a) => cli::suite::main(a),
         Command::Systems(a) => cli::systems::main(a),
+        Command::Shrink(a) => cli::shrink::main(a),
     };
     match result {
         Ok(code) => ExitCode::from(code),

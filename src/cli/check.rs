@@ -100,46 +100,28 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
             })?,
             m => m.to_string(),
         };
-        let verdict = match model.as_str() {
-            "list-append" | "rw-register" => {
-                let txns = faultline::checker::elle::Txns::from_history(&history)
-                    .map_err(|e| BadInput(format!("{}: {e}", file.display())))?;
-                let mut opts =
-                    faultline::checker::elle::ElleOptions::new(if model == "list-append" {
-                        faultline::checker::elle::ElleModel::ListAppend
-                    } else {
-                        faultline::checker::elle::ElleModel::RwRegister
-                    });
-                opts.budget = budget.clone();
-                faultline::checker::elle::check_txns(&txns, &opts)
-            }
-            m => {
-                let model: Model = m.parse().map_err(BadInput)?;
-                let mut opts = linearizable::Options {
-                    budget: budget.clone(),
-                    all_keys: args.all_keys,
-                    threads: args.threads,
-                    initial: initial.clone(),
-                    ..linearizable::Options::new(model)
-                };
-                let bar = progress_bar();
-                if let Some(bar) = &bar {
-                    let (bar, start) = (bar.clone(), Instant::now());
-                    opts.progress = Some(Arc::new(move |done, total| {
-                        if start.elapsed() > Duration::from_secs(1) && bar.is_hidden() {
-                            bar.set_draw_target(ProgressDrawTarget::stderr());
-                        }
-                        bar.set_length(total as u64);
-                        bar.set_position(done as u64);
-                    }));
-                }
-                let v = linearizable::check(&history, &opts);
-                if let Some(bar) = bar {
-                    bar.finish_and_clear();
-                }
-                v
-            }
+        let settings = Settings {
+            budget: budget.clone(),
+            all_keys: args.all_keys,
+            threads: args.threads,
+            initial: initial.clone(),
         };
+        let bar = progress_bar();
+        let progress: Option<linearizable::Progress> = bar.as_ref().map(|bar| {
+            let (bar, start) = (bar.clone(), Instant::now());
+            Arc::new(move |done: usize, total: usize| {
+                if start.elapsed() > Duration::from_secs(1) && bar.is_hidden() {
+                    bar.set_draw_target(ProgressDrawTarget::stderr());
+                }
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            }) as linearizable::Progress
+        });
+        let verdict = verdict_of(&history, &model, &settings, progress)
+            .map_err(|e| BadInput(format!("{}: {}", file.display(), e.0)))?;
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
         overall = overall.and(verdict.valid);
         if let Some(out) = &args.html {
             let title = file.display().to_string();
@@ -155,6 +137,50 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
         }
     }
     Ok(overall.exit_code())
+}
+
+/// How `check` checks one history, whatever the model.
+#[derive(Clone, Default)]
+pub struct Settings {
+    pub budget: Budget,
+    pub all_keys: bool,
+    pub threads: usize,
+    pub initial: Option<Value>,
+}
+
+/// The verdict `check` gives `history` under `model`: the Elle checker for the transaction
+/// models, the linearizability search for the others.
+pub fn verdict_of(
+    history: &History,
+    model: &str,
+    settings: &Settings,
+    progress: Option<linearizable::Progress>,
+) -> Result<Verdict, BadInput> {
+    Ok(match model {
+        "list-append" | "rw-register" => {
+            let txns = faultline::checker::elle::Txns::from_history(history)
+                .map_err(|e| BadInput(e.to_string()))?;
+            let mut opts = faultline::checker::elle::ElleOptions::new(if model == "list-append" {
+                faultline::checker::elle::ElleModel::ListAppend
+            } else {
+                faultline::checker::elle::ElleModel::RwRegister
+            });
+            opts.budget = settings.budget.clone();
+            faultline::checker::elle::check_txns(&txns, &opts)
+        }
+        m => {
+            let model: Model = m.parse().map_err(BadInput)?;
+            let opts = linearizable::Options {
+                budget: settings.budget.clone(),
+                all_keys: settings.all_keys,
+                threads: settings.threads,
+                initial: settings.initial.clone(),
+                progress,
+                ..linearizable::Options::new(model)
+            };
+            linearizable::check(history, &opts)
+        }
+    })
 }
 
 /// A bar on stderr that only appears once a check has run for a second, and only on a

@@ -7,6 +7,7 @@ pub mod cleanup;
 pub mod report;
 pub mod run;
 pub mod serve;
+pub mod shrink;
 pub mod suite;
 pub mod summary;
 pub mod systems;

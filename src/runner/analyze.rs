@@ -32,7 +32,7 @@ pub struct Analysis {
 }
 
 /// How the run judged leadership (results.json `leadership`); Raft's rules when unrecorded.
-fn probe_options(results: &Path) -> crate::checker::split_brain::ProbeOptions {
+pub fn probe_options(results: &Path) -> crate::checker::split_brain::ProbeOptions {
     let mut o = crate::checker::split_brain::ProbeOptions::default();
     let v: Value = std::fs::read_to_string(results)
         .ok()

@@ -11,6 +11,7 @@ pub mod probe;
 pub mod progress;
 pub mod recorder;
 pub mod run;
+pub mod shrink;
 pub mod store;
 pub mod target;
 pub mod work_done;

@@ -10,6 +10,7 @@ pub mod jepsen_log;
 pub mod jepsen_op;
 pub mod jsonl;
 pub mod operation;
+pub mod subset;
 pub mod testkit;
 
 pub use error::HistoryError;
