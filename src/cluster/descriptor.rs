@@ -15,6 +15,14 @@ const BUILTIN: &[(&str, &str)] = &[
     ("raft", include_str!("../../systems/raft.toml")),
     ("etcd", include_str!("../../systems/etcd.toml")),
     ("paxos", include_str!("../../systems/paxos.toml")),
+    ("election", include_str!("../../systems/election.toml")),
+    ("bully", include_str!("../../systems/bully.toml")),
+    ("ring", include_str!("../../systems/ring.toml")),
+    (
+        "bully-gated",
+        include_str!("../../systems/bully-gated.toml"),
+    ),
+    ("ring-gated", include_str!("../../systems/ring-gated.toml")),
 ];
 
 /// Which client speaks to the system's nodes (the workload picks its client by this).
