@@ -107,6 +107,7 @@ async fn run_once(workload: &str) -> (tempfile::TempDir, std::path::PathBuf, Loo
         check_time_limit: Duration::from_secs(20),
         bugs: vec![],
         probes: Default::default(),
+        promise: None,
     };
     let out = execute(&cfg, &dir, &mut target, Arc::new(AtomicBool::new(false)))
         .await

@@ -12,6 +12,7 @@ use faultline::checker::Validity;
 use faultline::cluster::{Cluster, ClusterConfig, SystemDescriptor};
 use faultline::nemesis::{self, FaultKind, Schedule};
 use faultline::runner::cluster_target::ClusterTarget;
+use faultline::runner::promise::Promise;
 use faultline::runner::run::{RunConfig, RunError, execute};
 use faultline::runner::store;
 use faultline::workload::{NodeChoice, WorkloadSpec};
@@ -179,6 +180,14 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
             check_time_limit: Duration::from_secs(args.check_time_limit),
             bugs: args.bugs.clone(),
             probes: desc.leadership.probe_options(),
+            promise: desc.guarantees.clone().map(|guarantees| Promise {
+                guarantees,
+                fault_classes: schedule
+                    .kinds()
+                    .into_iter()
+                    .map(|k| k.as_str().to_string())
+                    .collect(),
+            }),
         };
         let result = execute(&cfg, &dir, &mut target, interrupted.clone()).await;
         if result.is_err() {

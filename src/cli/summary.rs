@@ -12,7 +12,17 @@ pub fn print(r: &RunResults, dir: &Path, report: Result<&Path, &String>) {
         Validity::Unknown => "UNKNOWN: a checker could not decide",
     };
     println!();
+    let outside = faultline::runner::promise::outside_names(&r.extra);
     for v in &r.verdicts {
+        if outside.contains(&v.checker) {
+            println!(
+                "  {:<7} {:<28} outside what this system promises (not counted): {}",
+                format!("{:?}", v.valid).to_lowercase(),
+                v.checker,
+                v.explanation
+            );
+            continue;
+        }
         let mark = match v.valid {
             Validity::Valid => "ok     ",
             Validity::Invalid => "INVALID",
@@ -42,7 +52,20 @@ pub fn print(r: &RunResults, dir: &Path, report: Result<&Path, &String>) {
             r.elapsed_s.as_f64().unwrap_or(0.0)
         );
     }
-    println!("verdict: {verdict}");
+    let broken_outside = r
+        .verdicts
+        .iter()
+        .filter(|v| outside.contains(&v.checker) && v.valid == Validity::Invalid)
+        .count();
+    if r.valid == Validity::Valid && outside.len() == r.verdicts.len() && !outside.is_empty() {
+        println!("verdict: VALID (nothing promised under these faults: every verdict is outside)");
+    } else if broken_outside > 0 {
+        println!(
+            "verdict: {verdict} ({broken_outside} anomalous verdict(s) outside what this system promises, not counted)"
+        );
+    } else {
+        println!("verdict: {verdict}");
+    }
     println!("seed: {}", r.seed);
     println!("run: {}", dir.display());
     match report {

@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use super::error::ClusterError;
 use super::template::{self, Vars};
+use crate::nemesis::fault::FaultKind;
 
 /// Descriptors shipped in the binary, so `--system raft` works from any directory.
 const BUILTIN: &[(&str, &str)] = &[
@@ -136,6 +137,9 @@ struct Raw {
     leadership: Leadership,
     #[serde(default)]
     node_choice: Option<crate::workload::NodeChoice>,
+    /// The promise envelope: checker -> fault classes it must hold under.
+    #[serde(default)]
+    guarantees: Option<crate::runner::promise::Guarantees>,
 }
 
 fn default_clock() -> ClockMode {
@@ -178,6 +182,13 @@ pub const TABLES: &[(&str, bool, &str)] = &[
         "leadership",
         false,
         "how the split-brain probes judge this system's /status (protocol v2)",
+    ),
+    (
+        "guarantees",
+        false,
+        "the promise envelope: checker (or family, e.g. linearizable, split-brain) = the fault \
+         classes it must hold under (partition, loss, pause, kill, clock); verdicts outside it \
+         are shown, not counted; no table: everything is promised",
     ),
 ];
 
@@ -544,6 +555,8 @@ pub struct SystemDescriptor {
     pub leadership: Leadership,
     /// Which node clients use unless `--node-choice` says (None: the harness default).
     pub node_choice: Option<crate::workload::NodeChoice>,
+    /// `[guarantees]`: which checkers must hold under which fault classes (None: all, always).
+    pub guarantees: Option<crate::runner::promise::Guarantees>,
 }
 
 /// One node's place in the cluster, as templates see it.
@@ -637,6 +650,22 @@ impl SystemDescriptor {
                 return Err(bad(field, format!("must be in (0, 600], got {secs}")));
             }
         }
+        let classes = [
+            FaultKind::Partition,
+            FaultKind::Loss,
+            FaultKind::Pause,
+            FaultKind::Kill,
+            FaultKind::Clock,
+        ]
+        .map(FaultKind::as_str);
+        for (checker, kinds) in raw.guarantees.iter().flatten() {
+            if let Some(k) = kinds.iter().find(|k| !classes.contains(&k.as_str())) {
+                return Err(bad(
+                    &format!("guarantees.{checker}"),
+                    format!("unknown fault class {k:?} (one of {})", classes.join(", ")),
+                ));
+            }
+        }
         let d = SystemDescriptor {
             name: raw.name,
             description: raw.description,
@@ -656,6 +685,7 @@ impl SystemDescriptor {
             stop_timeout: Duration::from_secs_f64(raw.stop_timeout_s),
             leadership: raw.leadership,
             node_choice: raw.node_choice,
+            guarantees: raw.guarantees,
         };
         // Render every template against a sample cluster now, so a typo fails at load time.
         let slots = vec![
@@ -845,6 +875,35 @@ mod tests {
         assert_eq!(leadership("raft"), ("term".into(), true));
         assert_eq!(leadership("etcd"), ("term".into(), true));
         assert_eq!(leadership("paxos"), ("ballot".into(), false));
+    }
+
+    #[test]
+    fn guarantees_parse_and_a_bad_fault_class_is_named() {
+        let base = BUILTIN[0].1;
+        let d = SystemDescriptor::parse(
+            &format!("{base}\n[guarantees]\nlinearizable = [\"pause\", \"kill\"]\n"),
+            "x.toml",
+        )
+        .unwrap();
+        let g = d.guarantees.unwrap();
+        assert_eq!(g["linearizable"], ["pause", "kill"]);
+        assert!(
+            SystemDescriptor::parse(base, "raft")
+                .unwrap()
+                .guarantees
+                .is_none()
+        );
+        let e = SystemDescriptor::parse(
+            &format!("{base}\n[guarantees]\nlinearizable = [\"partitions\"]\n"),
+            "x.toml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("x.toml") && e.contains("guarantees.linearizable"),
+            "{e}"
+        );
+        assert!(e.contains("\"partitions\""), "{e}");
     }
 
     #[test]

@@ -88,11 +88,20 @@ pub fn render_html(input: &ReportInput) -> String {
     );
     out.push_str("</tbody></table>");
     out.push_str(r#"<table class="verdict-summary"><thead><tr><th>checker</th><th>verdict</th><th>anomalies</th><th>explanation</th></tr></thead><tbody>"#);
+    let outside = input
+        .results
+        .map(|r| crate::runner::promise::outside_names(&r.extra))
+        .unwrap_or_default();
     for (i, v) in input.verdicts.iter().enumerate() {
         let w = validity_word(v.valid);
+        let label = if outside.contains(&v.checker) {
+            r#" <span class="outside-promise">outside what this system promises (not counted)</span>"#
+        } else {
+            ""
+        };
         let _ = write!(
             out,
-            r##"<tr><td><a href="#verdict-{i}">{}</a></td><td><span class="badge b-{w}">{w}</span></td><td>{}</td><td>{}</td></tr>"##,
+            r##"<tr><td><a href="#verdict-{i}">{}</a></td><td><span class="badge b-{w}">{w}</span>{label}</td><td>{}</td><td>{}</td></tr>"##,
             escape::html(&v.checker),
             v.anomalies.len(),
             escape::html(&escape::truncate(&v.explanation, 300))

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use super::promise;
 use super::{checks, store};
-use crate::report::results::{Counts, RunResults, overall};
+use crate::report::results::{Counts, RunResults};
 use crate::workload::WorkloadSpec;
 
 #[derive(Debug, thiserror::Error)]
@@ -79,7 +80,9 @@ pub fn analyze(dir: &Path, time_limit: Duration) -> Result<Analysis, AnalyzeErro
         r
     };
     results.counts = Counts::of(&history);
-    results.valid = overall(&verdicts);
+    let (valid, fields) = promise::judge(promise::recorded(&results.extra).as_ref(), &verdicts);
+    results.valid = valid;
+    results.extra.extend(fields);
     results.verdicts = verdicts;
     results.extra.insert(
         "analyzed_at".into(),

@@ -51,10 +51,17 @@ pub fn check_run(
             CheckerName::SplitBrain => {
                 let mut v = vec![split_brain::check_probes_with(history, probes)];
                 if !logs.is_empty() || !samples.sightings.is_empty() {
-                    v.push(match parse_logs(logs) {
-                        Ok(l) => split_brain::check_logs_and_samples(&l, samples),
-                        Err(e) => unavailable(c, &e),
-                    });
+                    match parse_logs(logs) {
+                        Ok(l) => {
+                            v.push(split_brain::check_logs_and_samples(&l, samples));
+                            // The fencing token, judged on the same logs: a node's storage
+                            // never accepts a generation below one it accepted before.
+                            if !l.is_empty() {
+                                v.push(crate::checker::fencing::check(&l));
+                            }
+                        }
+                        Err(e) => v.push(unavailable(c, &e)),
+                    }
                 }
                 v
             }

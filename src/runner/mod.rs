@@ -9,6 +9,7 @@ pub mod log_sampler;
 pub mod loopback_node;
 pub mod probe;
 pub mod progress;
+pub mod promise;
 pub mod recorder;
 pub mod run;
 pub mod shrink;

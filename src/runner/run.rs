@@ -23,7 +23,8 @@ use crate::checker::split_brain::LogSamples;
 use crate::checker::{Validity, Verdict};
 use crate::history::HistoryError;
 use crate::nemesis::FaultEvent;
-use crate::report::results::{RunResults, overall};
+use crate::report::results::RunResults;
+use crate::runner::promise;
 use crate::workload::{Client, Generator, NodeChoice, WorkloadSpec};
 
 /// The results.json field recording how probes were judged (re-used by `analyze`).
@@ -46,6 +47,8 @@ pub struct RunConfig {
     pub bugs: Vec<String>,
     /// How split-brain probes judge this system (its descriptor's `[leadership]`).
     pub probes: crate::checker::split_brain::ProbeOptions,
+    /// The system's promise envelope for this run (None: every verdict counts).
+    pub promise: Option<promise::Promise>,
 }
 
 /// How the time limit is spent.
@@ -323,8 +326,9 @@ pub async fn execute<T: Target>(
     let ids: Vec<String> = endpoints.iter().map(|e| e.id.clone()).collect();
     verdicts.extend(super::work_done::verdict(&history, dir, &ids));
     let counts = recorder.counts();
+    let (valid, promise_fields) = promise::judge(cfg.promise.as_ref(), &verdicts);
     let mut results = RunResults {
-        valid: overall(&verdicts),
+        valid,
         seed: json!(cfg.seed),
         system: json!(cfg.system),
         workload: json!(cfg.workload.name),
@@ -360,6 +364,7 @@ pub async fn execute<T: Target>(
                "cap": Bounds::DEFAULT.cap, "capped_at_ns": samples.capped_at_ns}),
     );
     x.insert("teardown_errors".into(), json!(teardown_errors));
+    x.extend(promise_fields);
     let results_path = dir.join(store::RESULTS);
     let text = serde_json::to_vec_pretty(&results).map_err(|e| RunError::Io(e.to_string()))?;
     std::fs::write(&results_path, text)

@@ -5,6 +5,7 @@ pub mod verdict;
 
 pub use verdict::{Anomaly, Budget, Validity, Verdict};
 pub mod elle;
+pub mod fencing;
 pub mod set;
 pub mod shrink;
 pub mod split_brain;
