@@ -10,7 +10,7 @@ use super::html::render_html;
 use super::input::ReportInput;
 use super::junit::junit_xml;
 use super::node_logs::NodeLog;
-use super::results::{Counts, RunResults, overall};
+use super::results::{Counts, RunResults};
 use super::timeline::value_text;
 use crate::history::{History, HistoryError, jsonl};
 
@@ -120,7 +120,10 @@ pub fn write_run_report(run_dir: &Path) -> Result<ReportFiles, ReportError> {
     let mut run = load_run(run_dir)?;
     run.results.counts = Counts::of(&run.history);
     if !run.results.verdicts.is_empty() {
-        run.results.valid = overall(&run.results.verdicts);
+        // Judged as the run was: verdicts outside a recorded promise do not count.
+        let promise = crate::runner::promise::recorded(&run.results.extra);
+        run.results.valid =
+            crate::runner::promise::judge(promise.as_ref(), &run.results.verdicts).0;
     }
     let results_path = run_dir.join("results.json");
     let results_json = serde_json::to_vec_pretty(&run.results)
