@@ -11,6 +11,6 @@ pub mod schedule;
 
 pub use error::NemesisError;
 pub use executor::{ActiveFault, NemesisHandle, check_supported, spawn, start_fault, stop_fault};
-pub use fault::{Action, ClockSpec, FaultEvent, FaultKind, GrudgeSpec, TargetSpec};
+pub use fault::{Action, ClockSpec, FaultEvent, FaultKind, GrudgeSpec, LinkSpec, TargetSpec};
 pub use grudge::Grudge;
-pub use schedule::{FaultSpec, Lane, Plan, Schedule, Step};
+pub use schedule::{FaultSpec, Lane, MsgSpec, Plan, Schedule, Step};
