@@ -13,6 +13,10 @@
 //! `--single-owner` makes it correct instead: one node (`--owner`, default n1) alone serves
 //! reads and writes, the others answer `not-leader` naming it.
 //!
+//! `--heal-overwrites`: a backup takes every push from the node it now regards as primary,
+//! whatever the term, so on heal the loser's entries always vanish and the nodes' logs agree
+//! again by the end; only logs sampled during the run show they diverged.
+//!
 //! `cargo run --release --example pbkv -- --id n1 --listen 127.0.0.1:7001 --peers n2=127.0.0.1:7002`
 
 use std::collections::BTreeMap;
@@ -38,6 +42,7 @@ struct Node {
     id: String,
     peers: Vec<(String, String)>,
     single_owner: bool,
+    heal_overwrites: bool,
     owner: String,
     http: reqwest::Client,
     st: Mutex<(Data, Option<String>)>,
@@ -138,7 +143,8 @@ async fn replicate(State(n): State<Shared>, axum::Json(b): axum::Json<Value>) ->
         return reply(400, json!({"error":"bad-request","definite":true}));
     };
     let mut st = n.st.lock().unwrap();
-    if data.term >= st.0.term && from != n.id {
+    let takes = data.term >= st.0.term || (n.heal_overwrites && st.1.as_deref() == Some(from));
+    if takes && from != n.id {
         st.0 = data;
         st.1 = Some(from.to_string());
     }
@@ -202,7 +208,10 @@ fn arg(args: &[String], name: &str) -> Option<String> {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(id), Some(listen)) = (arg(&args, "--id"), arg(&args, "--listen")) else {
-        eprintln!("usage: pbkv --id ID --listen IP:PORT [--peers ID=IP:PORT,...] [--single-owner]");
+        eprintln!(
+            "usage: pbkv --id ID --listen IP:PORT [--peers ID=IP:PORT,...] [--single-owner \
+             [--owner ID]] [--heal-overwrites]"
+        );
         std::process::exit(2);
     };
     let peers = arg(&args, "--peers")
@@ -215,6 +224,7 @@ fn main() {
         id,
         peers,
         single_owner: args.iter().any(|a| a == "--single-owner"),
+        heal_overwrites: args.iter().any(|a| a == "--heal-overwrites"),
         owner: arg(&args, "--owner").unwrap_or_else(|| "n1".into()),
         http: reqwest::Client::builder().no_proxy().build().unwrap(),
         st: Mutex::new((Data::default(), None)),

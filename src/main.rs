@@ -36,6 +36,8 @@ enum Command {
     Suite(cli::suite::Args),
     /// Remove namespaces, bridges, nft tables and processes that dead runs left behind.
     Cleanup(cli::cleanup::Args),
+    /// Describe a system to faultline: `systems new NAME` writes a descriptor skeleton.
+    Systems(cli::systems::Args),
 }
 
 fn main() -> ExitCode {
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         Command::Serve(a) => cli::serve::main(a),
         Command::Cleanup(a) => cli::cleanup::main(a),
         Command::Suite(a) => cli::suite::main(a),
+        Command::Systems(a) => cli::systems::main(a),
         Command::Shrink(a) => cli::shrink::main(a),
     };
     match result {

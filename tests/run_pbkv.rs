@@ -8,48 +8,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
+use common::pbkv::{descriptor, pbkv_binary};
 use serde_json::Value;
-
-/// `target/<profile>/examples/pbkv`, next to this test's `deps/` directory.
-fn pbkv_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let p = exe
-        .parent()
-        .unwrap()
-        .parent()
-        .unwrap()
-        .join("examples")
-        .join("pbkv");
-    assert!(
-        p.is_file(),
-        "{} missing: cargo test builds examples",
-        p.display()
-    );
-    p
-}
-
-/// systems/pbkv.toml with an absolute binary and `extra` args, written into `dir`.
-fn descriptor(dir: &Path, binary: &Path, extra: &[&str]) -> PathBuf {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/systems/pbkv.toml"))
-        .unwrap()
-        .replace(
-            "binary = \"pbkv\"",
-            &format!("binary = {:?}", binary.display().to_string()),
-        )
-        .replace(
-            "\"{peers}\"]",
-            &format!(
-                "\"{{peers}}\"{}]",
-                extra.iter().map(|a| format!(", {a:?}")).collect::<String>()
-            ),
-        );
-    let p = dir.join("pbkv.toml");
-    std::fs::write(&p, text).unwrap();
-    p
-}
 
 /// `faultline run` with the default options except a short time limit and the seed.
 fn run(store: &Path, system: &Path, nemesis: &str, seed: u64) -> (Output, Value) {
@@ -94,6 +57,52 @@ fn split_brained_pbkv_is_caught_with_default_options() {
         );
         assert_eq!(results["valid"], false, "{nemesis}");
     }
+}
+
+#[test]
+fn logs_overwritten_on_heal_are_caught_diverging_by_sampling_during_the_run() {
+    if !common::capable("pbkv heal overwrites") {
+        return;
+    }
+    let store = common::run_dir("pbkv-overwrite");
+    let sys = descriptor(store.path(), &pbkv_binary(), &["--heal-overwrites"]);
+    let (out, results) = run(store.path(), &sys, "partition-halves", 1);
+    assert_eq!(out.status.code(), Some(1), "{}\n{results:#}", says(&out));
+    let logs = results["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["checker"] == "split-brain/logs")
+        .expect("a split-brain/logs verdict");
+    assert_eq!(logs["valid"], false, "{logs:#}");
+    assert!(
+        logs["stats"]["divergent_indexes_seen_only_while_running"].as_u64() > Some(0),
+        "{logs:#}"
+    );
+    assert!(
+        logs["explanation"]
+            .as_str()
+            .unwrap()
+            .contains("not in its final log"),
+        "{logs:#}"
+    );
+    // The end-of-run logs alone agree: without the samples this split brain left no trace
+    // in the logs.
+    let dir = std::fs::canonicalize(store.path().join("latest")).unwrap();
+    let mut finals = std::collections::BTreeMap::new();
+    for n in results["nodes"].as_array().unwrap() {
+        let id = n.as_str().unwrap();
+        let text = std::fs::read_to_string(dir.join("nodes").join(id).join("log.json")).unwrap();
+        finals.insert(id.to_string(), serde_json::from_str(&text).unwrap());
+    }
+    let last = faultline::checker::split_brain::check_logs(&finals);
+    assert_eq!(
+        last.valid,
+        faultline::checker::Validity::Valid,
+        "{}",
+        last.explanation
+    );
+    assert!(dir.join("log-samples.jsonl").is_file());
 }
 
 #[test]

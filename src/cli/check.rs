@@ -91,15 +91,7 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
         if let Some(out) = &args.export_edn {
             export(&history, out)?;
         }
-        let model = match args.model.as_str() {
-            "auto" => infer_model(&history).ok_or_else(|| {
-                BadInput(format!(
-                    "{}: cannot tell which model fits these ops; pass --model",
-                    file.display()
-                ))
-            })?,
-            m => m.to_string(),
-        };
+        let model = resolve_model(&history, &args.model, file)?;
         let settings = Settings {
             budget: budget.clone(),
             all_keys: args.all_keys,
@@ -214,6 +206,19 @@ fn export(history: &History, out: &Path) -> anyhow::Result<()> {
     edn_export::write(&history.events, &mut w)
         .and_then(|()| w.flush())
         .with_context(|| format!("writing {}", out.display()))
+}
+
+/// `--model` as given, or for `auto` the model the ops imply (bad input if none does).
+pub fn resolve_model(history: &History, model: &str, file: &Path) -> Result<String, BadInput> {
+    match model {
+        "auto" => infer_model(history).ok_or_else(|| {
+            BadInput(format!(
+                "{}: cannot tell which model fits these ops; pass --model",
+                file.display()
+            ))
+        }),
+        m => Ok(m.to_string()),
+    }
 }
 
 /// Picks the model the ops' functions imply.

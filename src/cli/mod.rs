@@ -10,6 +10,7 @@ pub mod serve;
 pub mod shrink;
 pub mod suite;
 pub mod summary;
+pub mod systems;
 
 use faultline::history::HistoryError;
 

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use faultline::checker::Validity;
 use faultline::cluster::{Cluster, ClusterConfig, SystemDescriptor};
-use faultline::nemesis::{self, Schedule};
+use faultline::nemesis::{self, FaultKind, Schedule};
 use faultline::runner::cluster_target::ClusterTarget;
 use faultline::runner::run::{RunConfig, RunError, execute};
 use faultline::runner::store;
@@ -112,8 +112,13 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
             anyhow::Error::new(e)
         }
     })?;
-    // A missing binary is the user's mistake: say so before a run directory exists.
-    desc.resolve_binary().map_err(bad)?;
+    // The user's mistakes that need no node: found before a run directory exists.
+    let binary = desc.resolve_binary().map_err(bad)?;
+    let clock_faults = schedule.kinds().contains(&FaultKind::Clock);
+    if clock_faults {
+        let support = faultline::cluster::clock::support_for(desc.clock, &binary);
+        nemesis::check_clock(&schedule, &desc.name, &support).map_err(bad)?;
+    }
     let seed = args
         .seed
         .unwrap_or_else(|| rand::rng().random_range(1..=u64::from(u32::MAX)));
@@ -121,9 +126,11 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
         |c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'),
         "_",
     );
-    let dir = store::create_run_dir(&args.store, &test)
-        .with_context(|| format!("creating a run directory under {}", args.store.display()))?;
-    eprintln!("faultline: seed {seed}; run directory {}", dir.display());
+    // Mistakes only a started node shows (a readiness probe answered 404) are found after
+    // the run directory is made: it is not `store/latest` until the cluster is up, and a
+    // bad-input failure removes it again (and the store, if this run made it).
+    let made = NewRunDir::create(&args.store, &test)?;
+    let dir = made.dir.clone();
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -145,25 +152,39 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
         .context("installing signal handlers")?;
         let mut ccfg = ClusterConfig::new(args.nodes, &dir);
         ccfg.bugs = args.bugs.clone();
+        ccfg.clock_faults = clock_faults;
         ccfg.seed = seed;
         if args.trace_messages {
             ccfg.trace_messages = Some(dir.join("messages.jsonl"));
         }
-        let cluster = Cluster::start(desc.clone(), ccfg).await.map_err(|e| {
-            if e.is_bad_input() {
-                bad(&e)
-            } else {
-                anyhow::Error::new(e).context("starting the cluster")
+        let cluster = match Cluster::start(desc.clone(), ccfg).await {
+            Ok(c) => c,
+            Err(e) if e.is_bad_input() => {
+                made.remove();
+                return Err(bad(&e));
             }
-        })?;
+            Err(e) => {
+                made.list_as_latest()?;
+                return Err(anyhow::Error::new(e).context(format!(
+                    "starting the cluster (node logs in {})",
+                    dir.join("nodes").display()
+                )));
+            }
+        };
+        // What each fault backend of the started cluster can do (the peer proxy's mode, say):
+        // a schedule that needs more is refused before the first op, as bad input.
         if let Err(e) = nemesis::check_supported(&cluster, &schedule) {
             let _ = cluster.teardown().await;
             return Err(if e.is_bad_input() {
+                made.remove();
                 bad(&e)
             } else {
+                made.list_as_latest()?;
                 anyhow::Error::new(e)
             });
         }
+        made.list_as_latest()?;
+        eprintln!("faultline: seed {seed}; run directory {}", dir.display());
         if let Err(e) = cluster.wait_for_leader(Duration::from_secs(15)).await {
             eprintln!("faultline: warning: no leader yet ({e}); starting anyway");
         }
@@ -214,6 +235,44 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
         _ if teardown_trouble => EXIT_HARNESS_FAILURE,
         v => v.exit_code(),
     })
+}
+
+/// A run directory not yet listed as `store/latest`, with what it took to make it.
+struct NewRunDir {
+    store: PathBuf,
+    dir: PathBuf,
+    /// Directories this run created on the way (the store, the test's directory).
+    created: Vec<PathBuf>,
+}
+
+impl NewRunDir {
+    fn create(store: &std::path::Path, test: &str) -> anyhow::Result<NewRunDir> {
+        let created: Vec<PathBuf> = [store.join(test), store.to_path_buf()]
+            .into_iter()
+            .filter(|d| !d.exists())
+            .collect();
+        let dir = store::new_run_dir(store, test)
+            .with_context(|| format!("creating a run directory under {}", store.display()))?;
+        Ok(NewRunDir {
+            store: store.to_path_buf(),
+            dir,
+            created,
+        })
+    }
+
+    fn list_as_latest(&self) -> anyhow::Result<()> {
+        store::point_latest(&self.store, &self.dir)
+            .with_context(|| format!("pointing {}/latest at the run", self.store.display()))
+    }
+
+    /// Removes the run directory and whatever directories making it created (best effort:
+    /// the error being reported matters more).
+    fn remove(&self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+        for d in &self.created {
+            let _ = std::fs::remove_dir(d);
+        }
+    }
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ use faultline::runner::shrink::{ShrinkRunError, findings, shrink_run};
 use faultline::runner::store;
 
 use super::BadInput;
-use super::check::{Settings, infer_model, verdict_of};
+use super::check::{Settings, resolve_model, verdict_of};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -55,7 +55,6 @@ enum Outcome {
         shrunk: Shrunk,
         finding: String,
         verdicts: Vec<Verdict>,
-        elapsed: Duration,
         written: Option<PathBuf>,
     },
     NothingToShrink(String),
@@ -91,27 +90,12 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
         } else {
             shrink_file(input, format, &args, check_limit, &limits)?
         };
-        let outcome = match outcome {
-            Outcome::Shrunk {
-                shrunk,
-                finding,
-                verdicts,
-                written,
-                ..
-            } => Outcome::Shrunk {
-                shrunk,
-                finding,
-                verdicts,
-                elapsed: started.elapsed(),
-                written,
-            },
-            o => o,
-        };
+        let elapsed = started.elapsed();
         let mut out = stdout.lock();
         if args.json {
-            writeln!(out, "{}", json_line(input, &outcome))?;
+            writeln!(out, "{}", json_line(input, &outcome, elapsed))?;
         } else {
-            write!(out, "{}", text(input, &outcome))?;
+            write!(out, "{}", text(input, &outcome, elapsed))?;
         }
     }
     Ok(0)
@@ -145,7 +129,6 @@ fn shrink_dir(dir: &Path, check_limit: Duration, limits: &Limits) -> anyhow::Res
         shrunk: r.shrunk,
         finding: r.finding,
         verdicts: r.verdicts,
-        elapsed: Duration::ZERO,
         written: Some(out),
     })
 }
@@ -158,15 +141,7 @@ fn shrink_file(
     limits: &Limits,
 ) -> anyhow::Result<Outcome> {
     let history = read_file(file, format)?;
-    let model = match args.model.as_str() {
-        "auto" => infer_model(&history).ok_or_else(|| {
-            BadInput(format!(
-                "{}: cannot tell which model fits these ops; pass --model",
-                file.display()
-            ))
-        })?,
-        m => m.to_string(),
-    };
+    let model = resolve_model(&history, &args.model, file)?;
     let settings = Settings {
         budget: Budget {
             time_limit: Some(check_limit),
@@ -198,7 +173,6 @@ fn shrink_file(
         shrunk,
         finding: target,
         verdicts,
-        elapsed: Duration::ZERO,
         written: args.out.clone(),
     })
 }
@@ -219,12 +193,11 @@ fn write_shrunk(dir: &Path, source: &str, h: &History, verdicts: &[Verdict]) -> 
     std::fs::write(&path, page).with_context(|| format!("writing {}", path.display()))
 }
 
-fn json_line(input: &Path, o: &Outcome) -> Value {
+fn json_line(input: &Path, o: &Outcome, elapsed: Duration) -> Value {
     match o {
         Outcome::Shrunk {
             shrunk,
             finding,
-            elapsed,
             written,
             ..
         } => json!({
@@ -247,13 +220,12 @@ fn json_line(input: &Path, o: &Outcome) -> Value {
     }
 }
 
-fn text(input: &Path, o: &Outcome) -> String {
+fn text(input: &Path, o: &Outcome, elapsed: Duration) -> String {
     match o {
         Outcome::Shrunk {
             shrunk,
             finding,
             verdicts,
-            elapsed,
             written,
         } => {
             let mut s = format!(

@@ -25,6 +25,9 @@ use super::status::{self, NodeStatus};
 use super::subnet::{self, MAX_NODES, MAX_PROXIED_NODES, Subnet};
 use crate::faults::proxy::{PeerProxy, ProxyConfig, ProxyMode, ProxyNode, Tracer};
 
+/// `nodes/<id>/launch.json`: the binary, arguments and added environment a node runs with.
+pub const LAUNCH: &str = "launch.json";
+
 /// How long `pause` waits for a SIGSTOPped node's threads to stop before it reports failure.
 const PAUSE_SETTLE_LIMIT: Duration = Duration::from_secs(2);
 
@@ -42,6 +45,10 @@ pub struct ClusterConfig {
     pub seed: u64,
     /// Where the peer proxy writes every message's fate (`messages.jsonl`), if anywhere.
     pub trace_messages: Option<PathBuf>,
+    /// Preload libfaketime into the nodes (where it can reach them) so clock faults can be
+    /// injected. `faultline run` sets it only when the schedule has clock faults: a preloaded
+    /// libfaketime changes how a node's clock calls behave even at offset 0 (see README).
+    pub clock_faults: bool,
 }
 
 impl ClusterConfig {
@@ -54,6 +61,7 @@ impl ClusterConfig {
             bugs: Vec::new(),
             seed: 0,
             trace_messages: None,
+            clock_faults: true,
         }
     }
 }
@@ -156,7 +164,14 @@ impl Cluster {
             });
         }
         let binary = desc.resolve_binary()?;
-        let clock = clock::support_for(desc.clock, &binary);
+        let clock = if cfg.clock_faults {
+            clock::support_for(desc.clock, &binary)
+        } else {
+            ClockSupport::Unsupported(
+                "the cluster was started without libfaketime (no clock faults were asked for)"
+                    .into(),
+            )
+        };
         std::fs::create_dir_all(&cfg.run_dir).map_err(|e| ClusterError::io(&cfg.run_dir, e))?;
         let run_dir =
             std::fs::canonicalize(&cfg.run_dir).map_err(|e| ClusterError::io(&cfg.run_dir, e))?;
@@ -217,6 +232,15 @@ impl Cluster {
                     field: "client_url".into(),
                     message: m,
                 })?;
+            // What the node is started with, for the user (and for reproducing it by hand).
+            let launch = serde_json::json!({
+                "binary": binary,
+                "args": args,
+                "env": env.iter().cloned().collect::<BTreeMap<String, String>>(),
+            });
+            let lpath = node_dir.join(LAUNCH);
+            std::fs::write(&lpath, format!("{launch:#}\n"))
+                .map_err(|e| ClusterError::io(&lpath, e))?;
             let ns = netns::netns_name(&short_id, &slot.id);
             nodes.push(NodeRt {
                 info: NodeInfo {
@@ -400,6 +424,8 @@ impl Cluster {
         };
         let probe_url = format!("{url}{}", d.ready.path);
         let start = Instant::now();
+        let mut refused_since: Option<Instant> = None;
+        let mut last_answer: Option<(String, String)> = None;
         loop {
             if self.inner.torn_down.load(Ordering::SeqCst) {
                 return Err(ClusterError::TornDown);
@@ -421,14 +447,38 @@ impl Cluster {
             } else {
                 self.inner.http.get(&probe_url)
             };
-            if let Ok(resp) = req.timeout(Duration::from_millis(300)).send().await
-                && resp.status().is_success()
-            {
-                return Ok(());
+            match req.timeout(Duration::from_millis(300)).send().await {
+                Ok(resp) if resp.status().is_success() => return Ok(()),
+                Ok(resp) => {
+                    let status = resp.status();
+                    let body = resp.text().await.unwrap_or_default();
+                    let answer = (status.to_string(), body_excerpt(&body));
+                    if refuses(status) {
+                        let since = *refused_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() >= REFUSAL_GRACE.min(timeout) {
+                            return Err(ClusterError::ReadyRefused {
+                                file: d.origin.clone(),
+                                answer: format!(
+                                    "node {id} answered the readiness probe {} {probe_url} \
+                                     with {} ({})",
+                                    d.ready.method, answer.0, answer.1
+                                ),
+                            });
+                        }
+                    } else {
+                        refused_since = None;
+                    }
+                    last_answer = Some(answer);
+                }
+                Err(_) => refused_since = None,
             }
             if start.elapsed() > timeout {
+                let last = match &last_answer {
+                    Some((status, body)) => format!(" (it last answered {status}, {body})"),
+                    None => " (it never answered)".into(),
+                };
                 return Err(ClusterError::Timeout {
-                    what: format!("node {id} readiness probe {probe_url}"),
+                    what: format!("node {id} readiness probe {probe_url}{last}"),
                     ms: timeout.as_millis() as u64,
                 });
             }
@@ -940,6 +990,27 @@ async fn apply_parallel(
     }
 }
 
+/// How long a node may keep refusing its readiness probe (a 4xx: no such path, wrong
+/// method) before that is taken as the descriptor's mistake rather than a slow start.
+const REFUSAL_GRACE: Duration = Duration::from_secs(1);
+
+/// Whether an answer says the probe itself is wrong (4xx) rather than "not ready yet"
+/// (5xx, 408 timeout, 425 too early, 429 slow down).
+fn refuses(status: reqwest::StatusCode) -> bool {
+    status.is_client_error() && ![408, 425, 429].contains(&status.as_u16())
+}
+
+/// An answer's body for a message: whitespace collapsed, at most 120 characters, quoted.
+fn body_excerpt(body: &str) -> String {
+    let flat = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.is_empty() {
+        return "empty body".into();
+    }
+    let cut: String = flat.chars().take(120).collect();
+    let more = if cut.len() < flat.len() { "..." } else { "" };
+    format!("body {:?}", format!("{cut}{more}"))
+}
+
 /// Awaits all futures concurrently (no extra dependency for one helper).
 async fn futures_join_all<F: std::future::Future>(
     futs: impl IntoIterator<Item = F>,
@@ -968,4 +1039,30 @@ async fn futures_join_all<F: std::future::Future>(
     })
     .await;
     out.into_iter().map(|o| o.expect("all done")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_4xx_other_than_wait_answers_refuses_the_probe() {
+        for (code, refused) in [(404, true), (405, true), (400, true), (503, false)] {
+            assert_eq!(
+                refuses(reqwest::StatusCode::from_u16(code).unwrap()),
+                refused,
+                "{code}"
+            );
+        }
+        assert!(!refuses(reqwest::StatusCode::TOO_MANY_REQUESTS));
+        assert!(!refuses(reqwest::StatusCode::OK));
+    }
+
+    #[test]
+    fn body_excerpts_are_short_single_lines() {
+        assert_eq!(body_excerpt(" \n"), "empty body");
+        assert_eq!(body_excerpt("no such\n  path"), "body \"no such path\"");
+        let long = body_excerpt(&"x".repeat(500));
+        assert_eq!(long.len(), "body \"\"".len() + 120 + 3);
+    }
 }

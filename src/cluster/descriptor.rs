@@ -147,6 +147,344 @@ fn default_clock() -> ClockMode {
     ClockMode::Auto
 }
 
+/// One key a descriptor may have: where it lives, whether it must be there, a value to show
+/// (the default for an optional key, a typical value for a required one) and what it is for.
+/// Missing-key messages and `faultline systems new` are made from this list.
+#[derive(Clone, Copy, Debug)]
+pub struct Key {
+    /// The table holding it (`ports`, `peers`, `ready`), or None at the top level.
+    pub table: Option<&'static str>,
+    pub name: &'static str,
+    pub required: bool,
+    /// TOML text of a value.
+    pub example: &'static str,
+    pub doc: &'static str,
+}
+
+/// The tables a descriptor may have: (name, required, what it is for).
+pub const TABLES: &[(&str, bool, &str)] = &[
+    (
+        "env",
+        false,
+        "extra environment variables for every node, e.g. RUST_LOG = \"info\"",
+    ),
+    ("ports", true, "the ports each node listens on"),
+    (
+        "peers",
+        true,
+        "how each other node is written into `{peers}` in `args`",
+    ),
+    (
+        "ready",
+        true,
+        "how faultline knows a node has started serving",
+    ),
+    (
+        "leadership",
+        false,
+        "how the split-brain probes judge this system's /status (protocol v2)",
+    ),
+];
+
+/// Every key of a descriptor, top-level keys first, in the order a skeleton lists them.
+pub const KEYS: &[Key] = &[
+    Key {
+        table: None,
+        name: "name",
+        required: true,
+        example: "\"mykv\"",
+        doc: "the system's name, used in run directory names and reports",
+    },
+    Key {
+        table: None,
+        name: "description",
+        required: false,
+        example: "\"\"",
+        doc: "one line about the system, for reports",
+    },
+    Key {
+        table: None,
+        name: "binary",
+        required: true,
+        example: "\"mykv\"",
+        doc: "the node executable: an absolute path, or a name looked up in \
+              $FAULTLINE_BIN_DIR, next to faultline, then $PATH",
+    },
+    Key {
+        table: None,
+        name: "args",
+        required: true,
+        example: "[\"--id\", \"{id}\", \"--listen\", \"{addr}:{client_port}\", \"--peers\", \"{peers}\", \"--data-dir\", \"{data_dir}\"]",
+        doc: "node i's arguments; templates: {id} (n1, n2, ...), {index} (1, 2, ...), {addr}, \
+              {client_port}, {peer_port}, {peers} (see [peers]), {data_dir} (kept across \
+              restarts), {cluster_token} (unique per run)",
+    },
+    Key {
+        table: None,
+        name: "client",
+        required: true,
+        example: "\"native\"",
+        doc: "how clients talk to nodes: \"native\" (DESIGN.md's node protocol: /kv/*, /txn) \
+              or \"etcd\" (etcd's v3 JSON gateway)",
+    },
+    Key {
+        table: None,
+        name: "status",
+        required: true,
+        example: "\"native\"",
+        doc: "how faultline reads a node's role, term and leader: \"native\" (GET /status) or \
+              \"etcd\"",
+    },
+    Key {
+        table: None,
+        name: "client_url",
+        required: false,
+        example: "\"http://{addr}:{client_port}\"",
+        doc: "the base URL of node i for clients and probes",
+    },
+    Key {
+        table: None,
+        name: "bug_args",
+        required: false,
+        example: "[\"--bug\", \"{bug}\"]",
+        doc: "arguments appended once per `--bug NAME` ({bug} is the name); leave out if the \
+              system has no planted bugs",
+    },
+    Key {
+        table: None,
+        name: "clock",
+        required: false,
+        example: "\"auto\"",
+        doc: "whether clock faults can reach the nodes through libfaketime: \"auto\" (inspect \
+              the binary: dynamically linked and not Go), \"faketime\" or \"unsupported\"",
+    },
+    Key {
+        table: None,
+        name: "fake_monotonic",
+        required: false,
+        example: "false",
+        doc: "clock faults move CLOCK_MONOTONIC too (timers, elections), not only the wall \
+              clock; Python 3.11 nodes need it (README: clock faults)",
+    },
+    Key {
+        table: None,
+        name: "stop_timeout_s",
+        required: false,
+        example: "5.0",
+        doc: "seconds a node gets after SIGTERM before SIGKILL",
+    },
+    Key {
+        table: None,
+        name: "node_choice",
+        required: false,
+        example: "\"bound\"",
+        doc: "which node each client sends to unless --node-choice says: \"bound\" (client i \
+              to node i mod n), \"random\", \"sticky\" or \"leader\"",
+    },
+    Key {
+        table: Some("ports"),
+        name: "client",
+        required: true,
+        example: "7000",
+        doc: "the port clients and the readiness probe use ({client_port})",
+    },
+    Key {
+        table: Some("ports"),
+        name: "peer",
+        required: false,
+        example: "7001",
+        doc: "a separate port for node-to-node traffic ({peer_port}); without it peers use \
+              the client port",
+    },
+    Key {
+        table: Some("peers"),
+        name: "format",
+        required: true,
+        example: "\"{id}={addr}:{client_port}\"",
+        doc: "one peer as written into {peers}; templates {id}, {index}, {addr}, \
+              {client_port}, {peer_port}",
+    },
+    Key {
+        table: Some("peers"),
+        name: "separator",
+        required: false,
+        example: "\",\"",
+        doc: "what goes between peers in {peers}",
+    },
+    Key {
+        table: Some("peers"),
+        name: "include_self",
+        required: false,
+        example: "false",
+        doc: "whether {peers} lists the node itself too (etcd's --initial-cluster does)",
+    },
+    Key {
+        table: Some("ready"),
+        name: "path",
+        required: true,
+        example: "\"/status\"",
+        doc: "the HTTP path on the client URL that answers 2xx once the node serves",
+    },
+    Key {
+        table: Some("ready"),
+        name: "method",
+        required: false,
+        example: "\"GET\"",
+        doc: "GET or POST",
+    },
+    Key {
+        table: Some("ready"),
+        name: "body",
+        required: false,
+        example: "\"{}\"",
+        doc: "the request body of a POST probe",
+    },
+    Key {
+        table: Some("ready"),
+        name: "timeout_s",
+        required: false,
+        example: "20.0",
+        doc: "seconds a node may take to answer 2xx before the run gives up",
+    },
+    Key {
+        table: Some("leadership"),
+        name: "generation",
+        required: false,
+        example: "\"term\"",
+        doc: "what `generation` (v1: `term`) in /status counts: \"term\", \"ballot\", \"view\" \
+              or \"epoch\"",
+    },
+    Key {
+        table: Some("leadership"),
+        name: "overlapping_reigns",
+        required: false,
+        example: "true",
+        doc: "whether two leaders of different generations that both acknowledge writes while \
+              their reigns overlap is a split brain (Raft, leases: yes; Paxos: no, it is legal)",
+    },
+];
+
+/// The first required table or key absent from `text` (which parsed as TOML), as an error
+/// naming the file, the table, the key and what it is for.
+fn missing_key(text: &str, origin: &str, doc: &toml::Table) -> Option<ClusterError> {
+    let example = |k: &Key| format!("{} = {}", k.name, k.example);
+    for k in KEYS.iter().filter(|k| k.required && k.table.is_none()) {
+        if !doc.contains_key(k.name) {
+            return Some(ClusterError::Descriptor {
+                file: origin.to_string(),
+                field: k.name.to_string(),
+                message: format!("missing: {}, e.g. {}", k.doc, example(k)),
+            });
+        }
+    }
+    for &(table, required, what) in TABLES {
+        let keys = KEYS.iter().filter(|k| k.required && k.table == Some(table));
+        match doc.get(table) {
+            None if required => {
+                let needs: Vec<String> = keys.map(example).collect();
+                return Some(ClusterError::Descriptor {
+                    file: origin.to_string(),
+                    field: format!("[{table}]"),
+                    message: format!(
+                        "missing table: {what}; add it with at least: [{table}] {}",
+                        needs.join(", ")
+                    ),
+                });
+            }
+            Some(toml::Value::Table(t)) => {
+                for k in keys {
+                    if !t.contains_key(k.name) {
+                        let at = table_line(text, table)
+                            .map(|l| format!("line {l}: "))
+                            .unwrap_or_default();
+                        return Some(ClusterError::Descriptor {
+                            file: origin.to_string(),
+                            field: format!("{at}[{table}]"),
+                            message: format!(
+                                "missing key `{}`: {}, e.g. {}",
+                                k.name,
+                                k.doc,
+                                example(k)
+                            ),
+                        });
+                    }
+                }
+            }
+            // Absent optional tables and wrongly typed values: serde says what is wrong.
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The line (from 1) of `[table]`'s header, if written as one.
+fn table_line(text: &str, table: &str) -> Option<usize> {
+    let header = format!("[{table}]");
+    text.lines()
+        .position(|l| {
+            l.trim_start()
+                .strip_prefix(&header)
+                .is_some_and(|rest| rest.trim().is_empty() || rest.trim_start().starts_with('#'))
+        })
+        .map(|i| i + 1)
+}
+
+/// A descriptor skeleton for a system called `name`: every key with what it is for (`# `
+/// lines), required ones set to typical values, optional ones commented out at their
+/// defaults (`#key = value`: delete the `#` to set one).
+pub fn skeleton(name: &str) -> String {
+    let mut out = format!(
+        "# faultline system descriptor for `{name}`. Every key is explained above it; keys \
+         commented out\n# (`#key = value`) show their defaults. Check it with `faultline run --system \
+         {name}.toml --time-limit 10`.\n"
+    );
+    let wrap = |text: &str| -> String {
+        let mut lines = Vec::new();
+        let mut line = String::from("#");
+        for w in text.split_whitespace() {
+            if line.len() + 1 + w.len() > 96 && line.len() > 1 {
+                lines.push(std::mem::replace(&mut line, String::from("#")));
+            }
+            line.push(' ');
+            line.push_str(w);
+        }
+        lines.push(line);
+        lines.join("\n") + "\n"
+    };
+    let key_lines = |out: &mut String, table: Option<&str>| {
+        for k in KEYS.iter().filter(|k| k.table == table) {
+            out.push_str(&wrap(&format!(
+                "{}{}",
+                if k.required { "(required) " } else { "" },
+                k.doc
+            )));
+            let value = if k.table.is_none() && matches!(k.name, "name" | "binary") {
+                format!("{name:?}")
+            } else {
+                k.example.to_string()
+            };
+            let prefix = if k.required { "" } else { "#" };
+            out.push_str(&format!("{prefix}{} = {value}\n", k.name));
+        }
+    };
+    out.push('\n');
+    key_lines(&mut out, None);
+    for &(table, required, what) in TABLES {
+        out.push('\n');
+        out.push_str(&wrap(&format!(
+            "{}{what}",
+            if required { "(required) " } else { "" }
+        )));
+        if table == "env" {
+            out.push_str("#[env]\n#RUST_LOG = \"info\"\n");
+            continue;
+        }
+        out.push_str(&format!("[{table}]\n"));
+        key_lines(&mut out, Some(table));
+    }
+    out
+}
+
 /// `[leadership]`: how split-brain probes judge this system's `/status` (protocol v2).
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -256,7 +594,19 @@ impl SystemDescriptor {
 
     /// Parses and validates a descriptor; errors name the origin, line and field.
     pub fn parse(text: &str, origin: &str) -> Result<Self, ClusterError> {
-        let raw: Raw = toml::from_str(text).map_err(|e| toml_error(origin, text, &e))?;
+        let raw: Raw = match toml::from_str(text) {
+            Ok(raw) => raw,
+            Err(e) => {
+                // serde's "missing field" points at line 1; say which table and what for.
+                if e.message().starts_with("missing field")
+                    && let Ok(doc) = text.parse::<toml::Table>()
+                    && let Some(missing) = missing_key(text, origin, &doc)
+                {
+                    return Err(missing);
+                }
+                return Err(toml_error(origin, text, &e));
+            }
+        };
         let bad = |field: &str, message: String| ClusterError::Descriptor {
             file: origin.to_string(),
             field: field.to_string(),
@@ -648,6 +998,143 @@ path = "/status"
         assert_eq!(
             d.client_url_for(&slots(1)[0]).unwrap(),
             "http://10.9.9.11:7000"
+        );
+    }
+
+    /// The field names serde's derive asks a deserializer for, i.e. the struct's keys.
+    fn fields_of<'de, T: Deserialize<'de>>() -> Vec<&'static str> {
+        struct Capture(Vec<&'static str>);
+        #[derive(Debug)]
+        struct Stop;
+        impl std::fmt::Display for Stop {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("stop")
+            }
+        }
+        impl std::error::Error for Stop {}
+        impl serde::de::Error for Stop {
+            fn custom<M: std::fmt::Display>(_: M) -> Self {
+                Stop
+            }
+        }
+        impl<'de> serde::Deserializer<'de> for &mut Capture {
+            type Error = Stop;
+            fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+                Err(Stop)
+            }
+            fn deserialize_struct<V: serde::de::Visitor<'de>>(
+                self,
+                _: &'static str,
+                fields: &'static [&'static str],
+                _: V,
+            ) -> Result<V::Value, Stop> {
+                self.0.extend(fields);
+                Err(Stop)
+            }
+            serde::forward_to_deserialize_any! {
+                bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+                byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+                identifier ignored_any
+            }
+        }
+        let mut c = Capture(Vec::new());
+        let _ = T::deserialize(&mut c);
+        c.0
+    }
+
+    #[test]
+    fn every_descriptor_key_is_documented() {
+        let documented = |table: Option<&str>| -> Vec<&str> {
+            let mut v: Vec<&str> = KEYS
+                .iter()
+                .filter(|k| k.table == table)
+                .map(|k| k.name)
+                .collect();
+            if table.is_none() {
+                v.extend(TABLES.iter().map(|t| t.0));
+            }
+            v.sort();
+            v
+        };
+        let sorted = |mut v: Vec<&'static str>| {
+            v.sort();
+            v
+        };
+        assert_eq!(sorted(fields_of::<Raw>()), documented(None));
+        assert_eq!(sorted(fields_of::<Ports>()), documented(Some("ports")));
+        assert_eq!(sorted(fields_of::<Peers>()), documented(Some("peers")));
+        assert_eq!(sorted(fields_of::<Ready>()), documented(Some("ready")));
+        assert_eq!(
+            sorted(fields_of::<Leadership>()),
+            documented(Some("leadership"))
+        );
+        for k in KEYS {
+            assert!(!k.doc.is_empty() && !k.example.is_empty(), "{k:?}");
+        }
+    }
+
+    #[test]
+    fn the_skeleton_parses_as_written_and_with_every_key_set() {
+        let text = skeleton("mykv");
+        let d = SystemDescriptor::parse(&text, "mykv.toml").unwrap();
+        assert_eq!((d.name.as_str(), d.binary.as_str()), ("mykv", "mykv"));
+        assert_eq!(d.ports.client, 7000);
+        for k in KEYS {
+            assert!(
+                text.contains(&format!("{} = ", k.name)),
+                "skeleton omits {k:?}"
+            );
+        }
+        // Uncommenting every optional key (the [env] example too) still parses, so every
+        // example is a valid value of a known key.
+        let all: String = text
+            .lines()
+            .map(|l| match l.strip_prefix('#') {
+                Some(rest) if !rest.is_empty() && !rest.starts_with(' ') => rest,
+                _ => l,
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let d = SystemDescriptor::parse(&all, "mykv.toml").unwrap_or_else(|e| panic!("{e}\n{all}"));
+        assert_eq!(d.ports.peer, Some(7001));
+        assert_eq!(d.env["RUST_LOG"], "info");
+        assert_eq!(d.node_choice, Some(crate::workload::NodeChoice::Bound));
+    }
+
+    #[test]
+    fn a_missing_table_or_key_is_named_with_what_it_is_for() {
+        let text = BUILTIN[0].1;
+        let without = |t: &str, section: &str| -> String {
+            // drop the section's header and keys up to the next blank line
+            let start = t.find(section).unwrap();
+            let end = t[start..].find("\n\n").map_or(t.len(), |e| start + e);
+            format!("{}{}", &t[..start], &t[end..])
+        };
+        let e = SystemDescriptor::parse(&without(text, "[peers]"), "raft.toml")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            e,
+            "raft.toml: [peers]: missing table: how each other node is written into `{peers}` \
+             in `args`; add it with at least: [peers] format = \"{id}={addr}:{client_port}\""
+        );
+        let e = SystemDescriptor::parse(&text.replace("path = \"/status\"\n", ""), "raft.toml")
+            .unwrap_err();
+        assert!(e.is_bad_input());
+        let line = text.lines().position(|l| l == "[ready]").unwrap() + 1;
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "raft.toml: line {line}: [ready]: missing key `path`: the HTTP path on the \
+                 client URL that answers 2xx once the node serves, e.g. path = \"/status\""
+            )
+        );
+        let e = SystemDescriptor::parse(&text.replace("binary = ", "#binary = "), "raft.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("raft.toml: binary: missing: the node executable: "),
+            "{e}"
         );
     }
 

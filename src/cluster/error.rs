@@ -20,6 +20,18 @@ pub enum ClusterError {
     /// An external command (ip, nft) failed.
     #[error("`{command}` failed: {stderr}")]
     Command { command: String, stderr: String },
+    /// A node answered its readiness probe, but not with 2xx, for longer than a node could
+    /// take to start: `[ready]` names a path or method the node does not serve.
+    #[error(
+        "{file}: [ready]: {answer}; the node runs and is reachable, so `path` (or `method`) \
+         in [ready] names something it does not serve with 2xx"
+    )]
+    ReadyRefused {
+        file: String,
+        /// Which node answered which probe with what: `node n1 answered the readiness
+        /// probe GET URL with 404 Not Found (empty body)`.
+        answer: String,
+    },
     #[error("node {node}: {message}")]
     Node { node: String, message: String },
     #[error("no such node `{0}`")]
@@ -52,7 +64,9 @@ impl ClusterError {
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            ClusterError::Descriptor { .. } | ClusterError::UnknownSystem(..)
+            ClusterError::Descriptor { .. }
+                | ClusterError::UnknownSystem(..)
+                | ClusterError::ReadyRefused { .. }
         )
     }
 }

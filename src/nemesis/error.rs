@@ -32,7 +32,9 @@ impl NemesisError {
     pub fn is_bad_input(&self) -> bool {
         matches!(
             self,
-            NemesisError::Schedule { .. } | NemesisError::UnknownSchedule(..)
+            NemesisError::Schedule { .. }
+                | NemesisError::UnknownSchedule(..)
+                | NemesisError::Unsupported(..)
         )
     }
 }

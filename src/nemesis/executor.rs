@@ -41,6 +41,11 @@ static NEXT_RULE: AtomicU64 = AtomicU64::new(1);
 
 /// Refuses a schedule whose faults a backend of this cluster cannot do, naming why.
 pub fn check_supported(cluster: &Cluster, schedule: &Schedule) -> Result<(), NemesisError> {
+    check_clock(
+        schedule,
+        &cluster.descriptor().name,
+        cluster.clock_support(),
+    )?;
     check_backend(&*faults::for_cluster(cluster), schedule)
 }
 
@@ -59,6 +64,30 @@ fn check_backend(backend: &dyn Faults, schedule: &Schedule) -> Result<(), Nemesi
                 need.kind.as_str()
             )));
         }
+    }
+    Ok(())
+}
+
+/// Refuses a schedule with clock faults for a system whose clock they cannot move; callable
+/// before any cluster exists (`support` from `cluster::clock::support_for`).
+pub fn check_clock(
+    schedule: &Schedule,
+    system: &str,
+    support: &crate::cluster::ClockSupport,
+) -> Result<(), NemesisError> {
+    if schedule.kinds().contains(&FaultKind::Clock)
+        && let crate::cluster::ClockSupport::Unsupported(why) = support
+    {
+        let without: Vec<&str> = Schedule::builtin_names()
+            .into_iter()
+            .filter(|n| Schedule::load(n).is_ok_and(|s| !s.kinds().contains(&FaultKind::Clock)))
+            .collect();
+        return Err(NemesisError::Unsupported(format!(
+            "clock faults unsupported for this system ({system}): {why}; nemesis `{}` has \
+             clock faults: pick one without ({}) or a schedule file without `clock` faults",
+            schedule.name,
+            without.join(", ")
+        )));
     }
     Ok(())
 }

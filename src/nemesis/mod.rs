@@ -10,7 +10,9 @@ pub mod grudge;
 pub mod schedule;
 
 pub use error::NemesisError;
-pub use executor::{ActiveFault, NemesisHandle, check_supported, spawn, start_fault, stop_fault};
+pub use executor::{
+    ActiveFault, NemesisHandle, check_clock, check_supported, spawn, start_fault, stop_fault,
+};
 pub use fault::{Action, ClockSpec, FaultEvent, FaultKind, GrudgeSpec, LinkSpec, TargetSpec};
 pub use grudge::Grudge;
 pub use schedule::{FaultSpec, Lane, MsgSpec, Plan, Schedule, Step};

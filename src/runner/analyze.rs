@@ -59,9 +59,10 @@ pub fn analyze(dir: &Path, time_limit: Duration) -> Result<Analysis, AnalyzeErro
     }
     let spec = WorkloadSpec::load(&dir.join(store::WORKLOAD).to_string_lossy())?;
     let logs = read_logs(dir);
+    let samples = super::log_sampler::read(dir);
     let results_path = dir.join(store::RESULTS);
     let probes = probe_options(&results_path);
-    let verdicts = checks::check_run(&history, &spec, &logs, time_limit, &probes);
+    let verdicts = checks::check_run(&history, &spec, &logs, &samples, time_limit, &probes);
     let mut results = if results_path.exists() {
         RunResults::read(&results_path)?
     } else {

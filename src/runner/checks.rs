@@ -8,17 +8,19 @@ use serde_json::{Value, json};
 use crate::checker::elle::{self, ElleModel, ElleOptions};
 use crate::checker::linearizable::{self, Model};
 use crate::checker::set;
-use crate::checker::split_brain::{self, LogEntry};
+use crate::checker::split_brain::{self, LogEntry, LogSamples};
 use crate::checker::{Budget, Validity, Verdict};
 use crate::history::History;
 use crate::workload::{CheckerName, WorkloadSpec};
 
 /// Runs every checker `spec` names, each within `time_limit`. `logs` holds each node's
-/// final `/log` (systems that have one); `probes` says how the system's leadership is judged.
+/// final `/log` (systems that have one), `samples` the entries sampled during the run;
+/// `probes` says how the system's leadership is judged.
 pub fn check_run(
     history: &History,
     spec: &WorkloadSpec,
     logs: &BTreeMap<String, Value>,
+    samples: &LogSamples,
     time_limit: Duration,
     probes: &split_brain::ProbeOptions,
 ) -> Vec<Verdict> {
@@ -48,9 +50,9 @@ pub fn check_run(
             CheckerName::LostWrites => vec![split_brain::check_lost_writes(history)],
             CheckerName::SplitBrain => {
                 let mut v = vec![split_brain::check_probes_with(history, probes)];
-                if !logs.is_empty() {
+                if !logs.is_empty() || !samples.sightings.is_empty() {
                     v.push(match parse_logs(logs) {
-                        Ok(l) => split_brain::check_logs(&l),
+                        Ok(l) => split_brain::check_logs_and_samples(&l, samples),
                         Err(e) => unavailable(c, &e),
                     });
                 }

@@ -5,6 +5,7 @@ pub mod analyze;
 pub mod checks;
 pub mod clients;
 pub mod cluster_target;
+pub mod log_sampler;
 pub mod loopback_node;
 pub mod probe;
 pub mod progress;

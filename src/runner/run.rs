@@ -1,5 +1,6 @@
 //! One run, in DESIGN.md's order: warm-up, faults, stop faults and heal, recovery, final
-//! reads, stop clients, collect node logs, stop nodes, check, report. Trouble after the
+//! reads, stop clients, collect node logs, stop nodes, check, report. Node statuses and
+//! `/log`s are sampled throughout. Trouble after the
 //! clients stopped is recorded and never discards the verdict.
 
 use std::collections::BTreeMap;
@@ -12,11 +13,13 @@ use serde_json::{Value, json};
 
 use super::checks;
 use super::clients::{self, Drive, FinalReads, Pacer};
+use super::log_sampler::{self, Bounds, LogSource};
 use super::probe;
 use super::progress::Progress;
 use super::recorder::Recorder;
 use super::store;
 use super::target::{FaultSink, Target};
+use crate::checker::split_brain::LogSamples;
 use crate::checker::{Validity, Verdict};
 use crate::history::HistoryError;
 use crate::nemesis::FaultEvent;
@@ -191,6 +194,23 @@ pub async fn execute<T: Target>(
         cfg.probe_interval,
         probes_stop.clone(),
     ));
+    // Every node's /log, sampled as often as its status, for entries lost before the end.
+    let sampler = {
+        let source: Arc<dyn LogSource> = Arc::new(Client::new(
+            target.adapter(),
+            endpoints.clone(),
+            cfg.request_timeout,
+        )?);
+        let (out, started, stop) = (
+            dir.join(log_sampler::LOG_SAMPLES),
+            recorder.started(),
+            probes_stop.clone(),
+        );
+        let every = cfg.probe_interval;
+        tokio::spawn(async move {
+            log_sampler::sample_loop(source, &out, started, every, Bounds::DEFAULT, stop).await
+        })
+    };
 
     progress.set_phase("warm-up");
     let clients_started = Instant::now();
@@ -271,6 +291,14 @@ pub async fn execute<T: Target>(
         return Err(e.into());
     }
     recorder.sync()?;
+    let samples = match sampler.await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            teardown_errors.push(format!("sampling /log: {e}"));
+            LogSamples::default()
+        }
+        Err(e) => std::panic::resume_unwind(e.into_panic()),
+    };
 
     progress.set_phase("collecting logs");
     let (logs, log_errors) = collect_logs(&drive, dir).await;
@@ -289,6 +317,7 @@ pub async fn execute<T: Target>(
         &history,
         &cfg.workload,
         &logs,
+        &samples,
         cfg.check_time_limit,
         &cfg.probes,
     );
@@ -325,6 +354,11 @@ pub async fn execute<T: Target>(
     x.insert(
         "interrupted".into(),
         json!(interrupted.load(Ordering::Relaxed)),
+    );
+    x.insert(
+        "log_sampling".into(),
+        json!({"sightings": samples.sightings.len(), "per_poll": Bounds::DEFAULT.per_poll,
+               "cap": Bounds::DEFAULT.cap, "capped_at_ns": samples.capped_at_ns}),
     );
     x.insert("teardown_errors".into(), json!(teardown_errors));
     let results_path = dir.join(store::RESULTS);

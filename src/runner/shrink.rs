@@ -62,6 +62,7 @@ pub fn shrink_run(
     let (history, _torn) = crate::report::run_dir::read_history(&dir.join(store::HISTORY))?;
     let spec = WorkloadSpec::load(&dir.join(store::WORKLOAD).to_string_lossy())?;
     let no_logs = BTreeMap::new();
+    let no_samples = crate::checker::split_brain::LogSamples::default();
     let probes = super::analyze::probe_options(&dir.join(store::RESULTS));
     // The checker (of the workload's) whose finding is kept, and that finding.
     let target = spec.checkers.iter().find_map(|c| {
@@ -69,13 +70,21 @@ pub fn shrink_run(
             checkers: vec![*c],
             ..spec.clone()
         };
-        let v = checks::check_run(&history, &one, &no_logs, check_time_limit, &probes);
+        let v = checks::check_run(
+            &history,
+            &one,
+            &no_logs,
+            &no_samples,
+            check_time_limit,
+            &probes,
+        );
         findings(&v).into_iter().next().map(|f| (one, f))
     });
     let Some((one, target)) = target else {
         return Err(ShrinkRunError::NotRejected(dir.display().to_string()));
     };
-    let check = |h: &History| checks::check_run(h, &one, &no_logs, check_time_limit, &probes);
+    let check =
+        |h: &History| checks::check_run(h, &one, &no_logs, &no_samples, check_time_limit, &probes);
     let mut rejects = |h: &History| findings(&check(h)).contains(&target);
     let shrunk = shrink::shrink(&history, &mut rejects, limits)
         .map_err(|_| ShrinkRunError::NotRejected(dir.display().to_string()))?;

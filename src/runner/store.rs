@@ -11,6 +11,14 @@ pub const NODES: &str = "nodes";
 
 /// Creates a fresh run directory and points `store/latest` at it.
 pub fn create_run_dir(store: &Path, test: &str) -> std::io::Result<PathBuf> {
+    let dir = new_run_dir(store, test)?;
+    point_latest(store, &dir)?;
+    Ok(dir)
+}
+
+/// Creates a fresh run directory `store/<test>/<stamp>/` (with `nodes/`) without listing it
+/// as `store/latest`.
+pub fn new_run_dir(store: &Path, test: &str) -> std::io::Result<PathBuf> {
     let stamp = compact_utc(SystemTime::now());
     let test_dir = store.join(test);
     std::fs::create_dir_all(&test_dir)?;
@@ -29,13 +37,24 @@ pub fn create_run_dir(store: &Path, test: &str) -> std::io::Result<PathBuf> {
         }
     };
     std::fs::create_dir_all(dir.join(NODES))?;
+    Ok(dir)
+}
+
+/// Points `store/latest` at `dir`, a run directory `store/<test>/<name>` (atomically).
+pub fn point_latest(store: &Path, dir: &Path) -> std::io::Result<()> {
+    let rel = dir.strip_prefix(store).map_err(|_| {
+        std::io::Error::other(format!(
+            "{} is not under {}",
+            dir.display(),
+            store.display()
+        ))
+    })?;
     let latest = store.join("latest");
     let tmp = store.join(format!(".latest-{}", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
-    std::os::unix::fs::symlink(Path::new(test).join(&name), &tmp)?;
+    std::os::unix::fs::symlink(rel, &tmp)?;
     // rename over the old link is atomic: readers never see no `latest`
-    std::fs::rename(&tmp, &latest)?;
-    Ok(dir)
+    std::fs::rename(&tmp, &latest)
 }
 
 /// `latest` (under `store`), or a run directory path.
@@ -97,5 +116,17 @@ mod tests {
         let latest = resolve_run_dir(store.path(), "latest");
         assert_eq!(latest, std::fs::canonicalize(&b).unwrap());
         assert_eq!(resolve_run_dir(store.path(), "x/y"), PathBuf::from("x/y"));
+        let c = new_run_dir(store.path(), "raft-kv").unwrap();
+        assert!(c.join(NODES).is_dir());
+        assert_eq!(
+            resolve_run_dir(store.path(), "latest"),
+            std::fs::canonicalize(&b).unwrap(),
+            "an unlisted run directory is not latest"
+        );
+        point_latest(store.path(), &c).unwrap();
+        assert_eq!(
+            resolve_run_dir(store.path(), "latest"),
+            std::fs::canonicalize(&c).unwrap()
+        );
     }
 }

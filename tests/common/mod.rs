@@ -6,6 +6,8 @@
 //! cas-register model, split-brain from the probes).
 #![allow(dead_code)]
 
+pub mod pbkv;
+
 use std::path::{Path, PathBuf};
 
 use faultline::checker::{Anomaly, Validity, Verdict, linearizable, split_brain};

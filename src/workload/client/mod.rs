@@ -139,10 +139,16 @@ impl Client {
 
     /// The node's committed log (`GET /log?from=0`); `None` for systems without one.
     pub async fn log(&self, node: usize) -> Option<Result<Value, String>> {
+        self.log_from(node, 0).await
+    }
+
+    /// The node's committed entries from index `from` on (`GET /log?from=FROM`); `None`
+    /// for systems without a `/log`.
+    pub async fn log_from(&self, node: usize, from: u64) -> Option<Result<Value, String>> {
         match self.adapter {
             Adapter::Native => {
                 let base = &self.nodes[node].base_url;
-                Some(native::get_json(&self.http, &format!("{base}/log?from=0")).await)
+                Some(native::get_json(&self.http, &format!("{base}/log?from={from}")).await)
             }
             Adapter::Etcd => None,
         }

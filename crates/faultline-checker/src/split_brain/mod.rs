@@ -1,13 +1,15 @@
 //! Split-brain checks, one property per file: `probes` (leader-per-generation: two leaders
 //! in one generation, a generation going back, or (per descriptor) overlapping leaders that
-//! both acknowledged writes, from `/status` samples recorded as probe events), `logs` (committed logs of all nodes form one chain), `lost_writes`
+//! both acknowledged writes, from `/status` samples recorded as probe events), `logs`
+//! (committed logs of all nodes, at the end and sampled during the run, form one chain),
+//! `lost_writes`
 //! (acknowledged writes missing from the final reads).
 
 pub mod logs;
 pub mod lost_writes;
 pub mod probes;
 
-pub use logs::{LogEntry, check_logs};
+pub use logs::{LogEntry, LogSamples, Sighting, check_logs, check_logs_and_samples};
 pub use lost_writes::check_lost_writes;
 pub use probes::{ProbeOptions, check_probes, check_probes_with};
 
