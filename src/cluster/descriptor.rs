@@ -216,8 +216,9 @@ pub const KEYS: &[Key] = &[
         required: true,
         example: "[\"--id\", \"{id}\", \"--listen\", \"{addr}:{client_port}\", \"--peers\", \"{peers}\", \"--data-dir\", \"{data_dir}\"]",
         doc: "node i's arguments; templates: {id} (n1, n2, ...), {index} (1, 2, ...), {addr}, \
-              {client_port}, {peer_port}, {peers} (see [peers]), {data_dir} (kept across \
-              restarts), {cluster_token} (unique per run)",
+              {client_port}, {peer_port}, {peers} (see [peers]), {peer_addr} (where peers \
+              reach the node: its proxy address when [peers] proxy is on, else {addr}), \
+              {data_dir} (kept across restarts), {cluster_token} (unique per run)",
     },
     Key {
         table: None,
@@ -317,6 +318,26 @@ pub const KEYS: &[Key] = &[
         required: false,
         example: "false",
         doc: "whether {peers} lists the node itself too (etcd's --initial-cluster does)",
+    },
+    Key {
+        table: Some("peers"),
+        name: "proxy",
+        required: false,
+        example: "\"off\"",
+        doc: "the harness's peer proxy on every peer link, for message faults (msg-delay, \
+              msg-dup, msg-drop, msg-hold, conn-reset, bandwidth): \"l7\" (HTTP/1.1, sees each \
+              message), \"l4\" (opaque TCP: delay, reset, bandwidth only) or \"off\" (the \
+              default); when on, {addr} in format and {peer_addr} anywhere name the node's \
+              proxy address",
+    },
+    Key {
+        table: Some("peers"),
+        name: "batch",
+        required: false,
+        example: "\"msgs\"",
+        doc: "l7 only: the JSON field of a peer request holding a batch of one-way messages, \
+              which the proxy acknowledges at once (204) and delivers one by one, each with its \
+              own fate (the bundled Raft's and Paxos's is msgs)",
     },
     Key {
         table: Some("ready"),
