@@ -117,7 +117,7 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
     let clock_faults = schedule.kinds().contains(&FaultKind::Clock);
     if clock_faults {
         let support = faultline::cluster::clock::support_for(desc.clock, &binary);
-        nemesis::check_clock(&schedule, &desc.name, &support).map_err(bad)?;
+        nemesis::check_clock(&schedule, &desc.name, &support, desc.peers.proxy).map_err(bad)?;
     }
     let seed = args
         .seed

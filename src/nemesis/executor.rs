@@ -45,6 +45,7 @@ pub fn check_supported(cluster: &Cluster, schedule: &Schedule) -> Result<(), Nem
         schedule,
         &cluster.descriptor().name,
         cluster.clock_support(),
+        cluster.descriptor().peers.proxy,
     )?;
     check_backend(&*faults::for_cluster(cluster), schedule)
 }
@@ -69,18 +70,28 @@ fn check_backend(backend: &dyn Faults, schedule: &Schedule) -> Result<(), Nemesi
 }
 
 /// Refuses a schedule with clock faults for a system whose clock they cannot move; callable
-/// before any cluster exists (`support` from `cluster::clock::support_for`).
+/// before any cluster exists (`support` from `cluster::clock::support_for`, `proxy` the
+/// descriptor's `[peers] proxy`: the built-in schedules offered instead are those the system
+/// can run).
 pub fn check_clock(
     schedule: &Schedule,
     system: &str,
     support: &crate::cluster::ClockSupport,
+    proxy: crate::faults::proxy::ProxyMode,
 ) -> Result<(), NemesisError> {
     if schedule.kinds().contains(&FaultKind::Clock)
         && let crate::cluster::ClockSupport::Unsupported(why) = support
     {
+        let runnable = |s: &Schedule| {
+            s.needs().into_iter().all(|n| match n.kind {
+                FaultKind::Clock => false,
+                FaultKind::Partition | FaultKind::Loss | FaultKind::Pause | FaultKind::Kill => true,
+                _ => crate::faults::proxy::mode_supports(proxy, system, n).is_ok(),
+            })
+        };
         let without: Vec<&str> = Schedule::builtin_names()
             .into_iter()
-            .filter(|n| Schedule::load(n).is_ok_and(|s| !s.kinds().contains(&FaultKind::Clock)))
+            .filter(|n| Schedule::load(n).is_ok_and(|s| runnable(&s)))
             .collect();
         return Err(NemesisError::Unsupported(format!(
             "clock faults unsupported for this system ({system}): {why}; nemesis `{}` has \

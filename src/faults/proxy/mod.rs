@@ -330,6 +330,29 @@ pub struct ProxyFaults {
     system: String,
 }
 
+/// Whether a peer proxy in `mode` can do `need` for `system` (no running proxy needed, so a
+/// schedule can be judged from its descriptor); else why not.
+pub fn mode_supports(mode: ProxyMode, system: &str, need: super::Need) -> Result<(), String> {
+    use super::FaultKind as K;
+    if !matches!(
+        need.kind,
+        K::MsgDelay | K::MsgDup | K::MsgDrop | K::MsgHold | K::ConnReset | K::Bandwidth
+    ) {
+        return Err(format!("{} is not a message fault", need.kind.as_str()));
+    }
+    match mode {
+        ProxyMode::Off => Err(format!(
+            "system `{system}` has no peer proxy (its descriptor says `[peers] proxy = \"off\"`)"
+        )),
+        ProxyMode::L4 if need.sees_messages => Err(format!(
+            "{} needs to see single messages (a type or path filter, a duplicate, a hold), \
+             but system `{system}`'s peers are proxied at l4 (opaque TCP)",
+            need.kind.as_str()
+        )),
+        _ => Ok(()),
+    }
+}
+
 impl ProxyFaults {
     /// `proxy` is None when the system's peers are not proxied (`[peers] proxy = "off"`).
     pub fn new(proxy: Option<PeerProxy>, system: String) -> ProxyFaults {
@@ -353,26 +376,8 @@ impl super::Faults for ProxyFaults {
     }
 
     fn supports(&self, need: super::Need) -> Result<(), String> {
-        use super::FaultKind as K;
-        if !matches!(
-            need.kind,
-            K::MsgDelay | K::MsgDup | K::MsgDrop | K::MsgHold | K::ConnReset | K::Bandwidth
-        ) {
-            return Err(format!("{} is not a message fault", need.kind.as_str()));
-        }
-        match self.proxy.as_ref().map(|p| p.mode()) {
-            None | Some(ProxyMode::Off) => Err(format!(
-                "system `{}` has no peer proxy (its descriptor says `[peers] proxy = \"off\"`)",
-                self.system
-            )),
-            Some(ProxyMode::L4) if need.sees_messages => Err(format!(
-                "{} needs to see single messages (a type or path filter, a duplicate, a hold), \
-                 but system `{}`'s peers are proxied at l4 (opaque TCP)",
-                need.kind.as_str(),
-                self.system
-            )),
-            Some(_) => Ok(()),
-        }
+        let mode = self.proxy.as_ref().map_or(ProxyMode::Off, |p| p.mode());
+        mode_supports(mode, &self.system, need)
     }
 
     fn apply<'a>(
