@@ -76,6 +76,11 @@ pub struct Args {
     /// Client request timeout in milliseconds (then: info).
     #[arg(long, default_value_t = 3000)]
     pub request_timeout_ms: u64,
+    /// How often every node's /status (and its new /log entries) is sampled, in ms. Short:
+    /// two leaders of one generation, or a generation that goes back after a restart, may
+    /// last only a few hundred milliseconds.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub probe_interval_ms: u64,
     /// Time budget per checker, in seconds (then: unknown).
     #[arg(long, default_value_t = 120)]
     pub check_time_limit: u64,
@@ -203,7 +208,7 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
                 .or(desc.node_choice)
                 .unwrap_or(NodeChoice::DEFAULT),
             request_timeout: Duration::from_millis(args.request_timeout_ms),
-            probe_interval: Duration::from_millis(500),
+            probe_interval: Duration::from_millis(args.probe_interval_ms),
             check_time_limit: Duration::from_secs(args.check_time_limit),
             bugs: args.bugs.clone(),
             probes: desc.leadership.probe_options(),

@@ -1,6 +1,7 @@
-//! `faultline suite FILE [--store DIR] [--junit OUT] [--rerun-failed K] [--filter TEXT]
-//! [--parallel N]`: every run of a suite file as a `faultline run` child, judged against its
-//! row; one JUnit file, `summary.json`, and the exit code of the worst (255 > 2 > 1 > 0).
+//! `faultline suite FILE [--store DIR] [--junit OUT] [--table OUT] [--rerun-failed K]
+//! [--filter TEXT] [--parallel N]`: every run of a suite file as a `faultline run` child,
+//! judged against its row; one JUnit file, `summary.json`, a Markdown table per row, and the
+//! exit code of the worst (255 > 2 > 1 > 0).
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -37,6 +38,9 @@ pub struct Args {
     /// Only runs whose id (`row name/seed=N`) contains TEXT.
     #[arg(long, value_name = "TEXT")]
     pub filter: Option<String>,
+    /// Also write the per-row Markdown table (what README's catch tables are) here.
+    #[arg(long, value_name = "OUT")]
+    pub table: Option<PathBuf>,
     /// Runs at once (each on its own subnet).
     #[arg(long, value_name = "N", default_value_t = 1)]
     pub parallel: usize,
@@ -393,6 +397,11 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
     }
     let json = serde_json::to_vec_pretty(&summary)?;
     std::fs::write(night.join("summary.json"), json).context("writing summary.json")?;
+    let table = faultline::suite::table::markdown(&summary, &suite.rows);
+    std::fs::write(night.join("table.md"), &table).context("writing table.md")?;
+    if let Some(out) = &args.table {
+        std::fs::write(out, &table).with_context(|| format!("writing {}", out.display()))?;
+    }
     print_summary(&summary, &night, &suite);
     Ok(exit)
 }
@@ -444,6 +453,7 @@ fn print_summary(s: &Summary, night: &Path, suite: &Suite) {
     }
     println!("summary: {}", night.join("summary.json").display());
     println!("junit: {}", night.join("junit.xml").display());
+    println!("table: {}", night.join("table.md").display());
     println!("exit: {}", s.exit_code);
 }
 

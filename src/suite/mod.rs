@@ -7,6 +7,7 @@ pub mod fingerprint;
 pub mod outcome;
 pub mod report;
 pub mod spec;
+pub mod table;
 
 pub use fingerprint::{Fingerprint, Match};
 pub use outcome::{Classification, Judgement, RunRecord};

@@ -7,11 +7,14 @@
 //! | `sync` | before the WAL is synced for a batch |
 //! | `apply` | before committed entries are applied |
 //! | `send:TYPE` | before a peer message whose JSON `"type"` is TYPE is queued |
+//! | `recv:TYPE` | before a received peer message whose JSON `"type"` is TYPE is stepped |
 //!
 //! Actions: `crash` (exit at once, as kill -9 would leave it), `pause` (stop the node loop
 //! for `arg` ms), `delay-ms` (the same, then go on: for one message or batch), `drop-next`
-//! (drop the next `arg` (default 1) events at the point: messages, proposals). An action
-//! fires once, then the failpoint is disarmed, except `drop-next` which counts down.
+//! (drop the next `arg` (default 1) events at the point: messages, proposals), `hold` (at a
+//! `send:` point: deliver every message that passes `arg` ms late, while the node goes on, as
+//! a slow link would; until `off`), `off` (disarm the point now). An action fires once, then
+//! the failpoint is disarmed, except `drop-next`, which counts down, and `hold`.
 
 use serde_json::Value;
 use std::collections::HashMap;
@@ -24,6 +27,10 @@ pub enum Action {
     Pause(u64),
     Delay(u64),
     DropNext(u64),
+    /// Delays each message by this many ms without stopping the node loop.
+    Hold(u64),
+    /// Disarms the point (never stored).
+    Off,
 }
 
 impl Action {
@@ -46,9 +53,12 @@ impl Action {
             Some("pause") => Action::Pause(arg.unwrap_or(1000)),
             Some("delay-ms") => Action::Delay(arg.unwrap_or(100)),
             Some("drop-next") => Action::DropNext(arg.unwrap_or(1).max(1)),
+            Some("hold") => Action::Hold(arg.unwrap_or(1000)),
+            Some("off") => Action::Off,
             _ => {
                 return Err(
-                    "field \"action\": expected crash, pause, drop-next or delay-ms".to_string(),
+                    "field \"action\": expected crash, pause, drop-next, delay-ms, hold or off"
+                        .to_string(),
                 );
             }
         };
@@ -61,6 +71,8 @@ impl Action {
 pub enum Hit {
     Go,
     Drop,
+    /// Send it this many ms late.
+    Later(u64),
 }
 
 #[derive(Debug, Default)]
@@ -72,15 +84,29 @@ pub struct Failpoints {
 
 impl Failpoints {
     pub fn arm(&self, name: String, action: Action) {
-        self.armed
-            .lock()
-            .expect("failpoints lock")
-            .insert(name, action);
-        self.any.store(true, Ordering::Release);
+        let mut armed = self.armed.lock().expect("failpoints lock");
+        if action == Action::Off {
+            armed.remove(&name);
+        } else {
+            armed.insert(name, action);
+        }
+        self.any.store(!armed.is_empty(), Ordering::Release);
     }
 
     pub fn is_empty(&self) -> bool {
         !self.any.load(Ordering::Acquire)
+    }
+
+    /// Passes point `WHERE:TYPE` for a peer message (`send` or `recv`), TYPE its JSON `type`.
+    pub fn hit_message<M: serde::Serialize>(&self, at: &str, msg: &M) -> Hit {
+        if self.is_empty() {
+            return Hit::Go;
+        }
+        let ty = serde_json::to_value(msg)
+            .ok()
+            .and_then(|v| v.get("type").and_then(Value::as_str).map(String::from))
+            .unwrap_or_default();
+        self.hit(&format!("{at}:{ty}"))
     }
 
     /// Passes point `name`: crashes, sleeps, or says whether to drop what passes.
@@ -96,6 +122,7 @@ impl Failpoints {
                     *n -= 1;
                     return Hit::Drop;
                 }
+                Some(Action::Hold(ms)) => return Hit::Later(*ms),
                 Some(_) => {
                     let a = armed.remove(name).expect("present");
                     if armed.is_empty() {
@@ -116,6 +143,8 @@ impl Failpoints {
                 Hit::Go
             }
             Action::DropNext(_) => Hit::Drop,
+            Action::Hold(ms) => Hit::Later(ms),
+            Action::Off => Hit::Go,
         }
     }
 }
@@ -167,5 +196,32 @@ mod tests {
         f.arm("sync".into(), Action::Delay(1));
         assert_eq!(f.hit("sync"), Hit::Go);
         assert!(f.is_empty());
+    }
+
+    #[test]
+    fn message_points_go_by_type_and_off_disarms() {
+        let f = Failpoints::default();
+        let prepare = json!({"type": "prepare", "ballot": 3});
+        assert_eq!(f.hit_message("recv", &prepare), Hit::Go);
+        f.arm("recv:prepare".into(), Action::DropNext(100));
+        assert_eq!(f.hit_message("send", &prepare), Hit::Go);
+        assert_eq!(f.hit_message("recv", &json!({"type": "accept"})), Hit::Go);
+        assert_eq!(f.hit_message("recv", &prepare), Hit::Drop);
+        assert_eq!(
+            Action::parse(&json!({"name":"recv:prepare","action":"off"})).unwrap(),
+            ("recv:prepare".to_string(), Action::Off)
+        );
+        f.arm("recv:prepare".into(), Action::Off);
+        assert!(f.is_empty());
+        assert_eq!(f.hit_message("recv", &prepare), Hit::Go);
+        f.arm("send:accept".into(), Action::Hold(300));
+        for _ in 0..3 {
+            assert_eq!(
+                f.hit_message("send", &json!({"type": "accept"})),
+                Hit::Later(300)
+            );
+        }
+        f.arm("send:accept".into(), Action::Off);
+        assert_eq!(f.hit_message("send", &json!({"type": "accept"})), Hit::Go);
     }
 }

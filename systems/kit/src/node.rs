@@ -358,6 +358,10 @@ impl<R: Replica> Node<R> {
             Event::Tick => {}
             Event::Peer { from, addr, msg } => {
                 self.transport.learn(&from, &addr);
+                // A received message cannot be held: `hold` at a recv point lets it through.
+                if self.failpoints.hit_message("recv", &msg) == Hit::Drop {
+                    return;
+                }
                 self.step(Input::Receive { from, msg })
             }
             Event::Propose { data, reply } => {
@@ -468,16 +472,13 @@ impl<R: Replica> Node<R> {
     }
 
     fn send(&self, to: &str, msg: R::Msg) {
-        if !self.failpoints.is_empty() {
-            let ty = serde_json::to_value(&msg)
-                .ok()
-                .and_then(|v| v.get("type").and_then(Value::as_str).map(String::from))
-                .unwrap_or_default();
-            if self.failpoints.hit(&format!("send:{ty}")) == Hit::Drop {
-                return;
-            }
+        match self.failpoints.hit_message("send", &msg) {
+            Hit::Go => self.transport.send(to, msg),
+            Hit::Drop => {}
+            Hit::Later(ms) => self
+                .transport
+                .send_after(to, msg, Duration::from_millis(ms)),
         }
-        self.transport.send(to, msg);
     }
 
     fn output(&mut self, e: Effect<R::Msg, R::Record>) {

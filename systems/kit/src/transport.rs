@@ -129,6 +129,18 @@ impl<M: Serialize + Send + 'static> Transport<M> {
             let _ = p.tx.try_send(msg);
         }
     }
+
+    /// Queues `msg` for `to` once `delay` has passed (a failpoint's slow link); the caller
+    /// goes on at once.
+    pub fn send_after(&self, to: &str, msg: M, delay: Duration) {
+        if let Some(p) = self.peers.get(to) {
+            let tx = p.tx.clone();
+            self.rt.spawn(async move {
+                tokio::time::sleep(delay).await;
+                let _ = tx.try_send(msg);
+            });
+        }
+    }
 }
 
 impl<M> Drop for Transport<M> {

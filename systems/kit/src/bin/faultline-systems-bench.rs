@@ -1,13 +1,14 @@
 //! Benchmark: the same closed-loop client load (puts and linearizable reads on random keys)
-//! against a faultline-raft cluster and an etcd 3.4 cluster of the same size on loopback.
-//! Prints ops/s, p50 and p99 latency per system and size, and the raft/etcd ratios.
+//! against each bundled system built on the node kit (Raft, Multi-Paxos) and an etcd 3.4
+//! cluster, of the same sizes, on loopback. Prints ops/s, p50 and p99 latency per system, size
+//! and repetition, the median of each, and the ratios of the medians to the first system's.
 //!
-//! `faultline-raft-bench [--clients 32] [--seconds 5] [--sizes 3,5] [--read-percent 50]
-//!  [--etcd /usr/bin/etcd] [--raft-bin PATH]`
+//! `faultline-systems-bench [--systems raft,paxos,etcd] [--clients 32] [--seconds 5]
+//!  [--sizes 3,5] [--repeat 3] [--read-percent 50] [--etcd /usr/bin/etcd] [--bin-dir DIR]`
 
 use anyhow::{Context, bail};
 use clap::Parser;
-use faultline_raft::local_cluster::{LocalCluster, free_ports};
+use faultline_node::local_cluster::{LocalCluster, free_ports};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -16,33 +17,74 @@ use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
 struct Args {
+    /// Systems to measure, in order: bundled kit systems by name (`raft` runs
+    /// `faultline-raft`, `paxos` runs `faultline-paxos`) and `etcd`. Ratios are to the first.
+    #[arg(long, default_value = "raft,paxos,etcd")]
+    systems: String,
     #[arg(long, default_value_t = 32)]
     clients: usize,
     #[arg(long, default_value_t = 5)]
     seconds: u64,
     #[arg(long, default_value = "3,5")]
     sizes: String,
+    /// Runs per system and size; each round runs every system once, so drift of a noisy
+    /// machine spreads over all of them. Medians are reported.
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
     #[arg(long, default_value_t = 50)]
     read_percent: u32,
     #[arg(long, default_value_t = 1000)]
     keys: u64,
     #[arg(long, default_value = "/usr/bin/etcd")]
     etcd: PathBuf,
-    /// The node binary (default: `faultline-raft` next to this one).
+    /// Where the node binaries are (default: next to this one).
     #[arg(long)]
-    raft_bin: Option<PathBuf>,
+    bin_dir: Option<PathBuf>,
     /// Keep the node data and logs (printed path) instead of deleting them.
     #[arg(long)]
     keep: bool,
-    /// Skip etcd (e.g. when it is not installed).
-    #[arg(long)]
-    no_etcd: bool,
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Debug, PartialEq)]
 enum System {
-    Raft,
-    Etcd,
+    /// A bundled system on the node kit: its name and binary.
+    Kit(String, PathBuf),
+    Etcd(PathBuf),
+}
+
+impl System {
+    fn name(&self) -> &str {
+        match self {
+            System::Kit(n, _) => n,
+            System::Etcd(_) => "etcd",
+        }
+    }
+}
+
+/// `raft,paxos,etcd` -> the systems, each binary checked before anything starts.
+fn systems(list: &str, bin_dir: &Path, etcd: &Path) -> anyhow::Result<Vec<System>> {
+    let mut out = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let s = if name == "etcd" {
+            System::Etcd(etcd.to_path_buf())
+        } else {
+            System::Kit(name.to_string(), bin_dir.join(format!("faultline-{name}")))
+        };
+        let bin = match &s {
+            System::Kit(_, b) | System::Etcd(b) => b,
+        };
+        if !bin.is_file() {
+            bail!(
+                "--systems: `{name}` needs {} (build the workspace, or install etcd-server)",
+                bin.display()
+            );
+        }
+        out.push(s);
+    }
+    if out.is_empty() {
+        bail!("--systems: name at least one system");
+    }
+    Ok(out)
 }
 
 fn b64(data: &[u8]) -> String {
@@ -83,7 +125,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 /// Closed loop: each client issues one op at a time for `seconds`; returns the stats.
-async fn drive(system: System, url: String, args: &Args) -> Stats {
+async fn drive(etcd: bool, url: String, args: &Args) -> Stats {
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(args.clients)
@@ -109,11 +151,11 @@ async fn drive(system: System, url: String, args: &Args) -> Stats {
                 let key = format!("k{}", x % keys);
                 let read = (x >> 32) % 100 < read_percent as u64;
                 n += 1;
-                let (path, body) = match (system, read) {
-                    (System::Raft, true) => ("/kv/read", json!({"key": key})),
-                    (System::Raft, false) => ("/kv/write", json!({"key": key, "value": n})),
-                    (System::Etcd, true) => ("/v3/kv/range", json!({"key": b64(key.as_bytes())})),
-                    (System::Etcd, false) => (
+                let (path, body) = match (etcd, read) {
+                    (false, true) => ("/kv/read", json!({"key": key})),
+                    (false, false) => ("/kv/write", json!({"key": key, "value": n})),
+                    (true, true) => ("/v3/kv/range", json!({"key": b64(key.as_bytes())})),
+                    (true, false) => (
                         "/v3/kv/put",
                         json!({"key": b64(key.as_bytes()), "value": b64(n.to_string().as_bytes())}),
                     ),
@@ -246,30 +288,58 @@ async fn etcd_leader(urls: &[String]) -> anyhow::Result<usize> {
     bail!("etcd elected no leader within 20 s")
 }
 
-fn print(system: &str, n: usize, s: &Stats) {
+impl Stats {
+    fn ops_per_s(&self) -> f64 {
+        self.ops as f64 / self.secs
+    }
+}
+
+fn print(system: &str, n: usize, round: usize, s: &Stats) {
     println!(
-        "{system:<5} nodes={n} ops={} errors={} ops/s={:.0} p50={:.2}ms p99={:.2}ms",
+        "{system:<6} nodes={n} run={round} ops={} errors={} ops/s={:.0} p50={:.2}ms p99={:.2}ms",
         s.ops,
         s.errors,
-        s.ops as f64 / s.secs,
+        s.ops_per_s(),
         s.p50_ms,
         s.p99_ms
     );
 }
 
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    match xs.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => xs[n / 2],
+        n => (xs[n / 2 - 1] + xs[n / 2]) / 2.0,
+    }
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let raft_bin = match &args.raft_bin {
+    let bin_dir = match &args.bin_dir {
         Some(p) => p.clone(),
-        None => std::env::current_exe()?.with_file_name("faultline-raft"),
+        None => std::env::current_exe()?
+            .parent()
+            .context("this binary's directory")?
+            .to_path_buf(),
     };
-    let base = std::env::temp_dir().join(format!("fl-raft-bench-{}", std::process::id()));
+    let systems = systems(&args.systems, &bin_dir, &args.etcd)?;
+    let sizes: Vec<usize> = args
+        .sizes
+        .split(',')
+        .map(|s| s.trim().parse())
+        .collect::<Result<_, _>>()
+        .context("--sizes: expected e.g. 3,5")?;
+    if args.repeat == 0 {
+        bail!("--repeat: at least 1");
+    }
+    let base = std::env::temp_dir().join(format!("fl-systems-bench-{}", std::process::id()));
     println!(
-        "load: {} closed-loop clients, {}% linearizable reads / puts, {} keys, {} s per run",
-        args.clients, args.read_percent, args.keys, args.seconds
+        "load: {} closed-loop clients, {}% linearizable reads / puts, {} keys, {} s per run, {} runs per system and size",
+        args.clients, args.read_percent, args.keys, args.seconds, args.repeat
     );
-    let result = run(&args, &raft_bin, &base).await;
+    let result = run(&args, &systems, &sizes, &base).await;
     if args.keep {
         println!("kept node data and logs in {}", base.display());
     } else {
@@ -278,53 +348,104 @@ async fn main() -> anyhow::Result<()> {
     result
 }
 
-async fn run(args: &Args, raft_bin: &Path, base: &Path) -> anyhow::Result<()> {
-    let sizes: Vec<usize> = args
-        .sizes
-        .split(',')
-        .map(|s| s.trim().parse())
-        .collect::<Result<_, _>>()
-        .context("--sizes: expected e.g. 3,5")?;
-    for n in sizes {
-        let dir = base.join(format!("raft-{n}"));
-        std::fs::create_dir_all(&dir)?;
-        let raft = {
-            let c = LocalCluster::start(raft_bin, n, &dir, &[])?;
+/// One run of `system` on `n` fresh nodes.
+async fn measure(system: &System, n: usize, dir: &Path, args: &Args) -> anyhow::Result<Stats> {
+    std::fs::create_dir_all(dir)?;
+    Ok(match system {
+        System::Kit(name, bin) => {
+            let c = LocalCluster::start(bin, n, dir, &[])?;
             let leader = c
                 .wait_leader(Duration::from_secs(10))
                 .await
-                .context("raft elected no leader")?;
+                .with_context(|| format!("{name} elected no leader within 10 s"))?;
             let url = format!("http://{}", c.nodes[leader].addr);
-            drive(System::Raft, url, args).await
-        };
-        print("raft", n, &raft);
-        if args.no_etcd {
-            continue;
+            drive(false, url, args).await
         }
-        let dir = base.join(format!("etcd-{n}"));
-        std::fs::create_dir_all(&dir)?;
-        let etcd = {
-            let e = start_etcd(&args.etcd, n, &dir)?;
+        System::Etcd(bin) => {
+            let e = start_etcd(bin, n, dir)?;
             let leader = etcd_leader(&e.client_urls).await?;
-            drive(System::Etcd, e.client_urls[leader].clone(), args).await
-        };
-        print("etcd", n, &etcd);
-        println!(
-            "ratio nodes={n} throughput raft/etcd={:.2} p99 raft/etcd={:.2}",
-            (raft.ops as f64 / raft.secs) / (etcd.ops as f64 / etcd.secs),
-            raft.p99_ms / etcd.p99_ms
-        );
+            drive(true, e.client_urls[leader].clone(), args).await
+        }
+    })
+}
+
+async fn run(args: &Args, systems: &[System], sizes: &[usize], base: &Path) -> anyhow::Result<()> {
+    for &n in sizes {
+        let mut got: Vec<Vec<Stats>> = systems.iter().map(|_| Vec::new()).collect();
+        for round in 1..=args.repeat {
+            for (i, s) in systems.iter().enumerate() {
+                let dir = base.join(format!("{}-{n}-{round}", s.name()));
+                let stats = measure(s, n, &dir, args).await?;
+                print(s.name(), n, round, &stats);
+                got[i].push(stats);
+            }
+        }
+        let medians: Vec<(f64, f64)> = got
+            .iter()
+            .map(|runs| {
+                (
+                    median(runs.iter().map(Stats::ops_per_s).collect()),
+                    median(runs.iter().map(|s| s.p99_ms).collect()),
+                )
+            })
+            .collect();
+        for (s, (ops, p99)) in systems.iter().zip(&medians) {
+            println!(
+                "median {:<6} nodes={n} ops/s={ops:.0} p99={p99:.2}ms",
+                s.name()
+            );
+        }
+        let (base_ops, base_p99) = medians[0];
+        for (s, (ops, p99)) in systems.iter().zip(&medians).skip(1) {
+            println!(
+                "ratio nodes={n} throughput {}/{}={:.2} p99 {}/{}={:.2}",
+                s.name(),
+                systems[0].name(),
+                ops / base_ops,
+                s.name(),
+                systems[0].name(),
+                p99 / base_p99
+            );
+        }
     }
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_of_odd_and_even_counts() {
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert!(median(vec![]).is_nan());
+    }
+
+    #[test]
+    fn systems_are_named_by_binary_and_a_missing_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("faultline-raft"), "").unwrap();
+        let etcd = dir.path().join("etcd");
+        std::fs::write(&etcd, "").unwrap();
+        let got = systems("raft, etcd", dir.path(), &etcd).unwrap();
+        assert_eq!(
+            got,
+            vec![
+                System::Kit("raft".into(), dir.path().join("faultline-raft")),
+                System::Etcd(etcd.clone())
+            ]
+        );
+        let e = systems("raft,paxos", dir.path(), &etcd).unwrap_err();
+        assert!(e.to_string().contains("faultline-paxos"), "{e}");
+        assert!(systems(" ", dir.path(), &etcd).is_err());
+    }
+
     #[test]
     fn base64_matches_the_standard_alphabet() {
-        assert_eq!(super::b64(b"k1"), "azE=");
-        assert_eq!(super::b64(b"foo"), "Zm9v");
-        assert_eq!(super::b64(b"k12"), "azEy");
-        assert_eq!(super::b64(b"k1234"), "azEyMzQ=");
+        assert_eq!(b64(b"k1"), "azE=");
+        assert_eq!(b64(b"foo"), "Zm9v");
+        assert_eq!(b64(b"k12"), "azEy");
+        assert_eq!(b64(b"k1234"), "azEyMzQ=");
     }
 }
