@@ -19,16 +19,24 @@ use rand::RngExt;
 
 use super::{BadInput, EXIT_HARNESS_FAILURE, summary};
 
-#[derive(clap::Args)]
-#[command(after_help = "\
+/// The text after `run --help`; the nemesis list comes from `nemeses/*.toml`.
+fn after_help() -> String {
+    format!(
+        "\
 Planted bugs of the bundled Raft (--bug, repeatable): vote-without-log-check,
 vote-twice-per-term, commit-prior-term, ack-before-fsync, stale-local-read,
 lease-no-drift-margin (reads from a wall-clock lease), accept-stale-term-append.
 
 Workloads: register, cas-register, kv, list-append, set (or a TOML file).
-Nemeses: none, partition-halves, partition-leader, partition-ring, partition-flip,
-leader-flip, pause-leader, kill-random, kill-majority, loss, clock-drift, clock-strobe,
-partition-leader-drift, mixed (or a TOML file).")]
+
+Nemeses (--nemesis NAME, or a TOML file):
+{}",
+        Schedule::builtin_help()
+    )
+}
+
+#[derive(clap::Args)]
+#[command(after_help = after_help())]
 pub struct Args {
     /// The system under test: raft, etcd, or a descriptor TOML file.
     #[arg(long, default_value = "raft")]
@@ -70,6 +78,9 @@ pub struct Args {
     /// Time budget per checker, in seconds (then: unknown).
     #[arg(long, default_value_t = 120)]
     pub check_time_limit: u64,
+    /// Record every peer message's fate (the peer proxy's) in messages.jsonl.
+    #[arg(long)]
+    pub trace_messages: bool,
 }
 
 fn bad(e: impl std::fmt::Display) -> anyhow::Error {
@@ -106,7 +117,7 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
     let clock_faults = schedule.kinds().contains(&FaultKind::Clock);
     if clock_faults {
         let support = faultline::cluster::clock::support_for(desc.clock, &binary);
-        nemesis::check_clock(&schedule, &desc.name, &support).map_err(bad)?;
+        nemesis::check_clock(&schedule, &desc.name, &support, desc.peers.proxy).map_err(bad)?;
     }
     let seed = args
         .seed
@@ -142,6 +153,10 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
         let mut ccfg = ClusterConfig::new(args.nodes, &dir);
         ccfg.bugs = args.bugs.clone();
         ccfg.clock_faults = clock_faults;
+        ccfg.seed = seed;
+        if args.trace_messages {
+            ccfg.trace_messages = Some(dir.join("messages.jsonl"));
+        }
         let cluster = match Cluster::start(desc.clone(), ccfg).await {
             Ok(c) => c,
             Err(e) if e.is_bad_input() => {
@@ -156,6 +171,18 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
                 )));
             }
         };
+        // What each fault backend of the started cluster can do (the peer proxy's mode, say):
+        // a schedule that needs more is refused before the first op, as bad input.
+        if let Err(e) = nemesis::check_supported(&cluster, &schedule) {
+            let _ = cluster.teardown().await;
+            return Err(if e.is_bad_input() {
+                made.remove();
+                bad(&e)
+            } else {
+                made.list_as_latest()?;
+                anyhow::Error::new(e)
+            });
+        }
         made.list_as_latest()?;
         eprintln!("faultline: seed {seed}; run directory {}", dir.display());
         if let Err(e) = cluster.wait_for_leader(Duration::from_secs(15)).await {

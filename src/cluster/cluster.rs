@@ -22,7 +22,8 @@ use super::node::{self, LaunchSpec};
 use super::procfs;
 use super::registry::{self, ProcRef, RunRecord, StateLock};
 use super::status::{self, NodeStatus};
-use super::subnet::{self, MAX_NODES, Subnet};
+use super::subnet::{self, MAX_NODES, MAX_PROXIED_NODES, Subnet};
+use crate::faults::proxy::{PeerProxy, ProxyConfig, ProxyMode, ProxyNode, Tracer};
 
 /// `nodes/<id>/launch.json`: the binary, arguments and added environment a node runs with.
 pub const LAUNCH: &str = "launch.json";
@@ -40,6 +41,10 @@ pub struct ClusterConfig {
     pub label: String,
     /// Planted bugs, passed through the descriptor's `bug_args`.
     pub bugs: Vec<String>,
+    /// Seeds the peer proxy's per-message draws.
+    pub seed: u64,
+    /// Where the peer proxy writes every message's fate (`messages.jsonl`), if anywhere.
+    pub trace_messages: Option<PathBuf>,
     /// Preload libfaketime into the nodes (where it can reach them) so clock faults can be
     /// injected. `faultline run` sets it only when the schedule has clock faults: a preloaded
     /// libfaketime changes how a node's clock calls behave even at offset 0 (see README).
@@ -54,6 +59,8 @@ impl ClusterConfig {
             label: run_dir.display().to_string(),
             run_dir,
             bugs: Vec::new(),
+            seed: 0,
+            trace_messages: None,
             clock_faults: true,
         }
     }
@@ -103,6 +110,8 @@ struct Inner {
     nft: Vec<Mutex<Option<firewall::NftShell>>>,
     record: Mutex<RunRecord>,
     torn_down: AtomicBool,
+    /// The peer proxy, when the descriptor proxies peer links.
+    proxy: Mutex<Option<PeerProxy>>,
 }
 
 /// Every cluster alive in this process, for signal-time teardown.
@@ -142,6 +151,18 @@ impl Cluster {
                 message: format!("must be 1..={MAX_NODES}, got {}", cfg.nodes),
             });
         }
+        let proxied = desc.peers.proxy != ProxyMode::Off;
+        if proxied && cfg.nodes > MAX_PROXIED_NODES {
+            return Err(ClusterError::Descriptor {
+                file: desc.origin.clone(),
+                field: "peers.proxy".into(),
+                message: format!(
+                    "the peer proxy takes at most {MAX_PROXIED_NODES} nodes, got {}; set \
+                     `proxy = \"off\"` for bigger clusters",
+                    cfg.nodes
+                ),
+            });
+        }
         let binary = desc.resolve_binary()?;
         let clock = if cfg.clock_faults {
             clock::support_for(desc.clock, &binary)
@@ -174,6 +195,11 @@ impl Cluster {
                 id: format!("n{i}"),
                 index: i,
                 addr: sub.node_addr(i).to_string(),
+                peer_addr: if proxied {
+                    sub.proxy_addr(i).to_string()
+                } else {
+                    sub.node_addr(i).to_string()
+                },
             })
             .collect();
         let token = format!("fl-{short_id}");
@@ -257,11 +283,15 @@ impl Cluster {
             nodes: Mutex::new(nodes),
             record: Mutex::new(record),
             torn_down: AtomicBool::new(false),
+            proxy: Mutex::new(None),
         });
         lock(&LIVE).push(Arc::downgrade(&inner));
         // From here on, dropping `cluster` on an error path tears everything down.
         let cluster = Cluster { inner };
         cluster.build_network().await?;
+        if proxied {
+            cluster.start_proxy(&cfg).await?;
+        }
         // Start the nft shells now (they initialise while the nodes boot) so the first fault
         // is as fast as the rest.
         for (i, ns) in cluster.nodes().iter().map(|n| n.netns.clone()).enumerate() {
@@ -312,6 +342,44 @@ impl Cluster {
             .map(|_| ())
         })
         .await
+    }
+
+    /// Gives the bridge every node's proxy address and starts the peer proxy on them.
+    async fn start_proxy(&self, cfg: &ClusterConfig) -> Result<(), ClusterError> {
+        let sub = self.inner.subnet;
+        let n = cfg.nodes;
+        let addrs: Vec<Ipv4Addr> = (1..=n).map(|i| sub.proxy_addr(i)).collect();
+        let bridge = netns::bridge_name(&self.inner.short_id);
+        blocking(move || netns::add_bridge_addrs(&bridge, &addrs)).await?;
+        let trace = match &cfg.trace_messages {
+            Some(p) => Some(Tracer::create(p).map_err(|e| ClusterError::io(p, e))?),
+            None => None,
+        };
+        let desc = &self.inner.desc;
+        let pcfg = ProxyConfig {
+            mode: desc.peers.proxy,
+            nodes: (1..=n)
+                .map(|i| ProxyNode {
+                    id: format!("n{i}"),
+                    addr: sub.node_addr(i).into(),
+                    proxy_addr: sub.proxy_addr(i).into(),
+                    port: desc.peer_port_number(),
+                })
+                .collect(),
+            batch_field: desc.peers.batch.clone(),
+            seed: cfg.seed,
+            trace,
+        };
+        let p = PeerProxy::start(pcfg)
+            .await
+            .map_err(|e| ClusterError::Missing(format!("starting the peer proxy: {e}")))?;
+        *lock(&self.inner.proxy) = Some(p);
+        Ok(())
+    }
+
+    /// The run's peer proxy (None when the descriptor says `[peers] proxy = "off"`).
+    pub fn peer_proxy(&self) -> Option<PeerProxy> {
+        lock(&self.inner.proxy).clone()
     }
 
     fn spawn_node(&self, i: usize) -> Result<(), ClusterError> {
@@ -712,6 +780,18 @@ impl Cluster {
     ) -> Result<(), ClusterError> {
         let addrs: BTreeMap<String, Ipv4Addr> =
             self.nodes().into_iter().map(|n| (n.id, n.addr)).collect();
+        // Through the proxy a peer's packets come from its proxy address: cut both.
+        let proxied = lock(&self.inner.proxy).is_some();
+        let sub = self.inner.subnet;
+        let from = |id: &String| -> Vec<Ipv4Addr> {
+            let a = addrs[id];
+            let i = (a.octets()[3] - 10) as usize;
+            if proxied {
+                vec![a, sub.proxy_addr(i)]
+            } else {
+                vec![a]
+            }
+        };
         for (k, vs) in grudge {
             for id in std::iter::once(k).chain(vs) {
                 if !addrs.contains_key(id) {
@@ -722,7 +802,7 @@ impl Cluster {
         self.update_net(|info, old| NetFaults {
             drop_from: grudge
                 .get(&info.id)
-                .map(|vs| vs.iter().map(|v| addrs[v]).collect())
+                .map(|vs| vs.iter().flat_map(from).collect())
                 .unwrap_or_default(),
             loss_percent: old.loss_percent,
         })
@@ -837,6 +917,9 @@ impl Inner {
         };
         for shell in &self.nft {
             lock(shell).take();
+        }
+        if let Some(p) = lock(&self.proxy).take() {
+            p.stop();
         }
         let record = lock(&self.record).clone();
         let mut report = cleanup::CleanupReport::default();

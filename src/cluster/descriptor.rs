@@ -66,6 +66,19 @@ pub struct Peers {
     /// Whether `{peers}` lists the node itself too (etcd's `--initial-cluster` does).
     #[serde(default)]
     pub include_self: bool,
+    /// How the harness proxies peer links (see `faults::proxy`): `l7` (HTTP/1.1), `l4`
+    /// (opaque TCP) or `off` (the default: a descriptor opts in). When on, `{addr}` in
+    /// `format` and `{peer_addr}` anywhere name the node's proxy address.
+    #[serde(default = "default_proxy")]
+    pub proxy: crate::faults::proxy::ProxyMode,
+    /// L7: the JSON field of a peer request that holds a batch of one-way messages, which the
+    /// proxy acknowledges (204) and delivers one by one (the bundled Raft's `msgs`).
+    #[serde(default)]
+    pub batch: Option<String>,
+}
+
+fn default_proxy() -> crate::faults::proxy::ProxyMode {
+    crate::faults::proxy::ProxyMode::Off
 }
 
 fn default_separator() -> String {
@@ -203,8 +216,9 @@ pub const KEYS: &[Key] = &[
         required: true,
         example: "[\"--id\", \"{id}\", \"--listen\", \"{addr}:{client_port}\", \"--peers\", \"{peers}\", \"--data-dir\", \"{data_dir}\"]",
         doc: "node i's arguments; templates: {id} (n1, n2, ...), {index} (1, 2, ...), {addr}, \
-              {client_port}, {peer_port}, {peers} (see [peers]), {data_dir} (kept across \
-              restarts), {cluster_token} (unique per run)",
+              {client_port}, {peer_port}, {peers} (see [peers]), {peer_addr} (where peers \
+              reach the node: its proxy address when [peers] proxy is on, else {addr}), \
+              {data_dir} (kept across restarts), {cluster_token} (unique per run)",
     },
     Key {
         table: None,
@@ -304,6 +318,26 @@ pub const KEYS: &[Key] = &[
         required: false,
         example: "false",
         doc: "whether {peers} lists the node itself too (etcd's --initial-cluster does)",
+    },
+    Key {
+        table: Some("peers"),
+        name: "proxy",
+        required: false,
+        example: "\"off\"",
+        doc: "the harness's peer proxy on every peer link, for message faults (msg-delay, \
+              msg-dup, msg-drop, msg-hold, conn-reset, bandwidth): \"l7\" (HTTP/1.1, sees each \
+              message), \"l4\" (opaque TCP: delay, reset, bandwidth only) or \"off\" (the \
+              default); when on, {addr} in format and {peer_addr} anywhere name the node's \
+              proxy address",
+    },
+    Key {
+        table: Some("peers"),
+        name: "batch",
+        required: false,
+        example: "\"msgs\"",
+        doc: "l7 only: the JSON field of a peer request holding a batch of one-way messages, \
+              which the proxy acknowledges at once (204) and delivers one by one, each with its \
+              own fate (the bundled Raft's and Paxos's is msgs)",
     },
     Key {
         table: Some("ready"),
@@ -544,6 +578,8 @@ pub struct NodeSlot {
     pub id: String,
     pub index: usize,
     pub addr: String,
+    /// Where peers reach it: its proxy address when peers are proxied, else `addr`.
+    pub peer_addr: String,
 }
 
 impl SystemDescriptor {
@@ -655,11 +691,13 @@ impl SystemDescriptor {
                 id: "n1".into(),
                 index: 1,
                 addr: "10.0.0.11".into(),
+                peer_addr: "10.0.0.211".into(),
             },
             NodeSlot {
                 id: "n2".into(),
                 index: 2,
                 addr: "10.0.0.12".into(),
+                peer_addr: "10.0.0.212".into(),
             },
         ];
         let sample_bugs: Vec<String> = match d.bug_args {
@@ -684,7 +722,13 @@ impl SystemDescriptor {
         v.insert("addr", slot.addr.clone());
         v.insert("client_port", self.ports.client.to_string());
         v.insert("peer_port", self.peer_port().to_string());
+        v.insert("peer_addr", slot.peer_addr.clone());
         v
+    }
+
+    /// The port peers connect to (the proxy listens on it at each node's proxy address).
+    pub fn peer_port_number(&self) -> u16 {
+        self.peer_port()
     }
 
     /// The base URL clients use for this node, e.g. `http://10.211.3.11:8000`.
@@ -707,8 +751,11 @@ impl SystemDescriptor {
             if i == me && !self.peers.include_self {
                 continue;
             }
+            // Peers see each other at their peer address (the proxy's, when proxied).
+            let mut pv = self.node_vars(s);
+            pv.insert("addr", s.peer_addr.clone());
             peers.push(
-                template::render(&self.peers.format, &self.node_vars(s))
+                template::render(&self.peers.format, &pv)
                     .map_err(|m| ("peers.format".to_string(), m))?,
             );
         }
@@ -813,6 +860,7 @@ mod tests {
                 id: format!("n{i}"),
                 index: i,
                 addr: format!("10.9.9.{}", 10 + i),
+                peer_addr: format!("10.9.9.{}", 10 + i),
             })
             .collect()
     }
@@ -873,6 +921,28 @@ mod tests {
         assert!(!joined.contains("n1=10"), "{joined}");
         assert!(joined.contains("n2=10.9.9.12"), "{joined}");
         assert!(joined.ends_with("--bug stale-read"), "{joined}");
+    }
+
+    #[test]
+    fn proxied_peers_are_named_by_their_proxy_address() {
+        let mut d = SystemDescriptor::parse(BUILTIN[1].1, "etcd").unwrap();
+        let mut s = slots(2);
+        s[1].peer_addr = "10.9.9.212".into();
+        let joined = d
+            .command_args(&s, 0, Path::new("/d"), "t", &[])
+            .unwrap()
+            .join(" ");
+        // {peers} names n2 by its peer (proxy) address; the node's own listen address stays.
+        assert!(joined.contains("n2=http://10.9.9.212:2380"), "{joined}");
+        assert!(!joined.contains("n2=http://10.9.9.12"), "{joined}");
+        assert!(
+            joined.contains("--listen-peer-urls http://10.9.9.11:2380"),
+            "{joined}"
+        );
+        // A descriptor that does not say proxies nothing.
+        let text = BUILTIN[1].1.replace("proxy = \"l4\"", "");
+        d = SystemDescriptor::parse(&text, "etcd").unwrap();
+        assert_eq!(d.peers.proxy, crate::faults::proxy::ProxyMode::Off);
     }
 
     #[test]

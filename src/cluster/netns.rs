@@ -64,6 +64,19 @@ pub fn create_bridge(name: &str, addr: Ipv4Addr) -> Result<(), ClusterError> {
     Ok(())
 }
 
+/// Adds host addresses (`/32`) to the run's bridge: the peer proxy's, one per node.
+pub fn add_bridge_addrs(bridge: &str, addrs: &[Ipv4Addr]) -> Result<(), ClusterError> {
+    if addrs.is_empty() {
+        return Ok(());
+    }
+    let batch: String = addrs
+        .iter()
+        .map(|a| format!("addr add {a}/32 dev {bridge}\n"))
+        .collect();
+    ip(&["-batch", "-"], Some(&batch))?;
+    Ok(())
+}
+
 /// Creates namespace `ns`, a veth from it to `bridge`, and gives the inside `addr/24`.
 pub fn create_node_net(
     ns: &str,

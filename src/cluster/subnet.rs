@@ -36,6 +36,26 @@ impl Subnet {
     }
 }
 
+/// Most nodes whose peer links can be proxied: proxy addresses are `.(210+i)` of the /24.
+pub const MAX_PROXIED_NODES: usize = 40;
+
+impl Subnet {
+    /// The proxy address of node `index` (1-based), on the host side of the bridge: peers
+    /// reach the node here, and the proxy forwards the node's own traffic from here.
+    pub fn proxy_addr(&self, index: usize) -> Ipv4Addr {
+        assert!(
+            (1..=MAX_PROXIED_NODES).contains(&index),
+            "node index {index}"
+        );
+        Ipv4Addr::new(
+            POOL_FIRST_OCTETS[0],
+            POOL_FIRST_OCTETS[1],
+            self.octet,
+            210 + index as u8,
+        )
+    }
+}
+
 impl std::fmt::Display for Subnet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/24", self.network())

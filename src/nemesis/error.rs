@@ -18,6 +18,8 @@ pub enum NemesisError {
     Unsupported(String),
     #[error(transparent)]
     Cluster(#[from] ClusterError),
+    #[error(transparent)]
+    Faults(#[from] crate::faults::FaultsError),
     #[error("{path}: {source}")]
     Io {
         path: String,

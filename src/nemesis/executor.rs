@@ -8,7 +8,11 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use crate::cluster::Cluster;
+use crate::faults::{self, Fault, Faults};
 
 use super::error::NemesisError;
 use super::fault::{Action, ClockSpec, FaultEvent, FaultKind};
@@ -20,6 +24,8 @@ use super::schedule::{FaultSpec, Lane, Plan, Schedule};
 pub struct ActiveFault {
     pub kind: FaultKind,
     pub targets: Vec<String>,
+    /// The fault as the backend applied it.
+    pub fault: Fault,
     pub clock: Option<ClockSpec>,
     /// Per-target clock offsets set at start (bump) or the strobe/drift base.
     pub offsets: BTreeMap<String, i64>,
@@ -30,28 +36,62 @@ fn ns_since(run_start: Instant) -> u64 {
     run_start.elapsed().as_nanos() as u64
 }
 
-/// Refuses a schedule this cluster cannot run (clock faults where libfaketime cannot reach).
+/// Proxy rule ids, unique in this process.
+static NEXT_RULE: AtomicU64 = AtomicU64::new(1);
+
+/// Refuses a schedule whose faults a backend of this cluster cannot do, naming why.
 pub fn check_supported(cluster: &Cluster, schedule: &Schedule) -> Result<(), NemesisError> {
     check_clock(
         schedule,
         &cluster.descriptor().name,
         cluster.clock_support(),
-    )
+        cluster.descriptor().peers.proxy,
+    )?;
+    check_backend(&*faults::for_cluster(cluster), schedule)
+}
+
+fn check_backend(backend: &dyn Faults, schedule: &Schedule) -> Result<(), NemesisError> {
+    for need in schedule.needs() {
+        if let Err(why) = backend.supports(need) {
+            let hint = if need.kind == FaultKind::Clock {
+                " or use `Schedule::without(FaultKind::Clock)`"
+            } else {
+                ""
+            };
+            return Err(NemesisError::Unsupported(format!(
+                "nemesis `{}` needs {} faults, which this run cannot do ({why}); pick a \
+                 nemesis without them{hint}",
+                schedule.name,
+                need.kind.as_str()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a schedule with clock faults for a system whose clock they cannot move; callable
-/// before any cluster exists (`support` from `cluster::clock::support_for`).
+/// before any cluster exists (`support` from `cluster::clock::support_for`, `proxy` the
+/// descriptor's `[peers] proxy`: the built-in schedules offered instead are those the system
+/// can run).
 pub fn check_clock(
     schedule: &Schedule,
     system: &str,
     support: &crate::cluster::ClockSupport,
+    proxy: crate::faults::proxy::ProxyMode,
 ) -> Result<(), NemesisError> {
     if schedule.kinds().contains(&FaultKind::Clock)
         && let crate::cluster::ClockSupport::Unsupported(why) = support
     {
+        let runnable = |s: &Schedule| {
+            s.needs().into_iter().all(|n| match n.kind {
+                FaultKind::Clock => false,
+                FaultKind::Partition | FaultKind::Loss | FaultKind::Pause | FaultKind::Kill => true,
+                _ => crate::faults::proxy::mode_supports(proxy, system, n).is_ok(),
+            })
+        };
         let without: Vec<&str> = Schedule::builtin_names()
             .into_iter()
-            .filter(|n| Schedule::load(n).is_ok_and(|s| !s.kinds().contains(&FaultKind::Clock)))
+            .filter(|n| Schedule::load(n).is_ok_and(|s| runnable(&s)))
             .collect();
         return Err(NemesisError::Unsupported(format!(
             "clock faults unsupported for this system ({system}): {why}; nemesis `{}` has \
@@ -63,88 +103,72 @@ pub fn check_clock(
     Ok(())
 }
 
-/// Injects one fault now. The returned event carries `apply_us`, the time from this call
-/// (the decision) to the fault being in force; on failure the event has `error` and no
-/// fault is active.
-pub async fn start_fault(
-    cluster: &Cluster,
+/// Whether resolving `spec` needs the current leader.
+fn needs_leader(spec: &FaultSpec) -> bool {
+    use super::fault::{GrudgeSpec, LinkSpec, TargetSpec};
+    match spec {
+        FaultSpec::Partition { grudge, .. } => *grudge == GrudgeSpec::Leader,
+        FaultSpec::Pause { targets, .. }
+        | FaultSpec::Kill { targets, .. }
+        | FaultSpec::Clock { targets, .. }
+        | FaultSpec::Loss { targets, .. } => *targets == TargetSpec::Leader,
+        FaultSpec::Msg { spec, .. } => matches!(
+            spec.links,
+            LinkSpec::Leader | LinkSpec::LeaderIn | LinkSpec::LeaderOut
+        ),
+    }
+}
+
+/// Decides the concrete fault for `spec` (targets from the plan's target stream) and the
+/// detail to record.
+fn resolve(
     spec: &FaultSpec,
+    nodes: &[String],
+    leader: Option<&str>,
     plan: &mut Plan,
-    run_start: Instant,
-) -> (FaultEvent, Option<ActiveFault>) {
-    let nodes = cluster.node_ids();
-    let needs_leader = matches!(
-        spec,
-        FaultSpec::Partition {
-            grudge: super::fault::GrudgeSpec::Leader,
-            ..
-        } | FaultSpec::Pause {
-            targets: super::fault::TargetSpec::Leader,
-            ..
-        } | FaultSpec::Kill {
-            targets: super::fault::TargetSpec::Leader,
-            ..
-        } | FaultSpec::Clock {
-            targets: super::fault::TargetSpec::Leader,
-            ..
-        } | FaultSpec::Loss {
-            targets: super::fault::TargetSpec::Leader,
-            ..
-        }
-    );
-    let leader = if needs_leader {
-        cluster.leader().await
-    } else {
-        None
-    };
-    let leader = leader.as_deref();
-    let decided = Instant::now();
+) -> (
+    Fault,
+    Vec<String>,
+    serde_json::Map<String, Value>,
+    Option<ClockSpec>,
+) {
     let mut detail = serde_json::Map::new();
     let mut clock = None;
-    let mut offsets = BTreeMap::new();
-    let (kind, targets, result) = match spec {
+    let (fault, targets) = match spec {
         FaultSpec::Partition { grudge: g, .. } => {
-            let gr = grudge::grudge(*g, &nodes, leader, &mut plan.targets);
+            let gr = grudge::grudge(*g, nodes, leader, &mut plan.targets);
             detail.insert("grudge".into(), json!(gr));
             detail.insert("shape".into(), json!(g));
             let targets: Vec<String> = gr.keys().cloned().collect();
-            let r = cluster.partition(&gr).await;
-            (FaultKind::Partition, targets, r)
+            (Fault::Partition { grudge: gr }, targets)
         }
         FaultSpec::Loss {
             targets, percent, ..
         } => {
-            let t = grudge::targets(*targets, &nodes, leader, &mut plan.targets);
+            let t = grudge::targets(*targets, nodes, leader, &mut plan.targets);
             detail.insert("percent".into(), json!(percent));
-            let r = cluster.set_loss(&t, *percent).await;
-            (FaultKind::Loss, t, r)
+            (
+                Fault::Loss {
+                    targets: t.clone(),
+                    percent: *percent,
+                },
+                t,
+            )
         }
         FaultSpec::Pause { targets, .. } => {
-            let t = grudge::targets(*targets, &nodes, leader, &mut plan.targets);
-            let mut r = Ok(());
-            for id in &t {
-                if let Err(e) = cluster.pause(id).await {
-                    r = Err(e);
-                }
-            }
-            (FaultKind::Pause, t, r)
+            let t = grudge::targets(*targets, nodes, leader, &mut plan.targets);
+            (Fault::Pause { targets: t.clone() }, t)
         }
         FaultSpec::Kill { targets, .. } => {
-            let t = grudge::targets(*targets, &nodes, leader, &mut plan.targets);
-            let mut r = Ok(());
-            for id in &t {
-                if let Err(e) = cluster.kill(id).await {
-                    r = Err(e);
-                }
-            }
-            (FaultKind::Kill, t, r)
+            let t = grudge::targets(*targets, nodes, leader, &mut plan.targets);
+            (Fault::Kill { targets: t.clone() }, t)
         }
         FaultSpec::Clock {
             targets, clock: c, ..
         } => {
             use rand::RngExt;
-            let t = grudge::targets(*targets, &nodes, leader, &mut plan.targets);
-            let mut r = Ok(());
+            let t = grudge::targets(*targets, nodes, leader, &mut plan.targets);
+            let mut offsets = BTreeMap::new();
             for id in &t {
                 let off = match c {
                     ClockSpec::Bump { offset_ms } => {
@@ -154,9 +178,6 @@ pub async fn start_fault(
                     ClockSpec::Drift { .. } => 0,
                 };
                 offsets.insert(id.clone(), off);
-                if let Err(e) = cluster.set_clock_offset(id, off).await {
-                    r = Err(e);
-                }
             }
             let mut d = serde_json::to_value(c).expect("clock spec serialises");
             if let Value::Object(m) = &mut d {
@@ -164,16 +185,75 @@ pub async fn start_fault(
             }
             detail.insert("offset_ms".into(), json!(offsets));
             clock = Some(c.clone());
-            (FaultKind::Clock, t, r)
+            (Fault::Clock { offsets }, t)
+        }
+        FaultSpec::Msg { spec: m, .. } => {
+            let links = grudge::links(m.links, nodes, leader, &mut plan.targets);
+            let mut rule = m.rule_template();
+            rule.id = NEXT_RULE.fetch_add(1, Ordering::Relaxed);
+            rule.links = links;
+            let mut d = serde_json::to_value(&rule).expect("rule serialises");
+            if let Value::Object(o) = &mut d {
+                o.remove("id");
+                detail.append(o);
+            }
+            detail.insert("shape".into(), json!(m.links));
+            let mut t: Vec<String> = rule
+                .links
+                .iter()
+                .flat_map(|(a, b)| [a.clone(), b.clone()])
+                .collect();
+            t.sort();
+            t.dedup();
+            (Fault::Message { rule }, t)
         }
     };
+    (fault, targets, detail, clock)
+}
+
+/// Injects one fault now. The returned event carries `apply_us`, the time from this call
+/// (the decision) to the fault being in force; on failure the event has `error` and no
+/// fault is active.
+pub async fn start_fault(
+    cluster: &Cluster,
+    spec: &FaultSpec,
+    plan: &mut Plan,
+    run_start: Instant,
+) -> (FaultEvent, Option<ActiveFault>) {
+    start_on(
+        &*faults::for_cluster(cluster),
+        cluster,
+        spec,
+        plan,
+        run_start,
+    )
+    .await
+}
+
+async fn start_on(
+    backend: &dyn Faults,
+    cluster: &Cluster,
+    spec: &FaultSpec,
+    plan: &mut Plan,
+    run_start: Instant,
+) -> (FaultEvent, Option<ActiveFault>) {
+    let nodes = cluster.node_ids();
+    let leader = if needs_leader(spec) {
+        cluster.leader().await
+    } else {
+        None
+    };
+    let decided = Instant::now();
+    let (fault, targets, mut detail, clock) = resolve(spec, &nodes, leader.as_deref(), plan);
+    let result = backend.apply(&fault).await;
     detail.insert(
         "apply_us".into(),
         json!(decided.elapsed().as_micros() as u64),
     );
-    if let Err(e) = result {
+    if let Err(e) = &result {
         detail.insert("error".into(), json!(e.to_string()));
     }
+    let kind = fault.kind();
     let event = FaultEvent {
         at_ns: ns_since(run_start),
         action: Action::Start,
@@ -181,11 +261,16 @@ pub async fn start_fault(
         targets: targets.clone(),
         detail: Value::Object(detail),
     };
+    let offsets = match &fault {
+        Fault::Clock { offsets } => offsets.clone(),
+        _ => BTreeMap::new(),
+    };
     // A fault that failed half-way may still be partly in force: it stays active so the
     // stop step undoes whatever did happen.
     let active = ActiveFault {
         kind,
         targets,
+        fault,
         clock,
         offsets,
         started: Instant::now(),
@@ -195,8 +280,13 @@ pub async fn start_fault(
 
 /// One tick of a time-varying clock fault (strobe, drift); no-op for other faults.
 pub async fn tick(cluster: &Cluster, active: &ActiveFault) {
+    tick_on(&*faults::for_cluster(cluster), active).await
+}
+
+async fn tick_on(backend: &dyn Faults, active: &ActiveFault) {
     let Some(clock) = &active.clock else { return };
     let elapsed = active.started.elapsed();
+    let mut offsets = BTreeMap::new();
     for id in &active.targets {
         let base = active.offsets.get(id).copied().unwrap_or(0);
         let off = match clock {
@@ -213,7 +303,10 @@ pub async fn tick(cluster: &Cluster, active: &ActiveFault) {
             }
             ClockSpec::Drift { ms_per_s } => base + (ms_per_s * elapsed.as_secs_f64()) as i64,
         };
-        let _ = cluster.set_clock_offset(id, off).await;
+        offsets.insert(id.clone(), off);
+    }
+    if !offsets.is_empty() {
+        let _ = backend.apply(&Fault::Clock { offsets }).await;
     }
 }
 
@@ -228,54 +321,26 @@ pub fn tick_period(active: &ActiveFault) -> Option<Duration> {
     }
 }
 
-/// Undoes one fault (heal the partition, stop the loss, resume, restart, reset clocks).
+/// Undoes one fault (heal the partition, stop the loss, resume, restart, reset clocks,
+/// remove the proxy rule).
 pub async fn stop_fault(cluster: &Cluster, active: ActiveFault, run_start: Instant) -> FaultEvent {
+    stop_on(&*faults::for_cluster(cluster), active, run_start).await
+}
+
+async fn stop_on(backend: &dyn Faults, active: ActiveFault, run_start: Instant) -> FaultEvent {
     let decided = Instant::now();
     let mut detail = serde_json::Map::new();
-    let mut errors = Vec::new();
-    match active.kind {
-        FaultKind::Partition => {
-            if let Err(e) = cluster.partition(&BTreeMap::new()).await {
-                errors.push(e.to_string());
-            }
-        }
-        FaultKind::Loss => {
-            if let Err(e) = cluster.set_loss(&[], 0).await {
-                errors.push(e.to_string());
-            }
-        }
-        FaultKind::Pause => {
-            for id in &active.targets {
-                if let Err(e) = cluster.resume(id).await {
-                    errors.push(e.to_string());
-                }
-            }
-        }
-        FaultKind::Kill => {
-            for id in &active.targets {
-                if let Err(e) = cluster.restart(id).await {
-                    errors.push(e.to_string());
-                }
-            }
-        }
-        FaultKind::Clock => {
-            let mut last = BTreeMap::new();
-            for id in &active.targets {
-                last.insert(id.clone(), cluster.clock_offset_ms(id).unwrap_or(0));
-                if let Err(e) = cluster.set_clock_offset(id, 0).await {
-                    errors.push(e.to_string());
-                }
-            }
-            detail.insert("offset_ms_before".into(), json!(last));
+    match backend.undo(&active.fault).await {
+        Ok(Value::Object(mut d)) => detail.append(&mut d),
+        Ok(_) => {}
+        Err(e) => {
+            detail.insert("error".into(), json!(e.to_string()));
         }
     }
     detail.insert(
         "apply_us".into(),
         json!(decided.elapsed().as_micros() as u64),
     );
-    if !errors.is_empty() {
-        detail.insert("error".into(), json!(errors.join("; ")));
-    }
     FaultEvent {
         at_ns: ns_since(run_start),
         action: Action::Stop,
@@ -289,7 +354,7 @@ pub async fn stop_fault(cluster: &Cluster, active: ActiveFault, run_start: Insta
 pub struct NemesisHandle {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<Result<Vec<FaultEvent>, String>>,
-    cluster: Cluster,
+    backend: Arc<dyn Faults>,
 }
 
 /// Sleeps until `d` passes or a stop is requested; true if stopped.
@@ -307,6 +372,7 @@ async fn pause_or_stop(d: Duration, rx: &mut watch::Receiver<bool>) -> bool {
 /// at a stop is undone (and recorded) before returning.
 async fn run_lane(
     c: Cluster,
+    backend: Arc<dyn Faults>,
     lane: Lane,
     mut plan: Plan,
     run_start: Instant,
@@ -322,7 +388,7 @@ async fn run_lane(
         return log;
     }
     while let Some(step) = plan.next(&lane) {
-        let (ev, active) = start_fault(&c, &step.fault, &mut plan, run_start).await;
+        let (ev, active) = start_on(&*backend, &c, &step.fault, &mut plan, run_start).await;
         emit(ev, &mut log);
         let mut stopped = false;
         if let Some(active) = active {
@@ -338,9 +404,9 @@ async fn run_lane(
                     stopped = true;
                     break;
                 }
-                tick(&c, &active).await;
+                tick_on(&*backend, &active).await;
             }
-            let ev = stop_fault(&c, active, run_start).await;
+            let ev = stop_on(&*backend, active, run_start).await;
             emit(ev, &mut log);
         }
         if stopped || pause_or_stop(step.then_wait, &mut stop_rx).await {
@@ -360,7 +426,8 @@ pub fn spawn(
     run_start: Instant,
     events: mpsc::UnboundedSender<FaultEvent>,
 ) -> Result<NemesisHandle, NemesisError> {
-    check_supported(&cluster, &schedule)?;
+    let backend = faults::for_cluster(&cluster);
+    check_backend(&*backend, &schedule)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let lanes: Vec<_> = schedule
         .lanes
@@ -369,6 +436,7 @@ pub fn spawn(
         .map(|(i, lane)| {
             tokio::spawn(run_lane(
                 cluster.clone(),
+                backend.clone(),
                 lane,
                 Plan::for_lane(seed, i),
                 run_start,
@@ -391,7 +459,7 @@ pub fn spawn(
     Ok(NemesisHandle {
         stop: stop_tx,
         task,
-        cluster,
+        backend,
     })
 }
 
@@ -406,7 +474,7 @@ impl NemesisHandle {
             .map_err(|e| format!("nemesis task failed: {e}"))
             .and_then(|r| r)
             .map_err(NemesisError::Unsupported)?;
-        self.cluster.heal().await?;
+        self.backend.heal().await?;
         Ok(log)
     }
 }

@@ -5,13 +5,19 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "kebab-case")]
 pub enum FaultKind {
     Partition,
     Loss,
     Pause,
     Kill,
     Clock,
+    MsgDelay,
+    MsgDup,
+    MsgDrop,
+    MsgHold,
+    ConnReset,
+    Bandwidth,
 }
 
 impl FaultKind {
@@ -22,6 +28,12 @@ impl FaultKind {
             FaultKind::Pause => "pause",
             FaultKind::Kill => "kill",
             FaultKind::Clock => "clock",
+            FaultKind::MsgDelay => "msg-delay",
+            FaultKind::MsgDup => "msg-dup",
+            FaultKind::MsgDrop => "msg-drop",
+            FaultKind::MsgHold => "msg-hold",
+            FaultKind::ConnReset => "conn-reset",
+            FaultKind::Bandwidth => "bandwidth",
         }
     }
 }
@@ -71,6 +83,26 @@ pub enum ClockSpec {
     Strobe { delta_ms: i64, period_ms: u64 },
     /// Run fast (or slow, if negative) by `ms_per_s` ms every second.
     Drift { ms_per_s: f64 },
+}
+
+/// Which directed peer links a message fault acts on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LinkSpec {
+    /// Every directed link.
+    All,
+    /// Every link to or from the current leader.
+    Leader,
+    /// The leader's outgoing links only.
+    LeaderOut,
+    /// The leader's incoming links only.
+    LeaderIn,
+    /// Every link to or from one random node.
+    One,
+    /// Every link to or from a random minority.
+    Minority,
+    /// Random halves, one direction only: the first half's messages to the second.
+    OneWay,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rand::RngExt;
 
-use super::fault::{GrudgeSpec, TargetSpec};
+use super::fault::{GrudgeSpec, LinkSpec, TargetSpec};
 
 pub type Grudge = BTreeMap<String, Vec<String>>;
 
@@ -134,6 +134,47 @@ pub fn targets(
     v
 }
 
+/// The directed links (from, to) a message fault acts on.
+pub fn links(
+    spec: LinkSpec,
+    nodes: &[String],
+    leader: Option<&str>,
+    rng: &mut impl rand::Rng,
+) -> BTreeSet<(String, String)> {
+    let all = || {
+        nodes.iter().flat_map(|a| {
+            nodes
+                .iter()
+                .filter(move |b| *b != a)
+                .map(move |b| (a.clone(), b.clone()))
+        })
+    };
+    let touching = |set: &[String]| -> BTreeSet<(String, String)> {
+        all()
+            .filter(|(a, b)| set.contains(a) || set.contains(b))
+            .collect()
+    };
+    let leader_of = |rng: &mut _| targets(TargetSpec::Leader, nodes, leader, rng);
+    match spec {
+        LinkSpec::All => all().collect(),
+        LinkSpec::Leader => touching(&leader_of(rng)),
+        LinkSpec::LeaderOut => {
+            let l = leader_of(rng);
+            all().filter(|(a, _)| l.contains(a)).collect()
+        }
+        LinkSpec::LeaderIn => {
+            let l = leader_of(rng);
+            all().filter(|(_, b)| l.contains(b)).collect()
+        }
+        LinkSpec::One => touching(&targets(TargetSpec::One, nodes, leader, rng)),
+        LinkSpec::Minority => touching(&targets(TargetSpec::Minority, nodes, leader, rng)),
+        LinkSpec::OneWay => grudge(GrudgeSpec::OneWay, nodes, leader, rng)
+            .into_iter()
+            .flat_map(|(hears_not, from)| from.into_iter().map(move |f| (f, hears_not.clone())))
+            .collect(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +253,24 @@ mod tests {
             }
         }
         assert_eq!(g.len(), 2);
+    }
+
+    #[test]
+    fn link_shapes() {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let n = ids(5);
+        assert_eq!(links(LinkSpec::All, &n, None, &mut rng).len(), 20);
+        let l = links(LinkSpec::Leader, &n, Some("n2"), &mut rng);
+        assert_eq!(l.len(), 8);
+        assert!(l.iter().all(|(a, b)| a == "n2" || b == "n2"));
+        let out = links(LinkSpec::LeaderOut, &n, Some("n2"), &mut rng);
+        assert_eq!(out.len(), 4);
+        assert!(out.iter().all(|(a, _)| a == "n2"));
+        let one_way = links(LinkSpec::OneWay, &n, None, &mut rng);
+        assert_eq!(one_way.len(), 6, "2 x 3 links, one direction");
+        for (a, b) in &one_way {
+            assert!(!one_way.contains(&(b.clone(), a.clone())));
+        }
     }
 
     #[test]

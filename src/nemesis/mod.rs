@@ -13,6 +13,6 @@ pub use error::NemesisError;
 pub use executor::{
     ActiveFault, NemesisHandle, check_clock, check_supported, spawn, start_fault, stop_fault,
 };
-pub use fault::{Action, ClockSpec, FaultEvent, FaultKind, GrudgeSpec, TargetSpec};
+pub use fault::{Action, ClockSpec, FaultEvent, FaultKind, GrudgeSpec, LinkSpec, TargetSpec};
 pub use grudge::Grudge;
-pub use schedule::{FaultSpec, Lane, Plan, Schedule, Step};
+pub use schedule::{FaultSpec, Lane, MsgSpec, Plan, Schedule, Step};

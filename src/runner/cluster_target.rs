@@ -59,6 +59,12 @@ impl Target for ClusterTarget {
         })
     }
 
+    fn set_run_start(&mut self, run_start: Instant) {
+        if let Some(p) = self.cluster.peer_proxy() {
+            p.set_epoch(run_start);
+        }
+    }
+
     async fn start_faults(
         &mut self,
         seed: u64,

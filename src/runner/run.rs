@@ -138,6 +138,7 @@ pub async fn execute<T: Target>(
     let t0 = Instant::now();
     let phases = Phases::of(cfg.time_limit);
     let recorder = Arc::new(Recorder::create(&dir.join(store::HISTORY))?);
+    target.set_run_start(recorder.started());
     let wpath = dir.join(store::WORKLOAD);
     std::fs::write(&wpath, &cfg.workload.text)
         .map_err(|e| RunError::Io(format!("{}: {e}", wpath.display())))?;

@@ -24,6 +24,8 @@ pub trait Target: Send {
     fn adapter(&self) -> Adapter;
     /// How to ask every node for its status (usable from another task).
     fn status_fn(&self) -> StatusFn;
+    /// The run's time origin (history times count from it), told once before any op.
+    fn set_run_start(&mut self, _run_start: Instant) {}
     /// Starts the fault schedule (driven by `seed`, times relative to `run_start`); every
     /// realized action goes to `sink`.
     fn start_faults(
