@@ -23,6 +23,7 @@ pub mod results;
 pub mod run_dir;
 pub mod server;
 pub mod store_index;
+pub mod suite_history;
 pub mod timeline;
 pub mod witness;
 

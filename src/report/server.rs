@@ -1,4 +1,5 @@
-//! `faultline serve`: the index of stored runs and every file under the store, read-only.
+//! `faultline serve`: the index of stored runs, suites over time (`/suites/`) and every
+//! file under the store, read-only.
 //! Paths are confined to the store: `..`, absolute paths and symlinks leading outside are
 //! refused.
 
@@ -14,6 +15,9 @@ use axum::routing::get;
 
 use super::escape;
 use super::store_index::{index_html, list_runs};
+use super::suite_history::{
+    NIGHTS_SHOWN, list_suites, load_nights, run_link, suite_html, suites_html,
+};
 
 #[derive(Clone)]
 struct Store(Arc<PathBuf>);
@@ -23,6 +27,10 @@ pub fn router(store: PathBuf) -> Router {
         .route("/", get(index))
         .route("/runs/", get(index))
         .route("/runs/{*path}", get(file))
+        .route("/suites/", get(suites))
+        .route("/suites", get(suites))
+        .route("/suites/{name}/", get(suite))
+        .route("/suites/{name}", get(suite))
         .with_state(Store(Arc::new(store)))
 }
 
@@ -35,6 +43,29 @@ async fn index(State(Store(store)): State<Store>) -> Response {
     let store2 = store.clone();
     match tokio::task::spawn_blocking(move || list_runs(&store2)).await {
         Ok(Ok(runs)) => Html(index_html(&runs, &store)).into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+async fn suites(State(Store(store)): State<Store>) -> Response {
+    match tokio::task::spawn_blocking(move || list_suites(&store)).await {
+        Ok(Ok(all)) => Html(suites_html(&all)).into_response(),
+        Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+async fn suite(State(Store(store)): State<Store>, UrlPath(name): UrlPath<String>) -> Response {
+    let page = tokio::task::spawn_blocking(move || {
+        load_nights(&store, &name).map(|nights| {
+            nights.map(|n| suite_html(&name, &n, NIGHTS_SHOWN, &|d| run_link(&store, d)))
+        })
+    })
+    .await;
+    match page {
+        Ok(Ok(Some(page))) => Html(page).into_response(),
+        Ok(Ok(None)) => (StatusCode::NOT_FOUND, "no such suite in the store").into_response(),
         Ok(Err(e)) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }

@@ -88,7 +88,8 @@ tr.valid td:first-child{border-left:5px solid #3a8f3a}tr.invalid td:first-child{
 tr.unknown td:first-child,tr.none td:first-child{border-left:5px solid #8a8f98}
 .badge{display:inline-block;padding:1px 9px;border-radius:10px;color:#fff;font-weight:600;font-size:12px;text-transform:uppercase}
 .b-valid{background:#3a8f3a}.b-invalid{background:#d64545}.b-unknown,.b-none{background:#8a8f98}.muted{color:#6b7280}
-</style></head><body><header><h1>faultline runs</h1></header><main>"#,
+header a{color:#cfd6e4}
+</style></head><body><header><h1>faultline runs</h1><nav><a href="/suites/">suites over time</a></nav></header><main>"#,
     );
     let _ = write!(
         out,

@@ -47,6 +47,8 @@ pub struct StoredCase {
     pub case: String,
     pub seed: u64,
     #[serde(default)]
+    pub canary: bool,
+    #[serde(default)]
     pub run_dir: Option<String>,
     #[serde(default)]
     pub fingerprint: super::fingerprint::Fingerprint,
@@ -65,6 +67,14 @@ pub struct StoredSummary {
     pub suite: String,
     pub started_at: String,
     pub exit_code: u8,
+    #[serde(default)]
+    pub elapsed_s: f64,
+    #[serde(default)]
+    pub passed: usize,
+    #[serde(default)]
+    pub failed: usize,
+    #[serde(default)]
+    pub quarantined: usize,
     #[serde(default)]
     pub cases: Vec<StoredCase>,
 }
