@@ -16,12 +16,7 @@ fn suite(file: &Path, store: &Path, extra: &[&str]) -> (i32, String) {
         .args(extra)
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    common::code_and_text(&out)
 }
 
 #[test]

