@@ -112,7 +112,12 @@ struct Inner {
     torn_down: AtomicBool,
     /// The peer proxy, when the descriptor proxies peer links.
     proxy: Mutex<Option<PeerProxy>>,
+    /// Told each restarted node's first status (see `on_restart_status`).
+    restart_status: Mutex<Option<StatusSink>>,
 }
+
+/// Receives a node's status (node id, the status adapter's JSON).
+pub type StatusSink = Arc<dyn Fn(&str, Value) + Send + Sync>;
 
 /// Every cluster alive in this process, for signal-time teardown.
 static LIVE: Mutex<Vec<Weak<Inner>>> = Mutex::new(Vec::new());
@@ -284,6 +289,7 @@ impl Cluster {
             record: Mutex::new(record),
             torn_down: AtomicBool::new(false),
             proxy: Mutex::new(None),
+            restart_status: Mutex::new(None),
         });
         lock(&LIVE).push(Arc::downgrade(&inner));
         // From here on, dropping `cluster` on an error path tears everything down.
@@ -726,7 +732,21 @@ impl Cluster {
         self.check_live()?;
         self.spawn_node(i)?;
         self.save_record()?;
-        self.wait_ready(i).await
+        self.wait_ready(i).await?;
+        let sink = lock(&self.inner.restart_status).clone();
+        if let Some(sink) = sink {
+            if let Ok(v) = self.status(id).await {
+                sink(id, v);
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends every restarted node's status, asked the moment it is ready, to `sink`. That
+    /// is when state a node forgot over the restart (a term, a promise) shows, before the
+    /// protocol raises it again; a periodic probe mostly misses that window.
+    pub fn on_restart_status(&self, sink: StatusSink) {
+        *lock(&self.inner.restart_status) = Some(sink);
     }
 
     /// Gracefully stops every node (in parallel).

@@ -57,8 +57,13 @@ pub fn render_html(input: &ReportInput) -> String {
     );
     let _ = write!(
         out,
-        r##"<header class="top"><span class="badge big b-{word}" id="overall-verdict">{word}</span><h1>{}</h1><nav><a href="#summary">summary</a><a href="#verdicts">verdicts</a><a href="#faults">faults</a><a href="#timeline-section">timeline</a><a href="#plots">latency &amp; throughput</a></nav></header><main><div id="js-errors"></div>"##,
-        escape::html(&input.title)
+        r##"<header class="top"><span class="badge big b-{word}" id="overall-verdict">{word}</span><h1>{}</h1><nav><a href="#summary">summary</a><a href="#verdicts">verdicts</a><a href="#faults">faults</a><a href="#timeline-section">timeline</a>{}<a href="#plots">latency &amp; throughput</a></nav></header><main><div id="js-errors"></div>"##,
+        escape::html(&input.title),
+        if input.messages.is_empty() {
+            ""
+        } else {
+            r##"<a href="#messages">messages</a>"##
+        }
     );
 
     // Summary
@@ -179,6 +184,10 @@ pub fn render_html(input: &ReportInput) -> String {
         }
     }
     out.push_str("</div></section>");
+
+    if !input.messages.is_empty() {
+        out.push_str(&super::space_time::section(input.messages));
+    }
 
     // Plots
     out.push_str(r#"<section id="plots"><h2>Latency</h2>"#);

@@ -6,6 +6,7 @@ use serde_json::Value;
 use super::node_logs::NodeLog;
 use super::results::RunResults;
 use crate::checker::Verdict;
+use crate::faults::proxy::trace::MessageEvent;
 use crate::history::History;
 
 pub struct ReportInput<'a> {
@@ -17,6 +18,8 @@ pub struct ReportInput<'a> {
     /// `schedule.json` as written by the runner.
     pub schedule: Option<&'a Value>,
     pub node_logs: &'a [NodeLog],
+    /// The peer proxy's message trace (`messages.jsonl`), if the run kept one.
+    pub messages: &'a [MessageEvent],
     /// Where the history came from, shown in the summary.
     pub source: Option<String>,
     /// Files linked from the page, relative to it.
@@ -33,6 +36,7 @@ impl<'a> ReportInput<'a> {
             results: None,
             schedule: None,
             node_logs: &[],
+            messages: &[],
             source: None,
             files: Vec::new(),
         }

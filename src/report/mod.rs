@@ -22,6 +22,7 @@ pub mod plots;
 pub mod results;
 pub mod run_dir;
 pub mod server;
+pub mod space_time;
 pub mod store_index;
 pub mod suite_history;
 pub mod timeline;

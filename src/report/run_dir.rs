@@ -12,6 +12,7 @@ use super::junit::junit_xml;
 use super::node_logs::NodeLog;
 use super::results::{Counts, RunResults};
 use super::timeline::value_text;
+use crate::faults::proxy::trace::MessageEvent;
 use crate::history::{History, HistoryError, jsonl};
 
 /// What `write_run_report` wrote.
@@ -32,6 +33,8 @@ pub struct LoadedRun {
     pub results: RunResults,
     pub schedule: Option<Value>,
     pub node_logs: Vec<NodeLog>,
+    /// `messages.jsonl` (the peer proxy's trace), empty when the run kept none.
+    pub messages: Vec<MessageEvent>,
 }
 
 /// Reads the history; a malformed *last* line with no newline after it is a write cut short
@@ -93,6 +96,12 @@ pub fn load_run(dir: &Path) -> Result<LoadedRun, ReportError> {
     let results = RunResults::read(&dir.join("results.json"))?;
     let schedule = read_json(&dir.join("schedule.json"))?;
     let node_logs = read_node_logs(dir)?;
+    let trace = dir.join("messages.jsonl");
+    let messages = if trace.is_file() {
+        crate::faults::proxy::trace::read(&trace).map_err(|e| ReportError::io(&trace, e))?
+    } else {
+        Vec::new()
+    };
     Ok(LoadedRun {
         dir: dir.to_path_buf(),
         history,
@@ -100,6 +109,7 @@ pub fn load_run(dir: &Path) -> Result<LoadedRun, ReportError> {
         results,
         schedule,
         node_logs,
+        messages,
     })
 }
 
@@ -150,10 +160,20 @@ pub fn write_run_report(run_dir: &Path) -> Result<ReportFiles, ReportError> {
     }
     files.extend(["results.json".to_string(), "junit.xml".to_string()]);
     files.extend(run.node_logs.iter().map(|l| l.file.clone()));
+    if !run.messages.is_empty() {
+        // The diagram on its own too, for pasting into an issue or a README.
+        let w = super::space_time::pick_window(&run.messages);
+        write_atomically(
+            &run_dir.join("messages.svg"),
+            super::space_time::svg(&w).as_bytes(),
+        )?;
+        files.extend(["messages.jsonl".to_string(), "messages.svg".to_string()]);
+    }
     let mut input = ReportInput::new(title, &run.history, &r.verdicts);
     input.results = Some(r);
     input.schedule = run.schedule.as_ref();
     input.node_logs = &run.node_logs;
+    input.messages = &run.messages;
     input.files = files;
     if let Some(tail) = &run.torn_tail {
         input.source = Some(format!(

@@ -45,6 +45,10 @@ impl Target for ClusterTarget {
         }
     }
 
+    fn on_restart_status(&mut self, sink: crate::cluster::StatusSink) {
+        self.cluster.on_restart_status(sink);
+    }
+
     fn status_fn(&self) -> StatusFn {
         let c = self.cluster.clone();
         Arc::new(move || {

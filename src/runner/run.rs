@@ -191,6 +191,13 @@ pub async fn execute<T: Target>(
         })
     };
     let probes_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    {
+        // A write error here also fails the next op's record, which ends the run.
+        let r = recorder.clone();
+        target.on_restart_status(Arc::new(move |node, status| {
+            let _ = r.probe(node, status);
+        }));
+    }
     let prober = tokio::spawn(probe::probe_loop(
         recorder.clone(),
         target.status_fn(),

@@ -24,6 +24,9 @@ pub trait Target: Send {
     fn adapter(&self) -> Adapter;
     /// How to ask every node for its status (usable from another task).
     fn status_fn(&self) -> StatusFn;
+    /// Where a restarted node's first status goes (recorded as a probe); targets that do
+    /// not restart nodes ignore it.
+    fn on_restart_status(&mut self, _sink: crate::cluster::StatusSink) {}
     /// The run's time origin (history times count from it), told once before any op.
     fn set_run_start(&mut self, _run_start: Instant) {}
     /// Starts the fault schedule (driven by `seed`, times relative to `run_start`); every

@@ -498,7 +498,12 @@ pub fn capable(test: &str) -> bool {
 
 /// Is the bundled Raft binary built where the runtime looks for it?
 pub fn raft_available(test: &str) -> bool {
-    let d = faultline::cluster::SystemDescriptor::load("raft").unwrap();
+    system_available(test, "raft")
+}
+
+/// Is the binary of the bundled system `name` built where the runtime looks for it?
+pub fn system_available(test: &str, name: &str) -> bool {
+    let d = faultline::cluster::SystemDescriptor::load(name).unwrap();
     match d.resolve_binary() {
         Ok(_) => true,
         Err(e) => {

@@ -28,10 +28,14 @@ const MAX_BODY: usize = 64 << 20;
 const MAX_QUEUED: usize = 100_000;
 /// Most messages delivered in one batch.
 const MAX_BATCH: usize = 256;
-/// A delivery's connect and request limits, as the bundled nodes' own transport has them: a
-/// partitioned peer never answers, and a delivery that waits on it would hold up the link.
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(250);
+/// A delivery's connect and request limits: a partitioned peer never answers, and a delivery
+/// that waits on it would hold up the link. The connect limit is above TCP's first SYN
+/// retransmit (1 s), so packet loss alone does not turn into lost batches.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(1200);
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
+/// Tries per batch: one retry on a fresh connection covers a lost segment or a connection the
+/// peer closed while idle; more would let one unreachable peer hold the link for long.
+const DELIVERY_TRIES: usize = 2;
 /// Bodies at least this big (snapshots) get `LARGE_TIMEOUT`.
 const LARGE_BODY: usize = 1 << 20;
 const LARGE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -129,21 +133,36 @@ async fn deliver_loop(p: PeerProxy, link: Link, mut rx: mpsc::Receiver<Item>) {
             field,
             Value::Array(batch.into_iter().map(|i| i.msg).collect()),
         );
-        let body = serde_json::to_vec(&env).expect("json serialises");
+        let body = Bytes::from(serde_json::to_vec(&env).expect("json serialises"));
         let limit = if body.len() >= LARGE_BODY {
             LARGE_TIMEOUT
         } else {
             REQUEST_TIMEOUT
         };
-        let req = Request::post(&*path)
-            .header("content-type", "application/json")
-            .header("host", "peer")
-            .body(Full::new(Bytes::from(body)))
-            .expect("request builds");
-        let ok = matches!(
-            tokio::time::timeout(limit, send_and_read(&p, &link, &mut conn, req)).await,
-            Ok(Ok(st)) if st.is_success()
-        );
+        let mut ok = false;
+        for _ in 0..DELIVERY_TRIES {
+            // A connect that times out means the peer is cut off: no retry, so a partition
+            // costs the link one connect limit per batch, not more.
+            if conn.as_ref().is_none_or(|c| c.is_closed()) {
+                match open(&p, &link).await {
+                    Ok(c) => conn = Some(c),
+                    Err(_) => break,
+                }
+            }
+            let req = Request::post(&*path)
+                .header("content-type", "application/json")
+                .header("host", "peer")
+                .body(Full::new(body.clone()))
+                .expect("request builds");
+            ok = matches!(
+                tokio::time::timeout(limit, send_and_read(&p, &link, &mut conn, req)).await,
+                Ok(Ok(st)) if st.is_success()
+            );
+            if ok {
+                break;
+            }
+            conn = None;
+        }
         if !ok {
             // A failed delivery is lost messages, as on the wire (Raft-like peers
             // retransmit), and so is everything else already due: a peer that cannot be

@@ -151,6 +151,20 @@ impl kit::Replica for PaxosReplica {
                 },
             },
             kit::Input::Flush => Input::Flush,
+            kit::Input::Admin { id, name, .. } if name == "campaign" => {
+                let mut out: Vec<_> = self
+                    .core
+                    .step(Input::Campaign)
+                    .into_iter()
+                    .flat_map(|c| self.effect(c))
+                    .collect();
+                out.push(Effect::Answer {
+                    id,
+                    status: 200,
+                    body: json!({"ballot": self.core.generation().to_string()}),
+                });
+                return out;
+            }
             kit::Input::Admin { id, name, .. } => {
                 return vec![Effect::Answer {
                     id,

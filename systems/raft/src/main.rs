@@ -14,7 +14,7 @@ use faultline_raft::wal::{Record, replay};
     about = "A Raft key-value node speaking faultline's node protocol",
     after_help = "Planted bugs (--bug): vote-without-log-check, vote-twice-per-term, \
                   commit-prior-term, ack-before-fsync, stale-local-read, lease-no-drift-margin, \
-                  accept-stale-term-append."
+                  accept-stale-term-append, apply-duplicate-request."
 )]
 struct Args {
     #[command(flatten)]
@@ -101,6 +101,7 @@ fn main() -> anyhow::Result<()> {
     let raft = Raft::new(core, rec.hard_state, meta, rec.entries, initial);
     let mut opts = faultline_node::loop_options(node);
     opts.lazy_wal = bugs.ack_before_fsync;
+    opts.dedupe_requests = !bugs.apply_duplicate_request;
     let parts = Parts {
         id: id.clone(),
         listen: node.listen.clone(),

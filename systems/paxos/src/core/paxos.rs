@@ -77,6 +77,9 @@ pub enum Input {
     },
     /// End of a batch of inputs: send what was proposed (batching).
     Flush,
+    /// Start phase 1 now, as an election timeout would: leadership transfer, and the trigger
+    /// a choreographed scenario needs when the timers are set long.
+    Campaign,
 }
 
 /// Why a request was refused. Every refusal is definite: the request had no effect.
@@ -296,6 +299,7 @@ impl Paxos {
             Input::Read { id } => self.read(id),
             Input::SnapshotTaken { meta } => self.snapshot_taken(meta),
             Input::Flush => self.flush(),
+            Input::Campaign => self.start_phase1(),
         }
         std::mem::take(&mut self.out)
     }

@@ -315,6 +315,32 @@ mod tests {
     }
 
     #[test]
+    fn a_campaign_starts_phase_one_at_once_even_under_a_leader() {
+        let mut r = follower_with("n1", Bugs::default(), b(4, "n3"), &[]);
+        let p = prepare(b(5, "n1"), 1);
+        assert_eq!(
+            r.step(Input::Campaign),
+            vec![
+                Command::PersistPromise(b(5, "n1")),
+                Command::Sync,
+                send("n2", p.clone()),
+                send("n3", p),
+            ]
+        );
+        assert_eq!(r.role(), Role::Candidate);
+        // A leader asked to campaign gives its ballot up for a higher one.
+        let mut l = leader("n1");
+        let before = l.generation().round;
+        let out = l.step(Input::Campaign);
+        assert_eq!(
+            out[0],
+            Command::PersistPromise(b(before + 1, "n1")),
+            "{out:?}"
+        );
+        assert_eq!(l.role(), Role::Candidate);
+    }
+
+    #[test]
     fn the_new_leader_adopts_the_highest_vote_and_fills_gaps_with_noops() {
         let mut r = candidate("n1", Bugs::default(), &[(2, b(1, "n1"), "old")]);
         // n2 voted for "a" at 1 and "b" at 3, n3 (not needed) never answers

@@ -9,6 +9,7 @@
 //! | `stale-local-read` | any node answers reads from its local state, no ReadIndex | stale reads under partition (followers and deposed leaders lag) |
 //! | `lease-no-drift-margin` | reads use a leader lease on the wall clock with no drift margin | stale reads when the leader's clock is skewed or it is paused |
 //! | `accept-stale-term-append` | followers accept AppendEntries from a leader of an older term | a deposed leader overwrites entries: divergent logs, lost writes |
+//! | `apply-duplicate-request` | the state machine applies a client request id again (no dedupe), so a request delivered twice (a duplicated forward, a client retry) takes effect twice | duplicate list elements, a write resurrected after a later one |
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,10 +23,11 @@ pub enum Bug {
     StaleLocalRead,
     LeaseNoDriftMargin,
     AcceptStaleTermAppend,
+    ApplyDuplicateRequest,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 7] = [
+    pub const ALL: [Bug; 8] = [
         Bug::VoteWithoutLogCheck,
         Bug::VoteTwicePerTerm,
         Bug::CommitPriorTerm,
@@ -33,6 +35,7 @@ impl Bug {
         Bug::StaleLocalRead,
         Bug::LeaseNoDriftMargin,
         Bug::AcceptStaleTermAppend,
+        Bug::ApplyDuplicateRequest,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,6 +47,7 @@ impl Bug {
             Bug::StaleLocalRead => "stale-local-read",
             Bug::LeaseNoDriftMargin => "lease-no-drift-margin",
             Bug::AcceptStaleTermAppend => "accept-stale-term-append",
+            Bug::ApplyDuplicateRequest => "apply-duplicate-request",
         }
     }
 
@@ -56,6 +60,7 @@ impl Bug {
             Bug::StaleLocalRead => "stale reads under partition",
             Bug::LeaseNoDriftMargin => "stale reads under clock drift or pause",
             Bug::AcceptStaleTermAppend => "entries accepted from a deposed leader: divergent logs",
+            Bug::ApplyDuplicateRequest => "a request delivered twice is applied twice",
         }
     }
 }
@@ -68,7 +73,7 @@ impl fmt::Display for Bug {
 
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "unknown bug {0:?}; known: vote-without-log-check, vote-twice-per-term, commit-prior-term, ack-before-fsync, stale-local-read, lease-no-drift-margin, accept-stale-term-append"
+    "unknown bug {0:?}; known: vote-without-log-check, vote-twice-per-term, commit-prior-term, ack-before-fsync, stale-local-read, lease-no-drift-margin, accept-stale-term-append, apply-duplicate-request"
 )]
 pub struct UnknownBug(pub String);
 
@@ -92,6 +97,7 @@ pub struct Bugs {
     pub stale_local_read: bool,
     pub lease_no_drift_margin: bool,
     pub accept_stale_term_append: bool,
+    pub apply_duplicate_request: bool,
 }
 
 impl Bugs {
@@ -106,6 +112,7 @@ impl Bugs {
                 Bug::StaleLocalRead => b.stale_local_read = true,
                 Bug::LeaseNoDriftMargin => b.lease_no_drift_margin = true,
                 Bug::AcceptStaleTermAppend => b.accept_stale_term_append = true,
+                Bug::ApplyDuplicateRequest => b.apply_duplicate_request = true,
             }
         }
         b
