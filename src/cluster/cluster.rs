@@ -734,10 +734,10 @@ impl Cluster {
         self.save_record()?;
         self.wait_ready(i).await?;
         let sink = lock(&self.inner.restart_status).clone();
-        if let Some(sink) = sink {
-            if let Ok(v) = self.status(id).await {
-                sink(id, v);
-            }
+        if let Some(sink) = sink
+            && let Ok(v) = self.status(id).await
+        {
+            sink(id, v);
         }
         Ok(())
     }

@@ -2,8 +2,8 @@
 //! one lane per node, time left to right, an arrow per message from where the proxy took it
 //! to where it handed it on (slanted by the delay it added). Drops and losses end in a cross
 //! half way, holds in a bar until their release, duplicates are dashed. A run sends thousands
-//! of messages a second, so the page draws one window: the one around the first message
-//! that met a fault, which is where a reader wants to look first.
+//! of messages a second, so the page draws one window: where messages meeting faults are
+//! densest, which is where a reader wants to look first.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -13,7 +13,7 @@ use crate::faults::proxy::trace::MessageEvent;
 use super::escape;
 
 /// Most messages drawn in one diagram; a denser window is cut short at this many.
-pub const MAX_DRAWN: usize = 240;
+pub const MAX_DRAWN: usize = 100;
 /// How long the drawn window is at most (ns).
 pub const WINDOW_NS: u64 = 400_000_000;
 /// The window starts this long before the first faulted message (ns).
@@ -38,16 +38,32 @@ fn faulted(e: &MessageEvent) -> bool {
     e.fate != "delivered"
 }
 
-/// The window to draw: it starts shortly before the first message that met a fault (or at
-/// the first message) and holds at most `WINDOW_NS` and `MAX_DRAWN` messages.
+/// The window to draw: it starts shortly before the densest run of messages that met a
+/// fault (or at the first message, if none did) and holds at most `WINDOW_NS` and
+/// `MAX_DRAWN` messages.
 pub fn pick_window(events: &[MessageEvent]) -> Window<'_> {
     let mut sorted: Vec<&MessageEvent> = events.iter().collect();
     sorted.sort_by_key(|e| e.time);
-    let anchor = sorted
+    let faults: Vec<u64> = sorted
         .iter()
-        .find(|e| faulted(e))
-        .or(sorted.first())
-        .map_or(0, |e| e.time);
+        .filter(|e| faulted(e))
+        .map(|e| e.time)
+        .collect();
+    // Two pointers over the faulted messages: the start with the most of them within reach.
+    let (mut best, mut best_n, mut j) = (0, 0, 0);
+    for i in 0..faults.len() {
+        while j < faults.len() && faults[j] < faults[i] + WINDOW_NS / 2 {
+            j += 1;
+        }
+        if j - i > best_n {
+            (best, best_n) = (i, j - i);
+        }
+    }
+    let anchor = faults
+        .get(best)
+        .copied()
+        .or(sorted.first().map(|e| e.time))
+        .unwrap_or(0);
     let start_ns = anchor.saturating_sub(LEAD_NS);
     let mut end_ns = start_ns + WINDOW_NS;
     let mut drawn: Vec<&MessageEvent> = sorted
@@ -215,7 +231,7 @@ pub fn section(events: &[MessageEvent]) -> String {
     let mut out = String::from(r#"<section id="messages"><h2>Messages</h2>"#);
     let _ = write!(
         out,
-        r#"<p>{} peer messages traced (messages.jsonl). Drawn: {} from {:.3} s to {:.3} s, starting just before the first message that met a fault.</p><div class="space-time-wrap">"#,
+        r#"<p>{} peer messages traced (messages.jsonl). Drawn: {} from {:.3} s to {:.3} s, starting just before the densest run of messages that met a fault.</p><div class="space-time-wrap">"#,
         w.total,
         w.events.len(),
         w.start_ns as f64 / 1e9,
@@ -259,14 +275,17 @@ mod tests {
     }
 
     #[test]
-    fn window_starts_before_the_first_faulted_message_and_is_bounded() {
+    fn window_starts_before_the_densest_faulted_messages_and_is_bounded() {
         let mut events: Vec<MessageEvent> = (0..2000)
             .map(|i| ev(i, "n1", "n2", "append_entries", "delivered", None))
             .collect();
-        events.push(ev(1500, "n2", "n1", "vote", "dropped", None));
+        events.push(ev(300, "n2", "n1", "vote", "dropped", None));
+        for t in [1500, 1510, 1520] {
+            events.push(ev(t, "n2", "n1", "vote", "dropped", None));
+        }
         let w = pick_window(&events);
         assert_eq!(w.start_ns, 1_460_000_000);
-        assert_eq!(w.total, 2001);
+        assert_eq!(w.total, 2004);
         assert!(w.events.len() <= MAX_DRAWN);
         assert!(w.events.iter().any(|e| e.fate == "dropped"));
         assert!(
