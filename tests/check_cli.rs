@@ -165,3 +165,38 @@ fn html_report_of_an_invalid_history_draws_its_counterexample() {
     let two = faultline(&["check", "--html", page.to_str().unwrap(), &src, &src]);
     assert_eq!(two.status.code(), Some(254), "{two:?}");
 }
+
+/// A write of 1 completes, a write of 2 completes, then a read returns 1: linearizability and
+/// read-after-write both reject it; monotonic-reads (one read per session) and the staleness
+/// figure (k = 1) do not.
+const STALE: &str = r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"write","key":"a","value":1}
+{"index":1,"time":5,"process":0,"type":"ok","f":"write","key":"a","value":1}
+{"index":2,"time":6,"process":0,"type":"invoke","f":"write","key":"a","value":2}
+{"index":3,"time":9,"process":0,"type":"ok","f":"write","key":"a","value":2}
+{"index":4,"time":10,"process":1,"type":"invoke","f":"read","key":"a","value":null}
+{"index":5,"time":12,"process":1,"type":"ok","f":"read","key":"a","value":1}
+"#;
+
+#[test]
+fn weak_consistency_models_judge_a_stale_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("stale.jsonl");
+    std::fs::write(&f, STALE).unwrap();
+    let f = f.to_str().unwrap();
+    let run = |model: &str| {
+        let out = faultline(&["check", "--json", "--model", model, f]);
+        let line = json_lines(&out).remove(0);
+        (out.status.code(), line)
+    };
+    let (code, raw) = run("read-after-write");
+    assert_eq!(code, Some(1), "{raw}");
+    assert_eq!(raw["checker"], "read-after-write");
+    assert_eq!(raw["anomalies"][0]["kind"], "stale-read", "{raw}");
+    let (code, mono) = run("monotonic-reads");
+    assert_eq!(code, Some(0), "{mono}");
+    let (code, st) = run("staleness");
+    assert_eq!(code, Some(0), "{st}");
+    assert_eq!(st["stats"]["stale_reads"], 1, "{st}");
+    let (code, _) = run("register");
+    assert_eq!(code, Some(1));
+}

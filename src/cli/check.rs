@@ -24,7 +24,8 @@ pub struct Args {
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
     /// auto, register, cas-register, kv, append-kv, multi-register, mutex, set
-    /// (list-append and rw-register go to the Elle checker).
+    /// (list-append and rw-register go to the Elle checker; read-after-write,
+    /// monotonic-reads, sibling-lost-writes and staleness to the weak-consistency checkers).
     #[arg(long, default_value = "auto")]
     pub model: String,
     /// auto, jsonl, edn, json, jepsen-log, porcupine-kv.
@@ -160,6 +161,10 @@ pub fn verdict_of(
             opts.budget = settings.budget.clone();
             faultline::checker::elle::check_txns(&txns, &opts)
         }
+        "read-after-write" => faultline::checker::weak::read_after_write::check(history),
+        "monotonic-reads" => faultline::checker::weak::monotonic_reads::check(history),
+        "sibling-lost-writes" => faultline::checker::weak::siblings::check(history),
+        "staleness" => faultline::checker::weak::staleness::check(history),
         m => {
             let model: Model = m.parse().map_err(BadInput)?;
             let opts = linearizable::Options {

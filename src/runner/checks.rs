@@ -9,6 +9,7 @@ use crate::checker::elle::{self, ElleModel, ElleOptions};
 use crate::checker::linearizable::{self, Model};
 use crate::checker::set;
 use crate::checker::split_brain::{self, LogEntry, LogSamples};
+use crate::checker::weak;
 use crate::checker::{Budget, Validity, Verdict};
 use crate::history::History;
 use crate::workload::{CheckerName, WorkloadSpec};
@@ -65,8 +66,30 @@ pub fn check_run(
                 }
                 v
             }
+            CheckerName::ReadAfterWrite => vec![weak::read_after_write::check(history)],
+            CheckerName::MonotonicReads => vec![weak::monotonic_reads::check(history)],
+            CheckerName::SiblingLostWrites => vec![weak::siblings::check(history)],
+            CheckerName::Staleness => vec![weak::staleness::check(history)],
+            CheckerName::Convergence => vec![match parse_dumps(logs) {
+                Ok(d) => weak::convergence::check(&d),
+                Err(e) => unavailable(c, &e),
+            }],
         })
         .collect()
+}
+
+/// Each node's final `/log` in the Dynamo shape (its `/replica/dump` answers: one object per
+/// key it holds); a malformed one is named.
+fn parse_dumps(
+    logs: &BTreeMap<String, Value>,
+) -> Result<Vec<weak::convergence::ReplicaDump>, String> {
+    let mut out = Vec::new();
+    for (node, v) in logs {
+        let d: Vec<weak::convergence::ReplicaDump> = serde_json::from_value(v.clone())
+            .map_err(|e| format!("nodes/{node}/log.json is not a replica dump: {e}"))?;
+        out.extend(d);
+    }
+    Ok(out)
 }
 
 /// Each node's `/log` body as entries; a malformed one is named.

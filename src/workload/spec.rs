@@ -31,6 +31,18 @@ pub enum CheckerName {
     SplitBrain,
     /// Acknowledged writes missing from the final reads.
     LostWrites,
+    /// Each key a multi-writer regular register (a read sees a write not overwritten by one
+    /// completed before the read began; weak::read_after_write).
+    ReadAfterWrite,
+    /// Per client session, reads never go back to a write overwritten in real time.
+    MonotonicReads,
+    /// Each acknowledged write or add is in the final sibling set or causally superseded.
+    SiblingLostWrites,
+    /// After heal and quiescence every home replica of a key holds the same state (each
+    /// node's final `/log`, in the Dynamo shape: `/replica/dump` answers).
+    Convergence,
+    /// k-staleness and time-visibility of reads: a figure, never a verdict.
+    Staleness,
 }
 
 /// Relative weights of the operations a workload issues; absent means 0.
@@ -132,6 +144,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../workloads/list-append.toml"),
     ),
     ("set", include_str!("../../workloads/set.toml")),
+    (
+        "weak-register",
+        include_str!("../../workloads/weak-register.toml"),
+    ),
 ];
 
 impl WorkloadSpec {
@@ -260,7 +276,13 @@ impl WorkloadSpec {
             return Err(bad("checkers", "name at least one checker".into()));
         }
         let fits = |c: &CheckerName| match c {
-            CheckerName::Linearizable | CheckerName::LostWrites => self.kind == Kind::Register,
+            CheckerName::Linearizable
+            | CheckerName::LostWrites
+            | CheckerName::ReadAfterWrite
+            | CheckerName::MonotonicReads
+            | CheckerName::Staleness => self.kind == Kind::Register,
+            CheckerName::SiblingLostWrites => self.kind != Kind::ListAppend,
+            CheckerName::Convergence => true,
             CheckerName::Elle => self.kind == Kind::ListAppend,
             CheckerName::Set => self.kind == Kind::Set,
             CheckerName::SplitBrain => true,

@@ -9,3 +9,4 @@ pub mod fencing;
 pub mod set;
 pub mod shrink;
 pub mod split_brain;
+pub mod weak;

@@ -36,7 +36,7 @@ pub(crate) fn lost<'a>(ops: &[&'a Operation], f: &str, read: &Operation) -> Vec<
         .collect()
 }
 
-fn key_text(k: &Option<String>) -> String {
+pub(crate) fn key_text(k: &Option<String>) -> String {
     k.as_deref()
         .map_or("(no key)".to_string(), |k| format!("key {k}"))
 }
@@ -162,7 +162,7 @@ pub fn check(h: &History) -> Verdict {
     }
 }
 
-fn preview(xs: &[String]) -> String {
+pub(crate) fn preview(xs: &[String]) -> String {
     const N: usize = 10;
     if xs.len() <= N {
         xs.join(", ")
