@@ -26,7 +26,8 @@ fn after_help() -> String {
         "\
 Planted bugs of the bundled Raft (--bug, repeatable): vote-without-log-check,
 vote-twice-per-term, commit-prior-term, ack-before-fsync, stale-local-read,
-lease-no-drift-margin (reads from a wall-clock lease), accept-stale-term-append.
+lease-no-drift-margin (reads from a wall-clock lease), accept-stale-term-append,
+apply-duplicate-request (a request delivered twice is applied twice).
 
 Workloads: register, cas-register, kv, list-append, set (or a TOML file).
 

@@ -25,6 +25,7 @@ pub mod kv;
 pub mod local_cluster;
 pub mod node;
 pub mod read_rounds;
+pub mod refusals;
 pub mod replica;
 pub mod server;
 pub mod sim;
@@ -116,6 +117,7 @@ pub async fn start<R: Replica>(service: Service<R>, bugs: Vec<String>) -> anyhow
         inflight: AtomicUsize::new(0),
         max_inflight: 20_000,
         http: transport::http_client(),
+        refusals: Mutex::new(refusals::Refusals::default()),
     });
     log!("[{id}] listening on {addr}");
     let node_id = id.clone();

@@ -6,7 +6,8 @@
 //! A node that is not the leader forwards a client request once to the leader it knows (as
 //! etcd does), so clients bound to any node make progress; the forward shares the request's
 //! time budget, and its failure says whether the op may have happened. The request id in the
-//! body travels along, so a request that reaches the log twice takes effect once.
+//! body travels along, so a request that reaches the log twice takes effect once, and a copy
+//! of a request this node refused gets the same refusal (`refusals`).
 
 use crate::failpoint::{Action, Failpoints};
 use crate::kv::{Command, Op, key_of, parse_txn};
@@ -43,6 +44,8 @@ pub struct Shared<M> {
     pub max_inflight: usize,
     /// For forwarded client requests (no proxies, fast connect).
     pub http: reqwest::Client,
+    /// Definite refusals given, by request id, for copies of the same request.
+    pub refusals: Mutex<crate::refusals::Refusals>,
 }
 
 fn respond(reply: Reply) -> Response {
@@ -202,11 +205,11 @@ async fn serve<M>(
     req: Request<'_>,
     read: bool,
     make: impl FnOnce(Responder) -> Event<M>,
-) -> Response {
+) -> Reply {
     let reply = shared.ask(read, make).await;
     match forward_target(shared, &req, &reply) {
-        Some(addr) => respond(forward(shared, &req, read, &addr).await),
-        None => respond(reply),
+        Some(addr) => forward(shared, &req, read, &addr).await,
+        None => reply,
     }
 }
 
@@ -224,8 +227,18 @@ async fn propose<M>(
     });
     match cmd {
         Ok(cmd) => {
+            let refusals = || shared.refusals.lock().expect("refusals lock");
+            if let Some(rid) = &cmd.request_id
+                && let Some(again) = refusals().get(rid, Instant::now())
+            {
+                return respond(again);
+            }
             let data = cmd.to_value();
-            serve(shared, req, false, |reply| Event::Propose { data, reply }).await
+            let reply = serve(shared, req, false, |reply| Event::Propose { data, reply }).await;
+            if let Some(rid) = &cmd.request_id {
+                refusals().remember(rid, &reply, Instant::now());
+            }
+            respond(reply)
         }
         Err(d) => bad_request(d),
     }
@@ -237,7 +250,7 @@ async fn kv_read<M>(State(s): State<Arc<Shared<M>>>, headers: HeaderMap, body: B
         Ok(k) => key_of(&k).expect("validated"),
         Err(d) => return bad_request(d),
     };
-    serve(&s, req, true, |reply| Event::Read { key, reply }).await
+    respond(serve(&s, req, true, |reply| Event::Read { key, reply }).await)
 }
 
 async fn kv_write<M>(State(s): State<Arc<Shared<M>>>, h: HeaderMap, body: Bytes) -> Response {

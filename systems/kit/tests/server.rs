@@ -294,3 +294,88 @@ async fn a_follower_forwards_client_requests_to_its_leader_once() {
         (503, json!("leader-unreachable"), json!(true))
     );
 }
+
+/// Solo, except that it refuses proposals (not-leader) while `refuse` is set.
+struct Refusing {
+    solo: Solo,
+    refuse: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Replica for Refusing {
+    type Msg = faultline_node::solo::Msg;
+    type Record = Record;
+    fn step(&mut self, input: Input<Self::Msg>) -> Vec<Effect<Self::Msg, Record>> {
+        match input {
+            Input::Propose { id, .. } if self.refuse.load(std::sync::atomic::Ordering::SeqCst) => {
+                vec![Effect::Rejected {
+                    id,
+                    reason: Reject::NotLeader { leader: None },
+                }]
+            }
+            other => self.solo.step(other),
+        }
+    }
+    fn status(&self) -> ReplicaStatus {
+        self.solo.status()
+    }
+    fn peers(&self) -> Vec<(String, String)> {
+        self.solo.peers()
+    }
+    fn snapshot_meta(&self, applied: u64) -> Option<Value> {
+        self.solo.snapshot_meta(applied)
+    }
+    fn wal_records(&self) -> Vec<Record> {
+        self.solo.wal_records()
+    }
+    fn snapshot_message(&self, g: u64, meta: Value, data: Value) -> Self::Msg {
+        self.solo.snapshot_message(g, meta, data)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_of_a_refused_request_is_refused_again_after_the_node_can_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let storage = open_storage::<Record>("n1", dir.path()).unwrap();
+    let (solo, recovered) = Solo::recover("n1", true, storage.records, 0);
+    let refuse = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let parts = Parts {
+        id: "n1".into(),
+        listen: "127.0.0.1:0".into(),
+        data_dir: dir.path().to_path_buf(),
+        replica: Refusing {
+            solo,
+            refuse: refuse.clone(),
+        },
+        wal: storage.wal,
+        snapshot: None,
+        peer_path: "/solo/batch",
+        is_large: |_| false,
+        opts: opts(),
+        recovered,
+    };
+    let n = faultline_node::start(parts, vec![]).await.unwrap();
+    let write = |v: i64, rid: &str| json!({"key":"k","value":v,"request_id":rid});
+    let (st, body) = post(n.addr, "/kv/write", write(1, "7:1")).await;
+    assert_eq!((st, body["error"].clone()), (503, json!("not-leader")));
+    // The node can serve now; a copy of the refused request (a duplicated forward) arrives.
+    refuse.store(false, std::sync::atomic::Ordering::SeqCst);
+    let (st, body) = post(n.addr, "/kv/write", write(1, "7:1")).await;
+    assert_eq!(
+        (st, body["error"].clone(), body["definite"].clone()),
+        (503, json!("not-leader"), json!(true)),
+        "the refusal holds: the op did not happen"
+    );
+    assert_eq!(
+        post(n.addr, "/kv/read", json!({"key":"k"})).await,
+        (200, json!({"value":null}))
+    );
+    // A new request is served.
+    assert_eq!(
+        post(n.addr, "/kv/write", write(2, "7:2")).await,
+        (200, json!({}))
+    );
+    assert_eq!(
+        post(n.addr, "/kv/read", json!({"key":"k"})).await,
+        (200, json!({"value":2}))
+    );
+}
