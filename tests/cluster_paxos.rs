@@ -5,13 +5,12 @@
 
 mod common;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use faultline::checker::Validity;
 use faultline::cluster::{Cluster, ClusterConfig, SystemDescriptor};
 use faultline::faults::proxy::{MsgAction, MsgRule, ProxyMode};
-use faultline::nemesis;
 
 const LIMIT: Duration = Duration::from_secs(20);
 const QUICK: Duration = Duration::from_millis(20);
@@ -68,20 +67,6 @@ async fn elect(c: &Cluster, id: &str) -> bool {
     false
 }
 
-/// A write to `id` that does not wait: it may never be chosen.
-fn fire_write(c: &Cluster, id: &str, value: i64) {
-    let url = format!("{}/kv/write", c.node(id).unwrap().url);
-    tokio::spawn(async move {
-        let http = reqwest::Client::builder().no_proxy().build().unwrap();
-        let _ = http
-            .post(url)
-            .json(&serde_json::json!({"key": "p", "value": value}))
-            .timeout(Duration::from_secs(3))
-            .send()
-            .await;
-    });
-}
-
 fn rule(id: u64, links: &[(&str, &str)], types: &[&str], action: MsgAction) -> MsgRule {
     MsgRule {
         id,
@@ -116,13 +101,7 @@ async fn scylla_6139(bugs: &[&str]) -> Option<(bool, faultline::checker::Verdict
     let ids = c.node_ids();
     let (a, b, cc, d, x) = (&ids[0], &ids[1], &ids[2], &ids[3], &ids[4]);
     let proxy = c.peer_proxy().expect("proxy on");
-    let split = |parts: &[&[&String]]| {
-        let comps: Vec<Vec<String>> = parts
-            .iter()
-            .map(|p| p.iter().map(|s| s.to_string()).collect())
-            .collect();
-        nemesis::grudge::from_components(&comps)
-    };
+    let split = common::split;
     let u = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap_or(0);
 
     let mut done = elect(&c, a).await;
@@ -151,7 +130,7 @@ async fn scylla_6139(bugs: &[&str]) -> Option<(bool, faultline::checker::Verdict
         grudge.get_mut(n).unwrap().retain(|m| m != x);
     }
     c.partition(&grudge).await.unwrap();
-    fire_write(&c, a, 1);
+    common::fire_write(&c, a, "p", 1);
     done &= common::poll(Duration::from_secs(2), QUICK, || async {
         (u(&status(&c, a).await, "last_index") >= s).then_some(())
     })
@@ -195,18 +174,7 @@ async fn scylla_6139(bugs: &[&str]) -> Option<(bool, faultline::checker::Verdict
     .await
     .is_some();
 
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let mut logs = BTreeMap::new();
-    for id in &ids {
-        let url = format!("{}/log?from=0", c.node(id).unwrap().url);
-        let body: Vec<faultline::checker::split_brain::LogEntry> =
-            http.get(url).send().await.unwrap().json().await.unwrap();
-        logs.insert(id.clone(), body);
-    }
-    let verdict = faultline::checker::split_brain::check_logs(&logs);
-    let short = c.short_id().to_string();
-    c.teardown().await.unwrap();
-    common::assert_gone(&short);
+    let verdict = common::committed_logs_then_teardown(c).await;
     Some((done, verdict))
 }
 

@@ -316,20 +316,6 @@ async fn leader_among(c: &Cluster, ids: &[&String], above: u64, limit: Duration)
     .await
 }
 
-/// Sends a write to `id` without waiting for it: the node appends it, and may never commit.
-fn fire_write(c: &Cluster, id: &str, value: i64) {
-    let url = format!("{}/kv/write", c.node(id).unwrap().url);
-    tokio::spawn(async move {
-        let http = reqwest::Client::builder().no_proxy().build().unwrap();
-        let _ = http
-            .post(url)
-            .json(&serde_json::json!({"key": "f8", "value": value}))
-            .timeout(Duration::from_secs(2))
-            .send()
-            .await;
-    });
-}
-
 /// Raft's figure 8, choreographed on 5 real nodes with partitions and two client writes,
 /// no other traffic. Returns whether every step happened as scripted, and the verdict of
 /// the split-brain log checker on every node's committed log at the end.
@@ -346,13 +332,7 @@ fn fire_write(c: &Cluster, id: &str, value: i64) {
 async fn figure_8(bugs: &[&str]) -> Option<(bool, faultline::checker::Verdict)> {
     let (c, _dir) = common::raft_cluster("figure-8", 5, bugs).await?;
     let ids = c.node_ids();
-    let split = |parts: &[&[&String]]| {
-        let comps: Vec<Vec<String>> = parts
-            .iter()
-            .map(|p| p.iter().map(|s| s.to_string()).collect())
-            .collect();
-        nemesis::grudge::from_components(&comps)
-    };
+    let split = common::split;
     let u = |v: &serde_json::Value, k: &str| v[k].as_u64().unwrap_or(0);
     let is_leader = |v: &serde_json::Value| v["role"] == "leader";
 
@@ -373,7 +353,7 @@ async fn figure_8(bugs: &[&str]) -> Option<(bool, faultline::checker::Verdict)> 
     // 1. L alone appends X.
     let others: Vec<&String> = ids.iter().filter(|n| **n != l).collect();
     c.partition(&split(&[&[&l], &others])).await.unwrap();
-    fire_write(&c, &l, 2);
+    common::fire_write(&c, &l, "f8", 2);
     let mut done = within(Duration::from_secs(2), || async {
         u(&status(&c, &l).await, "last_index") > j
     })
@@ -385,7 +365,7 @@ async fn figure_8(bugs: &[&str]) -> Option<(bool, faultline::checker::Verdict)> 
     let s = s.unwrap_or_else(|| others[0].clone());
     let rest: Vec<&String> = others.iter().copied().filter(|n| **n != s).collect();
     c.partition(&split(&[&[&l], &[&s], &rest])).await.unwrap();
-    fire_write(&c, &s, 3);
+    common::fire_write(&c, &s, "f8", 3);
     done &= within(Duration::from_secs(2), || async {
         u(&status(&c, &s).await, "last_index") > j
     })
@@ -423,18 +403,7 @@ async fn figure_8(bugs: &[&str]) -> Option<(bool, faultline::checker::Verdict)> 
     })
     .await;
 
-    let http = reqwest::Client::builder().no_proxy().build().unwrap();
-    let mut logs = BTreeMap::new();
-    for id in &ids {
-        let url = format!("{}/log?from=0", c.node(id).unwrap().url);
-        let body: Vec<faultline::checker::split_brain::LogEntry> =
-            http.get(url).send().await.unwrap().json().await.unwrap();
-        logs.insert(id.clone(), body);
-    }
-    let verdict = faultline::checker::split_brain::check_logs(&logs);
-    let short = c.short_id().to_string();
-    c.teardown().await.unwrap();
-    common::assert_gone(&short);
+    let verdict = common::committed_logs_then_teardown(c).await;
     Some((done, verdict))
 }
 

@@ -55,18 +55,7 @@ fn simulate_values(steps: &[Step], kv: bool, modulo: u64) -> Vec<Event> {
     let mut next_value = 1u64;
     let mut events = Vec::new();
     let emit = |events: &mut Vec<Event>, p: u64, kind, f: &str, key: &str, value: Value| {
-        let i = events.len() as u64;
-        events.push(Event {
-            index: i,
-            time: i * 1000,
-            process: Process::Client(p),
-            kind,
-            f: f.into(),
-            key: Some(key.into()),
-            value,
-            node: None,
-            error: None,
-        });
+        faultline::history::testkit::push_client(events, p, kind, f, Some(key), value);
     };
     for s in steps {
         match *s {

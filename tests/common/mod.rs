@@ -714,3 +714,46 @@ pub fn spawn_control(args: &[&str], dir: &Path) -> (std::process::Child, String,
         .collect();
     (control, short, pids)
 }
+
+/// The grudge that splits the cluster into `parts` (each part reaches only itself).
+pub fn split(parts: &[&[&String]]) -> std::collections::BTreeMap<String, Vec<String>> {
+    let comps: Vec<Vec<String>> = parts
+        .iter()
+        .map(|p| p.iter().map(|s| s.to_string()).collect())
+        .collect();
+    faultline::nemesis::grudge::from_components(&comps)
+}
+
+/// Sends a write of `value` to `key` on node `id` without waiting: the node takes it, and it
+/// may never be chosen.
+pub fn fire_write(c: &Cluster, id: &str, key: &str, value: i64) {
+    let url = format!("{}/kv/write", c.node(id).unwrap().url);
+    let body = json!({"key": key, "value": value});
+    tokio::spawn(async move {
+        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let _ = http
+            .post(url)
+            .json(&body)
+            .timeout(Duration::from_secs(3))
+            .send()
+            .await;
+    });
+}
+
+/// Every node's whole committed log (`/log?from=0`) judged by the split-brain log checker;
+/// then the cluster is torn down and checked gone.
+pub async fn committed_logs_then_teardown(c: Cluster) -> Verdict {
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let mut logs = std::collections::BTreeMap::new();
+    for id in c.node_ids() {
+        let url = format!("{}/log?from=0", c.node(&id).unwrap().url);
+        let body: Vec<split_brain::LogEntry> =
+            http.get(url).send().await.unwrap().json().await.unwrap();
+        logs.insert(id, body);
+    }
+    let verdict = split_brain::check_logs(&logs);
+    let short = c.short_id().to_string();
+    c.teardown().await.unwrap();
+    assert_gone(&short);
+    verdict
+}

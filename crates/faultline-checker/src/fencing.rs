@@ -38,11 +38,7 @@ pub fn check(logs: &BTreeMap<String, Vec<LogEntry>>) -> Verdict {
             }
         }
     }
-    let valid = if anomalies.is_empty() {
-        Validity::Valid
-    } else {
-        Validity::Invalid
-    };
+    let valid = Validity::from_anomalies(&anomalies);
     let explanation = if anomalies.is_empty() {
         format!(
             "{entries} accepted entries on {} nodes: generations never go back",

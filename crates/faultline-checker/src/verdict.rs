@@ -26,6 +26,15 @@ impl Validity {
         }
     }
 
+    /// What a checker that decides by finding anomalies says: valid when it found none.
+    pub fn from_anomalies(anomalies: &[Anomaly]) -> Validity {
+        if anomalies.is_empty() {
+            Validity::Valid
+        } else {
+            Validity::Invalid
+        }
+    }
+
     /// The process exit code DESIGN.md assigns: 0 valid, 1 anomalies found, 2 unknown.
     pub fn exit_code(self) -> u8 {
         match self {

@@ -25,3 +25,28 @@ pub fn client_history(key: Option<&str>, evs: &[(u64, EventType, &str, Value)]) 
         .collect();
     History::from_events(events, Path::new("test.jsonl"), None).unwrap()
 }
+
+/// Appends a client event to a history being built, its index the next one and its time
+/// 1 µs a step (as `client_history` spaces them), and returns its index.
+pub fn push_client(
+    events: &mut Vec<Event>,
+    p: u64,
+    kind: EventType,
+    f: &str,
+    key: Option<&str>,
+    value: Value,
+) -> u64 {
+    let i = events.len() as u64;
+    events.push(Event {
+        index: i,
+        time: i * 1000,
+        process: Process::Client(p),
+        kind,
+        f: f.to_string(),
+        key: key.map(String::from),
+        value,
+        node: None,
+        error: None,
+    });
+    i
+}

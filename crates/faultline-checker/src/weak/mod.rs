@@ -173,19 +173,7 @@ pub(crate) mod histories {
         let mut started = 0;
         let mut next_value = 1;
         let push = |events: &mut Vec<Event>, p: u64, kind: EventType, f: &str, v: Value| {
-            let i = events.len() as u64;
-            events.push(Event {
-                index: i,
-                time: i * 1000,
-                process: Process::Client(p),
-                kind,
-                f: f.into(),
-                key: Some("k".into()),
-                value: v,
-                node: None,
-                error: None,
-            });
-            i
+            faultline_history::testkit::push_client(events, p, kind, f, Some("k"), v)
         };
         while started < ops || inflight.iter().any(Option::is_some) {
             let slot = rng.random_range(0..procs as usize);

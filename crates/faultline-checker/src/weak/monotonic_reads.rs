@@ -75,11 +75,7 @@ pub fn check(h: &History) -> Verdict {
             }
         }
     }
-    let valid = if anomalies.is_empty() {
-        Validity::Valid
-    } else {
-        Validity::Invalid
-    };
+    let valid = Validity::from_anomalies(&anomalies);
     let explanation = if anomalies.is_empty() {
         format!("no session's {reads} reads went back to an older value")
     } else {

@@ -95,11 +95,7 @@ pub fn check(h: &History) -> Verdict {
             anomalies.extend(found);
         }
     }
-    let valid = if anomalies.is_empty() {
-        Validity::Valid
-    } else {
-        Validity::Invalid
-    };
+    let valid = Validity::from_anomalies(&anomalies);
     let explanation = if anomalies.is_empty() {
         format!("{reads} reads each returned a value a regular register allows")
     } else {

@@ -144,7 +144,7 @@ pub fn check(h: &History) -> Verdict {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use faultline_history::{Event, EventType, Process};
+    use faultline_history::{Event, EventType};
     use proptest::prelude::*;
     use rand::{RngExt, SeedableRng};
     use rand_chacha::ChaCha8Rng;
@@ -170,18 +170,7 @@ mod tests {
         let mut acked: Vec<String> = Vec::new();
         let mut started = 0;
         let mut push = |p: u64, kind: EventType, f: &str, v: Value| {
-            let i = events.len() as u64;
-            events.push(Event {
-                index: i,
-                time: i * 1000,
-                process: Process::Client(p),
-                kind,
-                f: f.into(),
-                key: Some("k".into()),
-                value: v,
-                node: None,
-                error: None,
-            });
+            faultline_history::testkit::push_client(&mut events, p, kind, f, Some("k"), v);
         };
         while started < ops || inflight.iter().any(Option::is_some) {
             let slot = rng.random_range(0..procs as usize);

@@ -288,6 +288,18 @@ mod tests {
     use super::super::types::Ballot;
     use super::*;
 
+    /// What n1 (of n1-n3) emits starting phase 1 at `ballot` from `from`: its own promise
+    /// made durable, then the Prepare to both peers.
+    fn phase_one(ballot: Ballot, from: Slot) -> Vec<Command> {
+        let p = prepare(ballot.clone(), from);
+        vec![
+            Command::PersistPromise(ballot),
+            Command::Sync,
+            send("n2", p.clone()),
+            send("n3", p),
+        ]
+    }
+
     #[test]
     fn a_timeout_starts_phase_one_with_a_ballot_above_every_round_seen() {
         let mut r = follower_with("n1", Bugs::default(), b(4, "n3"), &[]);
@@ -296,16 +308,7 @@ mod tests {
             vec![],
             "no election before the minimum timeout"
         );
-        let p = prepare(b(5, "n1"), 1);
-        assert_eq!(
-            tick(&mut r, 1000),
-            vec![
-                Command::PersistPromise(b(5, "n1")),
-                Command::Sync,
-                send("n2", p.clone()),
-                send("n3", p),
-            ]
-        );
+        assert_eq!(tick(&mut r, 1000), phase_one(b(5, "n1"), 1));
         assert_eq!(r.role(), Role::Candidate);
         // a nack naming round 9 sends us back to follower; the next ballot outbids it
         recv(&mut r, "n2", nack(b(5, "n1"), b(9, "n2")));
@@ -317,16 +320,7 @@ mod tests {
     #[test]
     fn a_campaign_starts_phase_one_at_once_even_under_a_leader() {
         let mut r = follower_with("n1", Bugs::default(), b(4, "n3"), &[]);
-        let p = prepare(b(5, "n1"), 1);
-        assert_eq!(
-            r.step(Input::Campaign),
-            vec![
-                Command::PersistPromise(b(5, "n1")),
-                Command::Sync,
-                send("n2", p.clone()),
-                send("n3", p),
-            ]
-        );
+        assert_eq!(r.step(Input::Campaign), phase_one(b(5, "n1"), 1));
         assert_eq!(r.role(), Role::Candidate);
         // A leader asked to campaign gives its ballot up for a higher one.
         let mut l = leader("n1");
