@@ -1,7 +1,7 @@
 //! A real 5-node cluster of the bundled Multi-Paxos (namespaces, nft, the L7 peer proxy,
 //! real processes), driven through a scenario no random schedule reaches: ScyllaDB #6139,
 //! `promise-does-not-raise-on-accept`. Needs root, nftables and the `faultline-paxos` binary
-//! (`cargo test --workspace` builds it).
+//! (`cargo build --workspace` builds it; `cargo test` alone does not).
 
 mod common;
 
