@@ -1,5 +1,6 @@
 //! `faultline-dynamo --id n1 --listen ADDR --peers n2=ADDR,... --data-dir DIR
-//!  [--mode abd|lww] [--n 3 --r 2 --w 2] [--vnodes 16] [--anti-entropy-ms 1000] [--bug NAME]...`
+//!  [--mode abd|lww] [--n 3 --r 2 --w 2] [--vnodes 16] [--anti-entropy-ms 1000]
+//!  [--repair-every-ms 100] [--bug NAME]...`
 //!
 //! A leaderless quorum store: any node coordinates a request for any key over the key's
 //! preference list on a consistent-hash ring. The kit's `Replica` trait orders a log behind a
@@ -63,6 +64,11 @@ struct Args {
     /// (0: no anti-entropy).
     #[arg(long, default_value_t = 1000)]
     anti_entropy_ms: u64,
+    /// LWW's asynchronous read repair: the coordinator answers at R and queues a repair for
+    /// each stale replica (late replies too); a background repairer sends the queue every
+    /// this many ms (as Cassandra's background read repair runs off the read path).
+    #[arg(long, default_value_t = 100)]
+    repair_every_ms: u64,
 }
 
 type Record = (String, Entry);
@@ -80,6 +86,11 @@ struct Node {
     /// When each peer last answered anything, and how recent counts as reachable.
     heard: Mutex<HashMap<String, Instant>>,
     reach_window: Duration,
+    /// Read repairs waiting for the background repairer (LWW).
+    repairs: Mutex<Vec<(String, Msg)>>,
+    /// Read repairs queued here, received here, and received carrying an older stamp than
+    /// the one held (stored only under the planted bug), shown in /status.
+    counts: [AtomicU64; 3],
 }
 
 impl Node {
@@ -87,6 +98,17 @@ impl Node {
     fn local(&self, msg: Msg) -> anyhow::Result<Answer> {
         let mut g = self.store.lock().expect("store lock");
         let (store, wal) = &mut *g;
+        if let Msg::Put {
+            key,
+            entry,
+            repair: true,
+        } = &msg
+        {
+            self.counts[1].fetch_add(1, Ordering::Relaxed);
+            if store.get(key).is_some_and(|cur| cur.stamp > entry.stamp) {
+                self.counts[2].fetch_add(1, Ordering::Relaxed);
+            }
+        }
         let (answer, stored) = store.handle(msg, &self.cfg.bugs);
         if !stored.is_empty() {
             for r in &stored {
@@ -152,6 +174,13 @@ impl Node {
             loop {
                 for a in std::mem::take(&mut pending) {
                     match a {
+                        Action::Send { to, msg }
+                            if matches!(msg, Msg::Put { repair: true, .. }) =>
+                        {
+                            // Asynchronous read repair: queued for the background repairer.
+                            me.counts[0].fetch_add(1, Ordering::Relaxed);
+                            me.repairs.lock().expect("repairs lock").push((to, msg));
+                        }
                         Action::Send { to, msg } => {
                             let (node, tx) = (me.clone(), tx.clone());
                             tokio::spawn(async move {
@@ -324,6 +353,9 @@ async fn status(State(n): State<Arc<Node>>) -> Response {
             "n": n.cfg.n, "r": n.cfg.r, "w": n.cfg.w,
             "peers_reachable": peers,
             "keys": keys,
+            "repairs_queued": n.counts[0].load(Ordering::Relaxed),
+            "repairs_received": n.counts[1].load(Ordering::Relaxed),
+            "repairs_older_than_held": n.counts[2].load(Ordering::Relaxed),
         }),
     )
 }
@@ -402,6 +434,8 @@ fn main() -> anyhow::Result<()> {
         bugs: bug_list.iter().map(|b| b.name().to_string()).collect(),
         heard: Mutex::new(HashMap::new()),
         reach_window: Duration::from_millis((2 * args.anti_entropy_ms).max(2000)),
+        repairs: Mutex::new(Vec::new()),
+        counts: Default::default(),
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -419,6 +453,20 @@ fn main() -> anyhow::Result<()> {
                 loop {
                     tokio::time::sleep(every).await;
                     n.anti_entropy().await;
+                }
+            });
+        }
+        {
+            let n = node.clone();
+            let every = Duration::from_millis(args.repair_every_ms.max(1));
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    let batch = std::mem::take(&mut *n.repairs.lock().expect("repairs lock"));
+                    for (to, msg) in batch {
+                        let n = n.clone();
+                        tokio::spawn(async move { n.send(&to, msg).await });
+                    }
                 }
             });
         }
