@@ -10,13 +10,21 @@
 //! - **LWW**: a write is stamped with the coordinator's wall clock (so clock faults matter)
 //!   and sent to the N replicas, acknowledged after W; a read answers the newest of R replies
 //!   and repairs stale replicas asynchronously (after answering, late replies included).
+//! - **Vector clocks** (sets): an add reads R replicas' sibling sets, and writes the union of
+//!   their values plus the element under a clock that descends from every sibling it read;
+//!   concurrent adds stay siblings, a read answers the union of the siblings. The clock's
+//!   actor is the coordinator's incarnation (`n1.<random>`), so a restarted node never
+//!   reissues a clock.
 //!
-//! Replicas keep the entry with the greatest stamp `(ts, writer)`.
+//! Replicas keep the entry with the greatest stamp `(ts, writer)` (ABD, LWW), or every sibling
+//! no other descends from (vector clocks).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+use crate::version::{self, Resolution, Version};
 
 /// A version's order: timestamp (ABD: a counter; LWW: wall-clock µs-ish), then the writer.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -42,6 +50,17 @@ pub fn lww_ts(wall_ms: i64, seq: u64) -> u64 {
 pub enum Mode {
     Abd,
     Lww,
+    Vclock,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Abd => "abd",
+            Mode::Lww => "lww",
+            Mode::Vclock => "vclock",
+        }
+    }
 }
 
 impl std::str::FromStr for Mode {
@@ -50,7 +69,8 @@ impl std::str::FromStr for Mode {
         match s {
             "abd" => Ok(Mode::Abd),
             "lww" => Ok(Mode::Lww),
-            o => Err(format!("--mode: {o:?} is not abd or lww")),
+            "vclock" => Ok(Mode::Vclock),
+            o => Err(format!("--mode: {o:?} is not abd, lww or vclock")),
         }
     }
 }
@@ -67,13 +87,16 @@ pub enum Bug {
     /// A replica stores a read-repair write without comparing stamps, so a repair carrying an
     /// older value clobbers a newer acknowledged one.
     ReadRepairOverwritesNewer,
+    /// Merging two or more concurrent siblings loses one (vector clocks).
+    VclockMergeDropsSibling,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 3] = [
+    pub const ALL: [Bug; 4] = [
         Bug::AbdSkipWriteback,
         Bug::AcksCountedTwice,
         Bug::ReadRepairOverwritesNewer,
+        Bug::VclockMergeDropsSibling,
     ];
 
     pub fn name(self) -> &'static str {
@@ -81,6 +104,7 @@ impl Bug {
             Bug::AbdSkipWriteback => "abd-skip-writeback",
             Bug::AcksCountedTwice => "acks-counted-twice",
             Bug::ReadRepairOverwritesNewer => "read-repair-overwrites-newer",
+            Bug::VclockMergeDropsSibling => "vclock-merge-drops-sibling",
         }
     }
 
@@ -89,6 +113,7 @@ impl Bug {
             Bug::AbdSkipWriteback => "a read sees a value a later read does not (ABD)",
             Bug::AcksCountedTwice => "writes acknowledged by one replica alone are lost",
             Bug::ReadRepairOverwritesNewer => "a late repair rolls back an acknowledged write",
+            Bug::VclockMergeDropsSibling => "an acknowledged add vanishes from the sibling set",
         }
     }
 }
@@ -108,6 +133,7 @@ pub struct Bugs {
     pub skip_writeback: bool,
     pub acks_twice: bool,
     pub repair_overwrites: bool,
+    pub drop_sibling: bool,
 }
 
 impl Bugs {
@@ -116,6 +142,7 @@ impl Bugs {
             skip_writeback: bugs.contains(&Bug::AbdSkipWriteback),
             acks_twice: bugs.contains(&Bug::AcksCountedTwice),
             repair_overwrites: bugs.contains(&Bug::ReadRepairOverwritesNewer),
+            drop_sibling: bugs.contains(&Bug::VclockMergeDropsSibling),
         }
     }
 }
@@ -123,6 +150,8 @@ impl Bugs {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Config {
     pub me: String,
+    /// The vector-clock actor: this node's incarnation.
+    pub actor: String,
     pub mode: Mode,
     pub n: usize,
     pub r: usize,
@@ -144,9 +173,20 @@ pub enum Msg {
         #[serde(default)]
         repair: bool,
     },
-    /// Anti-entropy: the sender's entries for keys the receiver replicates.
+    /// Anti-entropy: the sender's entries (and sibling sets) for keys the receiver replicates.
     Sync {
         entries: Vec<(String, Entry)>,
+        #[serde(default)]
+        siblings: Vec<(String, Vec<Version>)>,
+    },
+    /// Vector clocks: the replica's siblings of `key`.
+    SibGet {
+        key: String,
+    },
+    /// Vector clocks: merge `versions` into the replica's siblings of `key`.
+    SibPut {
+        key: String,
+        versions: Vec<Version>,
     },
 }
 
@@ -164,12 +204,35 @@ pub enum Answer {
     Synced {
         applied: usize,
     },
+    Sibs {
+        versions: Vec<Version>,
+    },
+}
+
+/// What a replica logs (and replays in order on recovery): an entry that replaced the held
+/// one, or a key's whole sibling set after a merge.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Record {
+    Entry(String, Entry),
+    Siblings(String, Vec<Version>),
+}
+
+/// The union of the siblings' values (each a list of elements), sorted and deduplicated.
+pub fn union(versions: &[Version]) -> Vec<Value> {
+    let mut all: Vec<Value> = versions
+        .iter()
+        .flat_map(|v| v.value.as_array().cloned().unwrap_or_default())
+        .collect();
+    all.sort_by_key(Value::to_string);
+    all.dedup();
+    all
 }
 
 /// One replica's storage: the newest entry per key.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Store {
     map: BTreeMap<String, Entry>,
+    sibs: BTreeMap<String, Vec<Version>>,
 }
 
 impl Store {
@@ -179,6 +242,37 @@ impl Store {
 
     pub fn iter(&self) -> impl Iterator<Item = (&String, &Entry)> {
         self.map.iter()
+    }
+
+    pub fn siblings(&self, key: &str) -> Option<&Vec<Version>> {
+        self.sibs.get(key)
+    }
+
+    pub fn iter_siblings(&self) -> impl Iterator<Item = (&String, &Vec<Version>)> {
+        self.sibs.iter()
+    }
+
+    /// Merges `incoming` into `key`'s siblings; the new set if it changed.
+    fn merge_siblings(&mut self, key: &str, incoming: &[Version], drop: bool) -> Option<Record> {
+        let held = self.sibs.get(key).cloned().unwrap_or_default();
+        let merged = version::merge(Resolution::VectorClocks, &held, incoming, drop);
+        if merged == held {
+            return None;
+        }
+        self.sibs.insert(key.to_string(), merged.clone());
+        Some(Record::Siblings(key.to_string(), merged))
+    }
+
+    /// Replays one WAL record.
+    pub fn replay(&mut self, r: Record) {
+        match r {
+            Record::Entry(k, e) => {
+                self.put(&k, e, true);
+            }
+            Record::Siblings(k, v) => {
+                self.sibs.insert(k, v);
+            }
+        }
     }
 
     /// Stores `entry` if its stamp is greater than the held one's, or unconditionally with
@@ -196,7 +290,7 @@ impl Store {
 
     /// Answers one peer message; also returns the entries it stored, which must be durable
     /// before the answer leaves.
-    pub fn handle(&mut self, msg: Msg, bugs: &Bugs) -> (Answer, Vec<(String, Entry)>) {
+    pub fn handle(&mut self, msg: Msg, bugs: &Bugs) -> (Answer, Vec<Record>) {
         match msg {
             Msg::Get { key } => (
                 Answer::Got {
@@ -207,19 +301,42 @@ impl Store {
             Msg::Put { key, entry, repair } => {
                 let force = repair && bugs.repair_overwrites;
                 let applied = self.put(&key, entry.clone(), force);
-                let stored = if applied { vec![(key, entry)] } else { vec![] };
+                let stored = if applied {
+                    vec![Record::Entry(key, entry)]
+                } else {
+                    vec![]
+                };
                 (Answer::Stored { applied }, stored)
             }
-            Msg::Sync { entries } => {
-                let stored: Vec<(String, Entry)> = entries
+            Msg::Sync { entries, siblings } => {
+                let mut stored: Vec<Record> = entries
                     .into_iter()
                     .filter(|(k, e)| self.put(k, e.clone(), false))
+                    .map(|(k, e)| Record::Entry(k, e))
                     .collect();
+                for (k, vs) in siblings {
+                    stored.extend(self.merge_siblings(&k, &vs, bugs.drop_sibling));
+                }
                 (
                     Answer::Synced {
                         applied: stored.len(),
                     },
                     stored,
+                )
+            }
+            Msg::SibGet { key } => (
+                Answer::Sibs {
+                    versions: self.siblings(&key).cloned().unwrap_or_default(),
+                },
+                vec![],
+            ),
+            Msg::SibPut { key, versions } => {
+                let r = self.merge_siblings(&key, &versions, bugs.drop_sibling);
+                (
+                    Answer::Stored {
+                        applied: r.is_some(),
+                    },
+                    r.into_iter().collect(),
                 )
             }
         }
@@ -228,8 +345,26 @@ impl Store {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Request {
-    Read { key: String },
-    Write { key: String, value: Value },
+    Read {
+        key: String,
+    },
+    Write {
+        key: String,
+        value: Value,
+    },
+    /// Vector clocks: add `element` to the set at `key`.
+    Add {
+        key: String,
+        element: Value,
+    },
+}
+
+impl Request {
+    pub fn key(&self) -> &str {
+        match self {
+            Request::Read { key } | Request::Write { key, .. } | Request::Add { key, .. } => key,
+        }
+    }
 }
 
 /// A client's answer.
@@ -269,6 +404,7 @@ pub struct Coordinator {
     targets: Vec<String>,
     phase: Phase,
     replies: BTreeMap<String, Option<Entry>>,
+    sib_replies: BTreeMap<String, Vec<Version>>,
     chosen: Option<Entry>,
     acks: usize,
     ackers: BTreeSet<String>,
@@ -283,9 +419,7 @@ impl Coordinator {
         req: Request,
         lww_ts: u64,
     ) -> (Coordinator, Vec<Action>) {
-        let key = match &req {
-            Request::Read { key } | Request::Write { key, .. } => key.clone(),
-        };
+        let key = req.key().to_string();
         let mut c = Coordinator {
             cfg: cfg.clone(),
             key,
@@ -293,6 +427,7 @@ impl Coordinator {
             targets,
             phase: Phase::Query,
             replies: BTreeMap::new(),
+            sib_replies: BTreeMap::new(),
             chosen: None,
             acks: 0,
             ackers: BTreeSet::new(),
@@ -307,6 +442,10 @@ impl Coordinator {
                     value: value.clone(),
                 };
                 c.store(entry)
+            }
+            (_, Mode::Vclock) => {
+                let key = c.key.clone();
+                c.broadcast(|| Msg::SibGet { key: key.clone() })
             }
             _ => {
                 let key = c.key.clone();
@@ -385,6 +524,20 @@ impl Coordinator {
                 }
                 self.decide()
             }
+            (Phase::Query, Answer::Sibs { versions }) => {
+                if self
+                    .sib_replies
+                    .insert(from.to_string(), versions)
+                    .is_some()
+                {
+                    return vec![];
+                }
+                let counted: usize = self.sib_replies.keys().map(|n| self.weight(n)).sum();
+                if counted < self.cfg.r {
+                    return vec![];
+                }
+                self.decide_siblings()
+            }
             (Phase::Repair, Answer::Got { entry }) => {
                 if self.replies.contains_key(from) {
                     return vec![];
@@ -408,7 +561,7 @@ impl Coordinator {
                 }
                 self.phase = Phase::Finished;
                 vec![Action::Finish(match &self.req {
-                    Request::Write { .. } => Done::Written,
+                    Request::Write { .. } | Request::Add { .. } => Done::Written,
                     Request::Read { .. } => Done::Read(
                         self.chosen
                             .as_ref()
@@ -420,10 +573,49 @@ impl Coordinator {
         }
     }
 
+    /// Vector clocks: a read quorum's sibling sets answered.
+    fn decide_siblings(&mut self) -> Vec<Action> {
+        let mut merged: Vec<Version> = Vec::new();
+        for vs in self.sib_replies.values() {
+            merged = version::merge(
+                Resolution::VectorClocks,
+                &merged,
+                vs,
+                self.cfg.bugs.drop_sibling,
+            );
+        }
+        let mut elements = union(&merged);
+        match &self.req {
+            Request::Add { element, .. } => {
+                elements.push(element.clone());
+                elements.sort_by_key(Value::to_string);
+                elements.dedup();
+                let context = version::join(merged.iter().map(|v| &v.clock));
+                let v = Version {
+                    value: Value::Array(elements),
+                    ts: 0,
+                    writer: self.cfg.me.clone(),
+                    clock: version::next_clock(&context, &self.cfg.actor),
+                };
+                self.phase = Phase::Store;
+                let key = self.key.clone();
+                self.broadcast(|| Msg::SibPut {
+                    key: key.clone(),
+                    versions: vec![v.clone()],
+                })
+            }
+            _ => {
+                self.phase = Phase::Finished;
+                vec![Action::Finish(Done::Read(Value::Array(elements)))]
+            }
+        }
+    }
+
     /// A read quorum answered.
     fn decide(&mut self) -> Vec<Action> {
         let newest = self.newest();
         match (&self.req, self.cfg.mode) {
+            (Request::Add { .. }, _) | (_, Mode::Vclock) => self.decide_siblings(),
             (Request::Write { value, .. }, _) => {
                 let entry = Entry {
                     stamp: Stamp {
@@ -466,7 +658,7 @@ impl Coordinator {
         let done = match self.phase {
             Phase::Query => Done::Unavailable,
             Phase::Store => match self.req {
-                Request::Write { .. } => Done::Indefinite,
+                Request::Write { .. } | Request::Add { .. } => Done::Indefinite,
                 // A write-back that missed its quorum: the read returns nothing.
                 Request::Read { .. } => Done::Unavailable,
             },
@@ -488,6 +680,7 @@ mod tests {
     fn cfg(mode: Mode, bugs: Bugs) -> Config {
         Config {
             me: "n1".into(),
+            actor: "n1".into(),
             mode,
             n: 3,
             r: 2,
@@ -706,6 +899,7 @@ mod tests {
         let (a, stored) = s.handle(
             Msg::Sync {
                 entries: vec![("k".into(), e(4, "n3", 9)), ("j".into(), e(1, "n3", 2))],
+                siblings: vec![],
             },
             &bug,
         );
@@ -733,5 +927,114 @@ mod tests {
                 .unwrap_err()
                 .contains("abd-skip-writeback")
         );
+    }
+
+    fn sib(elements: &[i64], clock: &[(&str, u64)]) -> Version {
+        Version {
+            value: json!(elements),
+            ts: 0,
+            writer: String::new(),
+            clock: clock.iter().map(|(n, c)| (n.to_string(), *c)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_vclock_add_writes_the_union_under_a_clock_descending_from_what_it_read() {
+        let add = Request::Add {
+            key: "s".into(),
+            element: json!(5),
+        };
+        let (mut c, a) = Coordinator::start(&cfg(Mode::Vclock, Bugs::default()), nodes(), add, 0);
+        assert_eq!(
+            a[0],
+            Action::Send {
+                to: "n1".into(),
+                msg: Msg::SibGet { key: "s".into() }
+            }
+        );
+        let concurrent = vec![sib(&[1], &[("n2", 1)]), sib(&[2], &[("n3", 1)])];
+        assert_eq!(
+            c.on_answer(
+                "n2",
+                Answer::Sibs {
+                    versions: concurrent
+                }
+            ),
+            vec![]
+        );
+        let a = c.on_answer(
+            "n3",
+            Answer::Sibs {
+                versions: vec![sib(&[2], &[("n3", 1)])],
+            },
+        );
+        let mut want = sib(&[1, 2, 5], &[("n1", 1), ("n2", 1), ("n3", 1)]);
+        want.writer = "n1".into();
+        assert_eq!(
+            a[2],
+            Action::Send {
+                to: "n3".into(),
+                msg: Msg::SibPut {
+                    key: "s".into(),
+                    versions: vec![want]
+                }
+            }
+        );
+        c.on_answer("n1", STORED);
+        assert_eq!(
+            c.on_answer("n2", STORED),
+            vec![Action::Finish(Done::Written)]
+        );
+    }
+
+    #[test]
+    fn concurrent_adds_stay_siblings_a_read_answers_their_union_and_the_bug_drops_one() {
+        let mut s = Store::default();
+        let ok = Bugs::default();
+        for v in [sib(&[1], &[("n1", 1)]), sib(&[2], &[("n2", 1)])] {
+            let (a, rec) = s.handle(
+                Msg::SibPut {
+                    key: "s".into(),
+                    versions: vec![v],
+                },
+                &ok,
+            );
+            assert_eq!((a, rec.len()), (STORED, 1));
+        }
+        let (Answer::Sibs { versions }, _) = s.handle(Msg::SibGet { key: "s".into() }, &ok) else {
+            panic!("siblings answer")
+        };
+        assert_eq!(versions.len(), 2);
+        assert_eq!(union(&versions), vec![json!(1), json!(2)]);
+        let r = Request::Read { key: "s".into() };
+        let (mut c, _) = Coordinator::start(&cfg(Mode::Vclock, Bugs::default()), nodes(), r, 0);
+        c.on_answer(
+            "n1",
+            Answer::Sibs {
+                versions: versions.clone(),
+            },
+        );
+        assert_eq!(
+            c.on_answer("n2", Answer::Sibs { versions: vec![] }),
+            vec![Action::Finish(Done::Read(json!([1, 2])))]
+        );
+        // The planted bug: the second concurrent sibling is merged away, its add lost.
+        let bug = Bugs {
+            drop_sibling: true,
+            ..Bugs::default()
+        };
+        let mut b = Store::default();
+        b.handle(
+            Msg::SibPut {
+                key: "s".into(),
+                versions: versions.clone(),
+            },
+            &bug,
+        );
+        assert_eq!(b.siblings("s").map(Vec::len), Some(1));
+        // Replay restores exactly the logged sibling set.
+        let mut r = Store::default();
+        r.replay(Record::Siblings("s".into(), versions.clone()));
+        assert_eq!(r.siblings("s"), Some(&versions));
     }
 }

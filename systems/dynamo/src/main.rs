@@ -27,9 +27,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use clap::Parser;
 use faultline_dynamo::core::{
-    Action, Answer, Bug, Bugs, Config, Coordinator, Done, Entry, Mode, Msg, Request, Store, lww_ts,
+    Action, Answer, Bug, Bugs, Config, Coordinator, Done, Entry, Mode, Msg, Record, Request, Store,
+    lww_ts,
 };
 use faultline_dynamo::ring::Ring;
+use faultline_dynamo::version::Version;
 use faultline_node::cli::NodeArgs;
 use faultline_node::log;
 use faultline_node::wal::Wal;
@@ -39,13 +41,14 @@ use serde_json::{Value, json};
 #[command(
     version,
     about = "A Dynamo-style leaderless quorum KV node (ABD or last-write-wins) speaking faultline's node protocol",
-    after_help = "Planted bugs (--bug): abd-skip-writeback (abd), acks-counted-twice, read-repair-overwrites-newer (lww)"
+    after_help = "Planted bugs (--bug): abd-skip-writeback (abd), acks-counted-twice, read-repair-overwrites-newer (lww), vclock-merge-drops-sibling (vclock)"
 )]
 struct Args {
     #[command(flatten)]
     node: NodeArgs,
     /// abd: writes read a quorum first, reads write back (linearizable); lww: wall-clock
-    /// last-write-wins with asynchronous read repair.
+    /// last-write-wins with asynchronous read repair; vclock: sets whose concurrent adds stay
+    /// siblings under vector clocks (`/txn` append and r).
     #[arg(long, default_value = "abd")]
     mode: Mode,
     /// Replicas per key.
@@ -70,8 +73,6 @@ struct Args {
     #[arg(long, default_value_t = 100)]
     repair_every_ms: u64,
 }
-
-type Record = (String, Entry);
 
 struct Node {
     cfg: Config,
@@ -155,9 +156,7 @@ impl Node {
     /// Runs one client request to its answer; a finished LWW read keeps repairing late
     /// replies in the background until the request's time is up.
     async fn coordinate(self: &Arc<Self>, req: Request) -> Done {
-        let key = match &req {
-            Request::Read { key } | Request::Write { key, .. } => key.clone(),
-        };
+        let key = req.key().to_string();
         let targets = self.ring.preference_list(&key, self.cfg.n);
         let ts = lww_ts(
             faultline_node::clock::wall_ms(),
@@ -220,24 +219,61 @@ impl Node {
         })
     }
 
+    /// This node's dump of a vector-clock key: one sibling value per concurrent version.
+    fn dump_siblings(&self, key: &str, versions: &[Version]) -> Value {
+        let home = self.ring.preference_list(key, self.cfg.n);
+        json!({
+            "node": self.cfg.me,
+            "key": key,
+            "replica": home.contains(&self.cfg.me),
+            "siblings": versions.iter().map(|v| v.value.clone()).collect::<Vec<_>>(),
+            "clocks": versions.iter().map(|v| json!(v.clock)).collect::<Vec<_>>(),
+        })
+    }
+
+    /// Every key this node holds, in the dump shape.
+    fn dump_all(&self) -> Vec<Value> {
+        let g = self.store.lock().expect("store lock");
+        g.0.iter()
+            .map(|(k, e)| self.dump(k, Some(e)))
+            .chain(g.0.iter_siblings().map(|(k, v)| self.dump_siblings(k, v)))
+            .collect()
+    }
+
     /// One anti-entropy round: each peer gets this node's entries for the keys it replicates.
     async fn anti_entropy(self: &Arc<Self>) {
-        let mut per_peer: BTreeMap<String, Vec<(String, Entry)>> = BTreeMap::new();
+        type Batch = (Vec<(String, Entry)>, Vec<(String, Vec<Version>)>);
+        let mut per_peer: BTreeMap<String, Batch> = BTreeMap::new();
         {
             let g = self.store.lock().expect("store lock");
             for (k, e) in g.0.iter() {
                 for n in self.ring.preference_list(k, self.cfg.n) {
                     if n != self.cfg.me {
-                        per_peer.entry(n).or_default().push((k.clone(), e.clone()));
+                        per_peer
+                            .entry(n)
+                            .or_default()
+                            .0
+                            .push((k.clone(), e.clone()));
+                    }
+                }
+            }
+            for (k, v) in g.0.iter_siblings() {
+                for n in self.ring.preference_list(k, self.cfg.n) {
+                    if n != self.cfg.me {
+                        per_peer
+                            .entry(n)
+                            .or_default()
+                            .1
+                            .push((k.clone(), v.clone()));
                     }
                 }
             }
         }
         for peer in self.addrs.keys() {
-            let entries = per_peer.remove(peer).unwrap_or_default();
+            let (entries, siblings) = per_peer.remove(peer).unwrap_or_default();
             let me = self.clone();
             let peer = peer.clone();
-            tokio::spawn(async move { me.send(&peer, Msg::Sync { entries }).await });
+            tokio::spawn(async move { me.send(&peer, Msg::Sync { entries, siblings }).await });
         }
     }
 
@@ -293,6 +329,9 @@ async fn kv_read(State(n): State<Arc<Node>>, body: Bytes) -> Response {
 }
 
 async fn kv_write(State(n): State<Arc<Node>>, body: Bytes) -> Response {
+    if n.cfg.mode == Mode::Vclock {
+        return unsupported().await;
+    }
     match parse(&body) {
         Ok((key, m)) => match m.get("value") {
             Some(value) => answer(
@@ -305,6 +344,41 @@ async fn kv_write(State(n): State<Arc<Node>>, body: Bytes) -> Response {
             None => bad("missing field \"value\""),
         },
         Err(e) => bad(e),
+    }
+}
+
+/// `/txn` with one micro-op (the set workload's shape): `["append", k, v]` adds `v` to the
+/// set at `k` (vector clocks), `["r", k, null]` reads the union of its siblings.
+async fn txn(State(n): State<Arc<Node>>, body: Bytes) -> Response {
+    let ops = serde_json::from_slice::<Value>(&body)
+        .ok()
+        .and_then(|b| b.get("ops").and_then(Value::as_array).cloned())
+        .unwrap_or_default();
+    let [op] = ops.as_slice() else {
+        return bad("expected {\"ops\": [one micro-op]}");
+    };
+    let (f, key) = match (op.get(0).and_then(Value::as_str), op.get(1)) {
+        (Some(f), Some(Value::String(k))) => (f, k.clone()),
+        (Some(f), Some(Value::Number(k))) => (f, k.to_string()),
+        _ => return bad("a micro-op is [f, key, value]"),
+    };
+    let arg = op.get(2).cloned().unwrap_or(Value::Null);
+    match (f, n.cfg.mode) {
+        ("append", Mode::Vclock) => {
+            let add = Request::Add {
+                key: key.clone(),
+                element: arg.clone(),
+            };
+            match n.coordinate(add).await {
+                Done::Written => reply(200, json!({"ops": [["append", key, arg]]})),
+                other => answer(other),
+            }
+        }
+        ("r", _) => match n.coordinate(Request::Read { key: key.clone() }).await {
+            Done::Read(v) => reply(200, json!({"ops": [["r", key, v]]})),
+            other => answer(other),
+        },
+        _ => unsupported().await,
     }
 }
 
@@ -336,7 +410,10 @@ async fn status(State(n): State<Arc<Node>>) -> Response {
     // Leaderless: "leader" (protocol v2: able to commit) means this node has heard from
     // enough peers lately to gather W acknowledgements, itself included.
     let able = peers + 1 >= n.cfg.w.max(n.cfg.r);
-    let keys = n.store.lock().expect("store lock").0.iter().count();
+    let keys = {
+        let g = n.store.lock().expect("store lock");
+        g.0.iter().count() + g.0.iter_siblings().count()
+    };
     reply(
         200,
         json!({
@@ -349,7 +426,7 @@ async fn status(State(n): State<Arc<Node>>) -> Response {
             "applied_index": 0,
             "clock_ms": faultline_node::clock::wall_ms(),
             "bugs": n.bugs,
-            "mode": match n.cfg.mode { Mode::Abd => "abd", Mode::Lww => "lww" },
+            "mode": n.cfg.mode.as_str(),
             "n": n.cfg.n, "r": n.cfg.r, "w": n.cfg.w,
             "peers_reachable": peers,
             "keys": keys,
@@ -361,9 +438,7 @@ async fn status(State(n): State<Arc<Node>>) -> Response {
 }
 
 async fn full_dump(State(n): State<Arc<Node>>) -> Response {
-    let g = n.store.lock().expect("store lock");
-    let all: Vec<Value> = g.0.iter().map(|(k, e)| n.dump(k, Some(e))).collect();
-    reply(200, Value::Array(all))
+    reply(200, Value::Array(n.dump_all()))
 }
 
 async fn key_dump(
@@ -374,7 +449,11 @@ async fn key_dump(
         return bad("missing query parameter key");
     };
     let g = n.store.lock().expect("store lock");
-    reply(200, json!([n.dump(key, g.0.get(key))]))
+    let d = match g.0.siblings(key) {
+        Some(v) => n.dump_siblings(key, v),
+        None => n.dump(key, g.0.get(key)),
+    };
+    reply(200, json!([d]))
 }
 
 fn main() -> anyhow::Result<()> {
@@ -403,8 +482,8 @@ fn main() -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", args.node.data_dir.display()))?;
     let (wal, recovered) = Wal::<Record>::open(&args.node.data_dir)?;
     let mut store = Store::default();
-    for (k, e) in recovered.records {
-        store.put(&k, e, true);
+    for r in recovered.records {
+        store.replay(r);
     }
     log!(
         "[{id}] {:?} N={} R={} W={}, recovered {} keys",
@@ -412,12 +491,16 @@ fn main() -> anyhow::Result<()> {
         args.n,
         args.r,
         args.w,
-        store.iter().count()
+        store.iter().count() + store.iter_siblings().count()
     );
+    // The vector-clock actor: this incarnation, so a restart never reissues a clock.
+    let incarnation =
+        (std::process::id() as u64) ^ (faultline_node::clock::wall_ms() as u64).rotate_left(21);
     let request_timeout = Duration::from_millis(args.node.request_timeout_ms.clamp(100, 10_000));
     let node = Arc::new(Node {
         cfg: Config {
             me: id.clone(),
+            actor: format!("{id}.{:x}", incarnation & 0xffff_ffff),
             mode: args.mode,
             n: args.n,
             r: args.r,
@@ -475,7 +558,7 @@ fn main() -> anyhow::Result<()> {
             .route("/kv/write", post(kv_write))
             .route("/kv/cas", post(unsupported))
             .route("/kv/append", post(unsupported))
-            .route("/txn", post(unsupported))
+            .route("/txn", post(txn))
             .route("/status", get(status))
             .route("/log", get(full_dump))
             .route("/replica/dump", get(key_dump))

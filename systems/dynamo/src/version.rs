@@ -123,10 +123,20 @@ mod tests {
     fn concurrent_writes_stay_siblings_and_a_descendant_replaces_them() {
         let a = v(1, &[("n1", 1)]);
         let b = v(2, &[("n2", 1)]);
-        let both = merge(Resolution::VectorClocks, &[a.clone()], &[b.clone()], false);
+        let both = merge(
+            Resolution::VectorClocks,
+            std::slice::from_ref(&a),
+            std::slice::from_ref(&b),
+            false,
+        );
         assert_eq!(both.len(), 2);
         let c = v(3, &[("n1", 1), ("n2", 1), ("n3", 1)]);
-        let after = merge(Resolution::VectorClocks, &both, &[c.clone()], false);
+        let after = merge(
+            Resolution::VectorClocks,
+            &both,
+            std::slice::from_ref(&c),
+            false,
+        );
         assert_eq!(after, vec![c]);
         assert_eq!(
             merge(Resolution::VectorClocks, &[a], &[b], true).len(),
