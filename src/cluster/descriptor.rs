@@ -24,6 +24,16 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../systems/bully-gated.toml"),
     ),
     ("ring-gated", include_str!("../../systems/ring-gated.toml")),
+    ("dynamo", include_str!("../../systems/dynamo.toml")),
+    ("dynamo-lww", include_str!("../../systems/dynamo-lww.toml")),
+    (
+        "dynamo-vclock",
+        include_str!("../../systems/dynamo-vclock.toml"),
+    ),
+    (
+        "dynamo-lww-r1w1",
+        include_str!("../../systems/dynamo-lww-r1w1.toml"),
+    ),
 ];
 
 /// Which client speaks to the system's nodes (the workload picks its client by this).

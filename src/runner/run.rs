@@ -122,6 +122,10 @@ impl Schedule {
 }
 
 /// Sleeps `d`, or less if the user interrupts (then the end sequence runs at once).
+/// How long a run whose workload checks `convergence` stays quiet before collecting the
+/// nodes' final state (three anti-entropy periods of the bundled Dynamo store).
+pub const CONVERGENCE_QUIESCENCE: Duration = Duration::from_secs(3);
+
 async fn phase_sleep(d: Duration, interrupted: &Arc<std::sync::atomic::AtomicBool>) {
     let end = tokio::time::Instant::now() + d;
     while tokio::time::Instant::now() < end && !interrupted.load(Ordering::Relaxed) {
@@ -310,6 +314,16 @@ pub async fn execute<T: Target>(
         Err(e) => std::panic::resume_unwind(e.into_panic()),
     };
 
+    // `convergence` judges the replicas after heal, quiescence and anti-entropy: give the
+    // system a quiet spell (no client ops) before its final state is collected.
+    if cfg
+        .workload
+        .checkers
+        .contains(&crate::workload::CheckerName::Convergence)
+    {
+        progress.set_phase("quiescence");
+        phase_sleep(CONVERGENCE_QUIESCENCE, &interrupted).await;
+    }
     progress.set_phase("collecting logs");
     let (logs, log_errors) = collect_logs(&drive, dir).await;
     teardown_errors.extend(log_errors);

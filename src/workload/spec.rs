@@ -148,6 +148,7 @@ const BUILTIN: &[(&str, &str)] = &[
         "weak-register",
         include_str!("../../workloads/weak-register.toml"),
     ),
+    ("siblings", include_str!("../../workloads/siblings.toml")),
 ];
 
 impl WorkloadSpec {

@@ -1,0 +1,1040 @@
+//! The pure core of a leaderless quorum store: one replica's storage (`Store`) and one
+//! coordinated client request (`Coordinator`), as state machines that take peer answers and
+//! return the messages to send and the client's answer. No IO, no clock: the shell passes
+//! the LWW timestamp in and drives the timeouts.
+//!
+//! Modes:
+//! - **ABD** (N, R, W with R + W > N): a write first reads a quorum's stamps and writes
+//!   `(max ts + 1, me)`; a read writes the newest value it saw back to a write quorum before
+//!   answering. Linearizable for read and write.
+//! - **LWW**: a write is stamped with the coordinator's wall clock (so clock faults matter)
+//!   and sent to the N replicas, acknowledged after W; a read answers the newest of R replies
+//!   and repairs stale replicas asynchronously (after answering, late replies included).
+//! - **Vector clocks** (sets): an add reads R replicas' sibling sets, and writes the union of
+//!   their values plus the element under a clock that descends from every sibling it read;
+//!   concurrent adds stay siblings, a read answers the union of the siblings. The clock's
+//!   actor is the coordinator's incarnation (`n1.<random>`), so a restarted node never
+//!   reissues a clock.
+//!
+//! Replicas keep the entry with the greatest stamp `(ts, writer)` (ABD, LWW), or every sibling
+//! no other descends from (vector clocks).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::version::{self, Resolution, Version};
+
+/// A version's order: timestamp (ABD: a counter; LWW: wall-clock µs-ish), then the writer.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Stamp {
+    pub ts: u64,
+    pub writer: String,
+}
+
+/// One key's value at a replica.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub stamp: Stamp,
+    pub value: Value,
+}
+
+/// An LWW stamp from the coordinator's wall clock: ms * 1000 plus a per-node sequence (mod
+/// 1000), so one node's writes within a millisecond still differ.
+pub fn lww_ts(wall_ms: i64, seq: u64) -> u64 {
+    (wall_ms.max(0) as u64) * 1000 + seq % 1000
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    Abd,
+    Lww,
+    Vclock,
+}
+
+impl Mode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Mode::Abd => "abd",
+            Mode::Lww => "lww",
+            Mode::Vclock => "vclock",
+        }
+    }
+}
+
+impl std::str::FromStr for Mode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Mode, String> {
+        match s {
+            "abd" => Ok(Mode::Abd),
+            "lww" => Ok(Mode::Lww),
+            "vclock" => Ok(Mode::Vclock),
+            o => Err(format!("--mode: {o:?} is not abd, lww or vclock")),
+        }
+    }
+}
+
+/// The planted bugs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bug {
+    /// ABD reads answer without writing back: a value one replica holds can be read, then
+    /// not read by a later read (new-old inversion, not linearizable).
+    AbdSkipWriteback,
+    /// The coordinator's own replica's reply counts twice toward any quorum (R or W): a
+    /// node cut off from the others still "reaches" a quorum of 2 alone.
+    AcksCountedTwice,
+    /// A replica stores a read-repair write without comparing stamps, so a repair carrying an
+    /// older value clobbers a newer acknowledged one.
+    ReadRepairOverwritesNewer,
+    /// Merging two or more concurrent siblings loses one (vector clocks).
+    VclockMergeDropsSibling,
+}
+
+impl Bug {
+    pub const ALL: [Bug; 4] = [
+        Bug::AbdSkipWriteback,
+        Bug::AcksCountedTwice,
+        Bug::ReadRepairOverwritesNewer,
+        Bug::VclockMergeDropsSibling,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::AbdSkipWriteback => "abd-skip-writeback",
+            Bug::AcksCountedTwice => "acks-counted-twice",
+            Bug::ReadRepairOverwritesNewer => "read-repair-overwrites-newer",
+            Bug::VclockMergeDropsSibling => "vclock-merge-drops-sibling",
+        }
+    }
+
+    pub fn symptom(self) -> &'static str {
+        match self {
+            Bug::AbdSkipWriteback => "a read sees a value a later read does not (ABD)",
+            Bug::AcksCountedTwice => "writes acknowledged by one replica alone are lost",
+            Bug::ReadRepairOverwritesNewer => "a late repair rolls back an acknowledged write",
+            Bug::VclockMergeDropsSibling => "an acknowledged add vanishes from the sibling set",
+        }
+    }
+}
+
+impl std::str::FromStr for Bug {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Bug, String> {
+        Bug::ALL.into_iter().find(|b| b.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = Bug::ALL.iter().map(|b| b.name()).collect();
+            format!("unknown bug {s:?} (known: {})", names.join(", "))
+        })
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Bugs {
+    pub skip_writeback: bool,
+    pub acks_twice: bool,
+    pub repair_overwrites: bool,
+    pub drop_sibling: bool,
+}
+
+impl Bugs {
+    pub fn from_list(bugs: &[Bug]) -> Bugs {
+        Bugs {
+            skip_writeback: bugs.contains(&Bug::AbdSkipWriteback),
+            acks_twice: bugs.contains(&Bug::AcksCountedTwice),
+            repair_overwrites: bugs.contains(&Bug::ReadRepairOverwritesNewer),
+            drop_sibling: bugs.contains(&Bug::VclockMergeDropsSibling),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    pub me: String,
+    /// The vector-clock actor: this node's incarnation.
+    pub actor: String,
+    pub mode: Mode,
+    pub n: usize,
+    pub r: usize,
+    pub w: usize,
+    pub bugs: Bugs,
+}
+
+/// Peer requests, tagged by `"type"` (the peer proxy and message traces read it).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Msg {
+    Get {
+        key: String,
+    },
+    Put {
+        key: String,
+        entry: Entry,
+        /// A read repair (LWW) rather than a write or an ABD write-back.
+        #[serde(default)]
+        repair: bool,
+    },
+    /// Anti-entropy: the sender's entries (and sibling sets) for keys the receiver replicates.
+    Sync {
+        entries: Vec<(String, Entry)>,
+        #[serde(default)]
+        siblings: Vec<(String, Vec<Version>)>,
+    },
+    /// Vector clocks: the replica's siblings of `key`.
+    SibGet {
+        key: String,
+    },
+    /// Vector clocks: merge `versions` into the replica's siblings of `key`.
+    SibPut {
+        key: String,
+        versions: Vec<Version>,
+    },
+}
+
+/// Peer answers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Answer {
+    Got {
+        entry: Option<Entry>,
+    },
+    /// `applied`: the entry replaced what the replica held (false: it held a newer one).
+    Stored {
+        applied: bool,
+    },
+    Synced {
+        applied: usize,
+    },
+    Sibs {
+        versions: Vec<Version>,
+    },
+}
+
+/// What a replica logs (and replays in order on recovery): an entry that replaced the held
+/// one, or a key's whole sibling set after a merge.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Record {
+    Entry(String, Entry),
+    Siblings(String, Vec<Version>),
+}
+
+/// The union of the siblings' values (each a list of elements), sorted and deduplicated.
+pub fn union(versions: &[Version]) -> Vec<Value> {
+    let mut all: Vec<Value> = versions
+        .iter()
+        .flat_map(|v| v.value.as_array().cloned().unwrap_or_default())
+        .collect();
+    all.sort_by_key(Value::to_string);
+    all.dedup();
+    all
+}
+
+/// One replica's storage: the newest entry per key.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Store {
+    map: BTreeMap<String, Entry>,
+    sibs: BTreeMap<String, Vec<Version>>,
+}
+
+impl Store {
+    pub fn get(&self, key: &str) -> Option<&Entry> {
+        self.map.get(key)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Entry)> {
+        self.map.iter()
+    }
+
+    pub fn siblings(&self, key: &str) -> Option<&Vec<Version>> {
+        self.sibs.get(key)
+    }
+
+    pub fn iter_siblings(&self) -> impl Iterator<Item = (&String, &Vec<Version>)> {
+        self.sibs.iter()
+    }
+
+    /// Merges `incoming` into `key`'s siblings; the new set if it changed.
+    fn merge_siblings(&mut self, key: &str, incoming: &[Version], drop: bool) -> Option<Record> {
+        let held = self.sibs.get(key).cloned().unwrap_or_default();
+        let merged = version::merge(Resolution::VectorClocks, &held, incoming, drop);
+        if merged == held {
+            return None;
+        }
+        self.sibs.insert(key.to_string(), merged.clone());
+        Some(Record::Siblings(key.to_string(), merged))
+    }
+
+    /// Replays one WAL record.
+    pub fn replay(&mut self, r: Record) {
+        match r {
+            Record::Entry(k, e) => {
+                self.put(&k, e, true);
+            }
+            Record::Siblings(k, v) => {
+                self.sibs.insert(k, v);
+            }
+        }
+    }
+
+    /// Stores `entry` if its stamp is greater than the held one's, or unconditionally with
+    /// `force` (WAL replay; the planted repair bug). Returns whether the state changed.
+    pub fn put(&mut self, key: &str, entry: Entry, force: bool) -> bool {
+        match self.map.get(key) {
+            Some(cur) if cur == &entry => false,
+            Some(cur) if !force && cur.stamp >= entry.stamp => false,
+            _ => {
+                self.map.insert(key.to_string(), entry);
+                true
+            }
+        }
+    }
+
+    /// Answers one peer message; also returns the entries it stored, which must be durable
+    /// before the answer leaves.
+    pub fn handle(&mut self, msg: Msg, bugs: &Bugs) -> (Answer, Vec<Record>) {
+        match msg {
+            Msg::Get { key } => (
+                Answer::Got {
+                    entry: self.get(&key).cloned(),
+                },
+                vec![],
+            ),
+            Msg::Put { key, entry, repair } => {
+                let force = repair && bugs.repair_overwrites;
+                let applied = self.put(&key, entry.clone(), force);
+                let stored = if applied {
+                    vec![Record::Entry(key, entry)]
+                } else {
+                    vec![]
+                };
+                (Answer::Stored { applied }, stored)
+            }
+            Msg::Sync { entries, siblings } => {
+                let mut stored: Vec<Record> = entries
+                    .into_iter()
+                    .filter(|(k, e)| self.put(k, e.clone(), false))
+                    .map(|(k, e)| Record::Entry(k, e))
+                    .collect();
+                for (k, vs) in siblings {
+                    stored.extend(self.merge_siblings(&k, &vs, bugs.drop_sibling));
+                }
+                (
+                    Answer::Synced {
+                        applied: stored.len(),
+                    },
+                    stored,
+                )
+            }
+            Msg::SibGet { key } => (
+                Answer::Sibs {
+                    versions: self.siblings(&key).cloned().unwrap_or_default(),
+                },
+                vec![],
+            ),
+            Msg::SibPut { key, versions } => {
+                let r = self.merge_siblings(&key, &versions, bugs.drop_sibling);
+                (
+                    Answer::Stored {
+                        applied: r.is_some(),
+                    },
+                    r.into_iter().collect(),
+                )
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Request {
+    Read {
+        key: String,
+    },
+    Write {
+        key: String,
+        value: Value,
+    },
+    /// Vector clocks: add `element` to the set at `key`.
+    Add {
+        key: String,
+        element: Value,
+    },
+}
+
+impl Request {
+    pub fn key(&self) -> &str {
+        match self {
+            Request::Read { key } | Request::Write { key, .. } | Request::Add { key, .. } => key,
+        }
+    }
+}
+
+/// A client's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Done {
+    Read(Value),
+    Written,
+    /// Definitely no effect (no quorum answered the first phase).
+    Unavailable,
+    /// May or may not have taken effect (a write's store phase missed its quorum).
+    Indefinite,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    Send { to: String, msg: Msg },
+    Finish(Done),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// Collecting R stamps (ABD reads and writes, LWW reads).
+    Query,
+    /// Waiting for W acknowledgements of `chosen` (writes, ABD write-backs).
+    Store,
+    /// LWW read answered; late replies still get repaired.
+    Repair,
+    Finished,
+}
+
+/// One client request, from the node that coordinates it.
+#[derive(Clone, Debug)]
+pub struct Coordinator {
+    cfg: Config,
+    key: String,
+    req: Request,
+    targets: Vec<String>,
+    phase: Phase,
+    replies: BTreeMap<String, Option<Entry>>,
+    sib_replies: BTreeMap<String, Vec<Version>>,
+    chosen: Option<Entry>,
+    acks: usize,
+    ackers: BTreeSet<String>,
+}
+
+impl Coordinator {
+    /// Starts `req` against `targets` (the key's preference list); `lww_ts` stamps an LWW
+    /// write (ignored otherwise).
+    pub fn start(
+        cfg: &Config,
+        targets: Vec<String>,
+        req: Request,
+        lww_ts: u64,
+    ) -> (Coordinator, Vec<Action>) {
+        let key = req.key().to_string();
+        let mut c = Coordinator {
+            cfg: cfg.clone(),
+            key,
+            req,
+            targets,
+            phase: Phase::Query,
+            replies: BTreeMap::new(),
+            sib_replies: BTreeMap::new(),
+            chosen: None,
+            acks: 0,
+            ackers: BTreeSet::new(),
+        };
+        let actions = match (&c.req, c.cfg.mode) {
+            (Request::Write { value, .. }, Mode::Lww) => {
+                let entry = Entry {
+                    stamp: Stamp {
+                        ts: lww_ts,
+                        writer: c.cfg.me.clone(),
+                    },
+                    value: value.clone(),
+                };
+                c.store(entry)
+            }
+            (_, Mode::Vclock) => {
+                let key = c.key.clone();
+                c.broadcast(|| Msg::SibGet { key: key.clone() })
+            }
+            _ => {
+                let key = c.key.clone();
+                c.broadcast(|| Msg::Get { key: key.clone() })
+            }
+        };
+        (c, actions)
+    }
+
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    fn broadcast(&self, msg: impl Fn() -> Msg) -> Vec<Action> {
+        self.targets
+            .iter()
+            .map(|t| Action::Send {
+                to: t.clone(),
+                msg: msg(),
+            })
+            .collect()
+    }
+
+    fn store(&mut self, entry: Entry) -> Vec<Action> {
+        self.phase = Phase::Store;
+        self.chosen = Some(entry.clone());
+        let key = self.key.clone();
+        self.broadcast(|| Msg::Put {
+            key: key.clone(),
+            entry: entry.clone(),
+            repair: false,
+        })
+    }
+
+    /// What one reply counts toward a quorum (the planted bug counts our own twice).
+    fn weight(&self, from: &str) -> usize {
+        if self.cfg.bugs.acks_twice && from == self.cfg.me {
+            2
+        } else {
+            1
+        }
+    }
+
+    fn newest(&self) -> Option<Entry> {
+        self.replies
+            .values()
+            .flatten()
+            .max_by(|a, b| a.stamp.cmp(&b.stamp))
+            .cloned()
+    }
+
+    fn repair_msg(&self, to: &str, entry: &Entry) -> Action {
+        Action::Send {
+            to: to.to_string(),
+            msg: Msg::Put {
+                key: self.key.clone(),
+                entry: entry.clone(),
+                repair: true,
+            },
+        }
+    }
+
+    /// A peer's answer (ours too: the local replica answers like any other).
+    pub fn on_answer(&mut self, from: &str, answer: Answer) -> Vec<Action> {
+        if !self.targets.iter().any(|t| t == from) {
+            return vec![];
+        }
+        match (self.phase, answer) {
+            (Phase::Query, Answer::Got { entry }) => {
+                if self.replies.insert(from.to_string(), entry).is_some() {
+                    return vec![];
+                }
+                let counted: usize = self.replies.keys().map(|n| self.weight(n)).sum();
+                if counted < self.cfg.r {
+                    return vec![];
+                }
+                self.decide()
+            }
+            (Phase::Query, Answer::Sibs { versions }) => {
+                if self
+                    .sib_replies
+                    .insert(from.to_string(), versions)
+                    .is_some()
+                {
+                    return vec![];
+                }
+                let counted: usize = self.sib_replies.keys().map(|n| self.weight(n)).sum();
+                if counted < self.cfg.r {
+                    return vec![];
+                }
+                self.decide_siblings()
+            }
+            (Phase::Repair, Answer::Got { entry }) => {
+                if self.replies.contains_key(from) {
+                    return vec![];
+                }
+                self.replies.insert(from.to_string(), entry.clone());
+                let chosen = self.chosen.clone();
+                match chosen {
+                    Some(c) if entry.as_ref().is_none_or(|e| e.stamp < c.stamp) => {
+                        vec![self.repair_msg(from, &c)]
+                    }
+                    _ => vec![],
+                }
+            }
+            (Phase::Store, Answer::Stored { .. }) => {
+                if !self.ackers.insert(from.to_string()) {
+                    return vec![];
+                }
+                self.acks += self.weight(from);
+                if self.acks < self.cfg.w {
+                    return vec![];
+                }
+                self.phase = Phase::Finished;
+                vec![Action::Finish(match &self.req {
+                    Request::Write { .. } | Request::Add { .. } => Done::Written,
+                    Request::Read { .. } => Done::Read(
+                        self.chosen
+                            .as_ref()
+                            .map_or(Value::Null, |e| e.value.clone()),
+                    ),
+                })]
+            }
+            _ => vec![],
+        }
+    }
+
+    /// Vector clocks: a read quorum's sibling sets answered.
+    fn decide_siblings(&mut self) -> Vec<Action> {
+        let mut merged: Vec<Version> = Vec::new();
+        for vs in self.sib_replies.values() {
+            merged = version::merge(
+                Resolution::VectorClocks,
+                &merged,
+                vs,
+                self.cfg.bugs.drop_sibling,
+            );
+        }
+        let mut elements = union(&merged);
+        match &self.req {
+            Request::Add { element, .. } => {
+                elements.push(element.clone());
+                elements.sort_by_key(Value::to_string);
+                elements.dedup();
+                let context = version::join(merged.iter().map(|v| &v.clock));
+                let v = Version {
+                    value: Value::Array(elements),
+                    ts: 0,
+                    writer: self.cfg.me.clone(),
+                    clock: version::next_clock(&context, &self.cfg.actor),
+                };
+                self.phase = Phase::Store;
+                let key = self.key.clone();
+                self.broadcast(|| Msg::SibPut {
+                    key: key.clone(),
+                    versions: vec![v.clone()],
+                })
+            }
+            _ => {
+                self.phase = Phase::Finished;
+                vec![Action::Finish(Done::Read(Value::Array(elements)))]
+            }
+        }
+    }
+
+    /// A read quorum answered.
+    fn decide(&mut self) -> Vec<Action> {
+        let newest = self.newest();
+        match (&self.req, self.cfg.mode) {
+            (Request::Add { .. }, _) | (_, Mode::Vclock) => self.decide_siblings(),
+            (Request::Write { value, .. }, _) => {
+                let entry = Entry {
+                    stamp: Stamp {
+                        ts: newest.map_or(0, |e| e.stamp.ts) + 1,
+                        writer: self.cfg.me.clone(),
+                    },
+                    value: value.clone(),
+                };
+                self.store(entry)
+            }
+            (Request::Read { .. }, Mode::Abd) => match newest {
+                Some(e) if !self.cfg.bugs.skip_writeback => self.store(e),
+                other => {
+                    self.phase = Phase::Finished;
+                    vec![Action::Finish(Done::Read(
+                        other.map_or(Value::Null, |e| e.value),
+                    ))]
+                }
+            },
+            (Request::Read { .. }, Mode::Lww) => {
+                self.phase = Phase::Repair;
+                self.chosen = newest.clone();
+                let mut out = vec![Action::Finish(Done::Read(
+                    newest.as_ref().map_or(Value::Null, |e| e.value.clone()),
+                ))];
+                if let Some(c) = &newest {
+                    for (n, e) in &self.replies {
+                        if e.as_ref().is_none_or(|e| e.stamp < c.stamp) {
+                            out.push(self.repair_msg(n, c));
+                        }
+                    }
+                }
+                out
+            }
+        }
+    }
+
+    /// The request's time is up: whatever has not answered never will.
+    pub fn on_timeout(&mut self) -> Vec<Action> {
+        let done = match self.phase {
+            Phase::Query => Done::Unavailable,
+            Phase::Store => match self.req {
+                Request::Write { .. } | Request::Add { .. } => Done::Indefinite,
+                // A write-back that missed its quorum: the read returns nothing.
+                Request::Read { .. } => Done::Unavailable,
+            },
+            Phase::Repair | Phase::Finished => {
+                self.phase = Phase::Finished;
+                return vec![];
+            }
+        };
+        self.phase = Phase::Finished;
+        vec![Action::Finish(done)]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cfg(mode: Mode, bugs: Bugs) -> Config {
+        Config {
+            me: "n1".into(),
+            actor: "n1".into(),
+            mode,
+            n: 3,
+            r: 2,
+            w: 2,
+            bugs,
+        }
+    }
+
+    fn nodes() -> Vec<String> {
+        vec!["n1".into(), "n2".into(), "n3".into()]
+    }
+
+    fn e(ts: u64, w: &str, v: i64) -> Entry {
+        Entry {
+            stamp: Stamp {
+                ts,
+                writer: w.into(),
+            },
+            value: json!(v),
+        }
+    }
+
+    fn got(x: Option<Entry>) -> Answer {
+        Answer::Got { entry: x }
+    }
+
+    fn put(to: &str, entry: Entry, repair: bool) -> Action {
+        Action::Send {
+            to: to.into(),
+            msg: Msg::Put {
+                key: "k".into(),
+                entry,
+                repair,
+            },
+        }
+    }
+
+    const STORED: Answer = Answer::Stored { applied: true };
+
+    #[test]
+    fn abd_write_reads_a_quorum_then_stores_the_next_stamp() {
+        let w = Request::Write {
+            key: "k".into(),
+            value: json!(7),
+        };
+        let (mut c, a) = Coordinator::start(&cfg(Mode::Abd, Bugs::default()), nodes(), w, 0);
+        assert_eq!(a.len(), 3);
+        assert!(matches!(
+            &a[0],
+            Action::Send {
+                msg: Msg::Get { .. },
+                ..
+            }
+        ));
+        assert_eq!(c.on_answer("n1", got(Some(e(4, "n3", 1)))), vec![]);
+        let a = c.on_answer("n2", got(Some(e(5, "n2", 2))));
+        let next = e(6, "n1", 7);
+        assert_eq!(
+            a,
+            vec![
+                put("n1", next.clone(), false),
+                put("n2", next.clone(), false),
+                put("n3", next, false)
+            ]
+        );
+        // A late stamp changes nothing; one ack is not enough; the second one answers.
+        assert_eq!(c.on_answer("n3", got(Some(e(9, "n3", 3)))), vec![]);
+        assert_eq!(c.on_answer("n2", STORED), vec![]);
+        assert_eq!(c.on_answer("n2", STORED), vec![], "a duplicate ack");
+        assert_eq!(
+            c.on_answer("n3", Answer::Stored { applied: false }),
+            vec![Action::Finish(Done::Written)]
+        );
+        assert_eq!(c.phase(), Phase::Finished);
+    }
+
+    #[test]
+    fn abd_read_writes_back_before_answering_unless_the_bug_skips_it() {
+        let r = Request::Read { key: "k".into() };
+        let (mut c, _) =
+            Coordinator::start(&cfg(Mode::Abd, Bugs::default()), nodes(), r.clone(), 0);
+        c.on_answer("n1", got(None));
+        let a = c.on_answer("n3", got(Some(e(2, "n2", 5))));
+        assert_eq!(a.len(), 3, "{a:?}");
+        assert_eq!(a[0], put("n1", e(2, "n2", 5), false));
+        c.on_answer("n1", STORED);
+        assert_eq!(
+            c.on_answer("n3", STORED),
+            vec![Action::Finish(Done::Read(json!(5)))]
+        );
+
+        let bugs = Bugs {
+            skip_writeback: true,
+            ..Bugs::default()
+        };
+        let (mut c, _) = Coordinator::start(&cfg(Mode::Abd, bugs), nodes(), r.clone(), 0);
+        c.on_answer("n1", got(None));
+        assert_eq!(
+            c.on_answer("n3", got(Some(e(2, "n2", 5)))),
+            vec![Action::Finish(Done::Read(json!(5)))]
+        );
+        // Nothing written yet anywhere: null, and nothing to write back.
+        let (mut c, _) = Coordinator::start(&cfg(Mode::Abd, Bugs::default()), nodes(), r, 0);
+        c.on_answer("n2", got(None));
+        assert_eq!(
+            c.on_answer("n3", got(None)),
+            vec![Action::Finish(Done::Read(json!(null)))]
+        );
+    }
+
+    #[test]
+    fn lww_write_is_stamped_by_the_clock_and_acked_by_w() {
+        let w = Request::Write {
+            key: "k".into(),
+            value: json!(1),
+        };
+        let (mut c, a) =
+            Coordinator::start(&cfg(Mode::Lww, Bugs::default()), nodes(), w, 1_000_123);
+        assert_eq!(a[2], put("n3", e(1_000_123, "n1", 1), false));
+        assert_eq!(c.on_answer("n1", STORED), vec![]);
+        assert_eq!(c.on_answer("n9", STORED), vec![], "not a replica of k");
+        assert_eq!(
+            c.on_answer("n3", STORED),
+            vec![Action::Finish(Done::Written)]
+        );
+        assert_eq!(lww_ts(1_000, 1_002), 1_000_002);
+    }
+
+    #[test]
+    fn lww_read_answers_the_newest_and_repairs_stale_replicas_late_ones_too() {
+        let r = Request::Read { key: "k".into() };
+        let (mut c, a) = Coordinator::start(&cfg(Mode::Lww, Bugs::default()), nodes(), r, 0);
+        assert_eq!(a.len(), 3);
+        c.on_answer("n1", got(Some(e(10, "n1", 1))));
+        assert_eq!(
+            c.on_answer("n2", got(Some(e(20, "n2", 2)))),
+            vec![
+                Action::Finish(Done::Read(json!(2))),
+                put("n1", e(20, "n2", 2), true)
+            ]
+        );
+        assert_eq!(c.phase(), Phase::Repair);
+        assert_eq!(
+            c.on_answer("n3", got(None)),
+            vec![put("n3", e(20, "n2", 2), true)]
+        );
+        assert_eq!(c.on_timeout(), vec![]);
+        assert_eq!(c.phase(), Phase::Finished);
+    }
+
+    #[test]
+    fn acks_counted_twice_lets_the_coordinator_reach_a_quorum_alone() {
+        let bugs = Bugs {
+            acks_twice: true,
+            ..Bugs::default()
+        };
+        let w = Request::Write {
+            key: "k".into(),
+            value: json!(3),
+        };
+        let (mut c, _) = Coordinator::start(&cfg(Mode::Abd, bugs.clone()), nodes(), w.clone(), 0);
+        let a = c.on_answer("n1", got(None));
+        assert_eq!(a.len(), 3, "the query quorum is met by n1 alone");
+        assert_eq!(
+            c.on_answer("n1", STORED),
+            vec![Action::Finish(Done::Written)]
+        );
+        // Another node's ack still counts once.
+        let (mut c, _) = Coordinator::start(&cfg(Mode::Lww, bugs), nodes(), w, 5);
+        assert_eq!(c.on_answer("n2", STORED), vec![]);
+    }
+
+    #[test]
+    fn timeouts_are_definite_before_anything_is_stored_and_not_after() {
+        let w = Request::Write {
+            key: "k".into(),
+            value: json!(3),
+        };
+        let (mut c, _) =
+            Coordinator::start(&cfg(Mode::Abd, Bugs::default()), nodes(), w.clone(), 0);
+        assert_eq!(c.on_timeout(), vec![Action::Finish(Done::Unavailable)]);
+        let (mut c, _) = Coordinator::start(&cfg(Mode::Lww, Bugs::default()), nodes(), w, 0);
+        c.on_answer("n1", STORED);
+        assert_eq!(c.on_timeout(), vec![Action::Finish(Done::Indefinite)]);
+        assert_eq!(c.on_timeout(), vec![], "finished once");
+    }
+
+    #[test]
+    fn replicas_keep_the_greatest_stamp_unless_the_repair_bug_forces_it() {
+        let mut s = Store::default();
+        let ok = Bugs::default();
+        let (a, stored) = s.handle(
+            Msg::Put {
+                key: "k".into(),
+                entry: e(5, "n1", 1),
+                repair: false,
+            },
+            &ok,
+        );
+        assert_eq!((a, stored.len()), (Answer::Stored { applied: true }, 1));
+        let old = Msg::Put {
+            key: "k".into(),
+            entry: e(3, "n2", 0),
+            repair: true,
+        };
+        let (a, stored) = s.handle(old.clone(), &ok);
+        assert_eq!((a, stored), (Answer::Stored { applied: false }, vec![]));
+        assert_eq!(s.get("k"), Some(&e(5, "n1", 1)));
+        let bug = Bugs {
+            repair_overwrites: true,
+            ..Bugs::default()
+        };
+        let (a, _) = s.handle(old, &bug);
+        assert_eq!(a, Answer::Stored { applied: true });
+        assert_eq!(s.get("k"), Some(&e(3, "n2", 0)), "rolled back");
+        let (a, stored) = s.handle(
+            Msg::Sync {
+                entries: vec![("k".into(), e(4, "n3", 9)), ("j".into(), e(1, "n3", 2))],
+                siblings: vec![],
+            },
+            &bug,
+        );
+        assert_eq!(a, Answer::Synced { applied: 2 });
+        assert_eq!(stored.len(), 2);
+        assert_eq!(
+            s.handle(Msg::Get { key: "j".into() }, &ok).0,
+            got(Some(e(1, "n3", 2)))
+        );
+    }
+
+    #[test]
+    fn messages_are_tagged_by_type_on_the_wire() {
+        let m = serde_json::to_value(Msg::Get { key: "k".into() }).unwrap();
+        assert_eq!(m, json!({"type": "get", "key": "k"}));
+        let a: Answer = serde_json::from_value(json!({"type": "stored", "applied": true})).unwrap();
+        assert_eq!(a, STORED);
+        assert_eq!(
+            "acks-counted-twice".parse::<Bug>(),
+            Ok(Bug::AcksCountedTwice)
+        );
+        assert!(
+            "nope"
+                .parse::<Bug>()
+                .unwrap_err()
+                .contains("abd-skip-writeback")
+        );
+    }
+
+    fn sib(elements: &[i64], clock: &[(&str, u64)]) -> Version {
+        Version {
+            value: json!(elements),
+            ts: 0,
+            writer: String::new(),
+            clock: clock.iter().map(|(n, c)| (n.to_string(), *c)).collect(),
+        }
+    }
+
+    #[test]
+    fn a_vclock_add_writes_the_union_under_a_clock_descending_from_what_it_read() {
+        let add = Request::Add {
+            key: "s".into(),
+            element: json!(5),
+        };
+        let (mut c, a) = Coordinator::start(&cfg(Mode::Vclock, Bugs::default()), nodes(), add, 0);
+        assert_eq!(
+            a[0],
+            Action::Send {
+                to: "n1".into(),
+                msg: Msg::SibGet { key: "s".into() }
+            }
+        );
+        let concurrent = vec![sib(&[1], &[("n2", 1)]), sib(&[2], &[("n3", 1)])];
+        assert_eq!(
+            c.on_answer(
+                "n2",
+                Answer::Sibs {
+                    versions: concurrent
+                }
+            ),
+            vec![]
+        );
+        let a = c.on_answer(
+            "n3",
+            Answer::Sibs {
+                versions: vec![sib(&[2], &[("n3", 1)])],
+            },
+        );
+        let mut want = sib(&[1, 2, 5], &[("n1", 1), ("n2", 1), ("n3", 1)]);
+        want.writer = "n1".into();
+        assert_eq!(
+            a[2],
+            Action::Send {
+                to: "n3".into(),
+                msg: Msg::SibPut {
+                    key: "s".into(),
+                    versions: vec![want]
+                }
+            }
+        );
+        c.on_answer("n1", STORED);
+        assert_eq!(
+            c.on_answer("n2", STORED),
+            vec![Action::Finish(Done::Written)]
+        );
+    }
+
+    #[test]
+    fn concurrent_adds_stay_siblings_a_read_answers_their_union_and_the_bug_drops_one() {
+        let mut s = Store::default();
+        let ok = Bugs::default();
+        for v in [sib(&[1], &[("n1", 1)]), sib(&[2], &[("n2", 1)])] {
+            let (a, rec) = s.handle(
+                Msg::SibPut {
+                    key: "s".into(),
+                    versions: vec![v],
+                },
+                &ok,
+            );
+            assert_eq!((a, rec.len()), (STORED, 1));
+        }
+        let (Answer::Sibs { versions }, _) = s.handle(Msg::SibGet { key: "s".into() }, &ok) else {
+            panic!("siblings answer")
+        };
+        assert_eq!(versions.len(), 2);
+        assert_eq!(union(&versions), vec![json!(1), json!(2)]);
+        let r = Request::Read { key: "s".into() };
+        let (mut c, _) = Coordinator::start(&cfg(Mode::Vclock, Bugs::default()), nodes(), r, 0);
+        c.on_answer(
+            "n1",
+            Answer::Sibs {
+                versions: versions.clone(),
+            },
+        );
+        assert_eq!(
+            c.on_answer("n2", Answer::Sibs { versions: vec![] }),
+            vec![Action::Finish(Done::Read(json!([1, 2])))]
+        );
+        // The planted bug: the second concurrent sibling is merged away, its add lost.
+        let bug = Bugs {
+            drop_sibling: true,
+            ..Bugs::default()
+        };
+        let mut b = Store::default();
+        b.handle(
+            Msg::SibPut {
+                key: "s".into(),
+                versions: versions.clone(),
+            },
+            &bug,
+        );
+        assert_eq!(b.siblings("s").map(Vec::len), Some(1));
+        // Replay restores exactly the logged sibling set.
+        let mut r = Store::default();
+        r.replay(Record::Siblings("s".into(), versions.clone()));
+        assert_eq!(r.siblings("s"), Some(&versions));
+    }
+}
