@@ -324,6 +324,10 @@ impl Hosts {
 
 impl Drop for Hosts {
     fn drop(&mut self) {
+        if std::env::var_os("FL_SSH_KEEP").is_some() {
+            self.dir.disable_cleanup(true);
+            eprintln!("kept {}", self.dir.path().display());
+        }
         self.stop_raft();
         for c in &mut self.sshd {
             let _ = c.kill();

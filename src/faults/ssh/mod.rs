@@ -496,13 +496,15 @@ impl SshFaults {
     }
 
     /// Journals `undo` and runs `apply` on node `i`'s host, in one remote command (the
-    /// journal line first: nothing is in force that the journal does not name). `guard` runs
-    /// before both and must succeed.
+    /// journal lines first: nothing is in force that the journal does not name). `guard`
+    /// runs before both and must succeed; `also` are journal lines to write first.
+    #[allow(clippy::too_many_arguments)]
     async fn change(
         &self,
         i: usize,
         kind: FaultKind,
         guard: Option<&str>,
+        also: &[String],
         apply: &str,
         undo: &str,
         what: &str,
@@ -514,12 +516,19 @@ impl SshFaults {
             script.push_str(&format!("{g} && "));
         }
         script.push_str(&self.journal_prefix(i));
-        script.push_str(&journal::append(
-            &self.journal_dir,
-            &self.journal_file(i),
-            &journal::apply_line(id, undo, what),
-        ));
-        script.push_str(&format!(" && {{ {apply}; }}"));
+        for line in also
+            .iter()
+            .cloned()
+            .chain([journal::apply_line(id, undo, what)])
+        {
+            script.push_str(&journal::append(
+                &self.journal_dir,
+                &self.journal_file(i),
+                &line,
+            ));
+            script.push_str(" && ");
+        }
+        script.push_str(&format!("{{ {apply}; }}"));
         r.check(&script)
             .await
             .map_err(|e| err(kind, e.to_string()))?;
@@ -547,28 +556,12 @@ impl SshFaults {
         Ok(())
     }
 
-    /// Makes sure node `i`'s host has the run's table (journaled once).
-    async fn ensure_table(&self, i: usize, kind: FaultKind) -> Result<(), FaultsError> {
-        if self.tables.lock().unwrap().contains_key(&i) {
-            return Ok(());
-        }
+    fn table_undo(&self, i: usize) -> String {
         let p = &self.nodes[i].privilege;
         let t = &self.table;
-        let undo = format!(
+        format!(
             "if {p}nft list table inet {t} >/dev/null 2>&1; then {p}nft delete table inet {t}; fi"
-        );
-        let id = self
-            .change(
-                i,
-                kind,
-                None,
-                &format!("{p}nft add table inet {t}"),
-                &undo,
-                &format!("nft table inet {t}"),
-            )
-            .await?;
-        self.tables.lock().unwrap().insert(i, id);
-        Ok(())
+        )
     }
 
     /// Replaces chain `chain` on node `i`'s host with rules `rules`, atomically.
@@ -580,11 +573,31 @@ impl SshFaults {
         rules: &[String],
         what: &str,
     ) -> Result<Change, FaultsError> {
-        self.ensure_table(i, kind).await?;
+        // the table is made (and journaled, once per host) in the same command
+        let table_entry = {
+            let mut tables = self.tables.lock().unwrap();
+            if tables.contains_key(&i) {
+                None
+            } else {
+                let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                tables.insert(i, id);
+                Some(id)
+            }
+        };
+        let also: Vec<String> = table_entry
+            .map(|id| {
+                journal::apply_line(
+                    id,
+                    &self.table_undo(i),
+                    &format!("nft table inet {}", self.table),
+                )
+            })
+            .into_iter()
+            .collect();
         let p = &self.nodes[i].privilege;
         let t = &self.table;
         let mut tx = format!(
-            "add chain inet {t} {chain} {{ type filter hook input priority -10 ; policy accept ; }}; \
+            "add table inet {t}; add chain inet {t} {chain} {{ type filter hook input priority -10 ; policy accept ; }}; \
              flush chain inet {t} {chain}"
         );
         for r in rules {
@@ -597,16 +610,26 @@ impl SshFaults {
                 "flush chain inet {t} {chain}; delete chain inet {t} {chain}"
             ))
         );
-        let id = self
+        let id = match self
             .change(
                 i,
                 kind,
                 None,
+                &also,
                 &format!("{p}nft {}", sh_quote(&tx)),
                 &undo,
                 what,
             )
-            .await?;
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => {
+                if table_entry.is_some() {
+                    self.tables.lock().unwrap().remove(&i);
+                }
+                return Err(e);
+            }
+        };
         Ok(Change {
             node: i,
             id,
@@ -685,7 +708,8 @@ impl SshFaults {
                     "KILL",
                     format!(
                         "PID=$({src} | head -n1 | tr -dc 0-9); \
-                         if [ -z \"$PID\" ] || ! {p}kill -0 \"$PID\" 2>/dev/null; then \
+                         S=$([ -n \"$PID\" ] && sed 's/.*) //' /proc/$PID/stat 2>/dev/null | cut -d' ' -f1); \
+                         if [ -z \"$S\" ] || [ \"$S\" = Z ] || [ \"$S\" = X ]; then \
                          sh -c {} </dev/null >{l} 2>&1 || {{ cat {l} >&2; exit 1; }}; fi",
                         sh_quote(restart),
                         l = sh_quote(&log)
@@ -699,6 +723,7 @@ impl SshFaults {
                 i,
                 kind,
                 Some(&same),
+                &[],
                 &format!("{p}kill -{sig} {pid}"),
                 &undo,
                 &format!("{} {id} pid {pid}", kind.as_str()),
@@ -899,14 +924,10 @@ impl Faults for SshFaults {
                 .map(|(k, v)| (*k, *v))
                 .collect();
             for (i, id) in tables {
-                let p = &self.nodes[i].privilege;
-                let t = &self.table;
                 let c = Change {
                     node: i,
                     id,
-                    undo: format!(
-                        "if {p}nft list table inet {t} >/dev/null 2>&1; then {p}nft delete table inet {t}; fi"
-                    ),
+                    undo: self.table_undo(i),
                     restarts: false,
                 };
                 match self.run_undo(&c).await {

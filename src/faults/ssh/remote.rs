@@ -76,6 +76,101 @@ impl RemoteLog {
     }
 }
 
+/// A long-lived `sh` on the host, read from our pipe: a command through it costs no
+/// process start on either side (on a loaded machine, most of an ssh command's time).
+struct Shell {
+    child: tokio::process::Child,
+    stdin: tokio::process::ChildStdin,
+    out: tokio::io::BufReader<tokio::process::ChildStdout>,
+    err: tokio::io::BufReader<tokio::process::ChildStderr>,
+    n: u64,
+}
+
+enum ShellError {
+    /// The command was never sent: running it another way is safe.
+    NotSent,
+    /// Sent, then the shell went away: the command may have run.
+    Lost(String),
+}
+
+impl Shell {
+    async fn exec(&mut self, script: &str) -> Result<Output, ShellError> {
+        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        self.n += 1;
+        let marker = format!("__faultline_end_{}_{}", std::process::id(), self.n);
+        let cmd = format!(
+            "( {script}\n) </dev/null; printf '\\n{marker} %d\\n' $?; printf '\\n{marker}\\n' >&2\n"
+        );
+        if self.stdin.write_all(cmd.as_bytes()).await.is_err() || self.stdin.flush().await.is_err()
+        {
+            return Err(ShellError::NotSent);
+        }
+        let m = marker.as_str();
+        let read_out = async {
+            let mut lines = Vec::new();
+            loop {
+                let mut l = String::new();
+                if self
+                    .out
+                    .read_line(&mut l)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    == 0
+                {
+                    return Err("the remote shell ended".to_string());
+                }
+                let l = l.trim_end_matches('\n');
+                if let Some(rc) = l.strip_prefix(m) {
+                    return Ok((lines, rc.trim().parse::<i32>().unwrap_or(-1)));
+                }
+                lines.push(l.to_string());
+            }
+        };
+        let read_err = async {
+            let mut lines = Vec::new();
+            loop {
+                let mut l = String::new();
+                if self
+                    .err
+                    .read_line(&mut l)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    == 0
+                {
+                    return Err("the remote shell ended".to_string());
+                }
+                let l = l.trim_end_matches('\n');
+                if l == m {
+                    return Ok(lines);
+                }
+                lines.push(l.to_string());
+            }
+        };
+        let (o, e) = tokio::join!(read_out, read_err);
+        let ((mut out, code), mut err) =
+            (o.map_err(ShellError::Lost)?, e.map_err(ShellError::Lost)?);
+        // the marker's own leading newline
+        if out.last().is_some_and(|l| l.is_empty()) {
+            out.pop();
+        }
+        if err.last().is_some_and(|l| l.is_empty()) {
+            err.pop();
+        }
+        let join = |v: Vec<String>| {
+            if v.is_empty() {
+                String::new()
+            } else {
+                v.join("\n") + "\n"
+            }
+        };
+        Ok(Output {
+            code,
+            stdout: join(out),
+            stderr: join(err),
+        })
+    }
+}
+
 /// One host, reached through `ssh`.
 pub struct Remote {
     pub dest: SshDest,
@@ -84,6 +179,7 @@ pub struct Remote {
     log: RemoteLog,
     pub timeout: Duration,
     master: Mutex<bool>,
+    shell: tokio::sync::Mutex<Option<Shell>>,
 }
 
 /// The exit status ssh itself uses for connection failures.
@@ -111,7 +207,51 @@ impl Remote {
             log,
             timeout,
             master: Mutex::new(false),
+            shell: tokio::sync::Mutex::new(None),
         }
+    }
+
+    fn spawn_shell(&self) -> std::io::Result<Shell> {
+        let mut cmd = tokio::process::Command::new("ssh");
+        cmd.args(self.base_args())
+            .args(["-o", "ControlMaster=no"])
+            .arg(self.dest.target())
+            .arg("--")
+            .arg("sh")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn()?;
+        Ok(Shell {
+            stdin: child.stdin.take().expect("piped"),
+            out: tokio::io::BufReader::new(child.stdout.take().expect("piped")),
+            err: tokio::io::BufReader::new(child.stderr.take().expect("piped")),
+            child,
+            n: 0,
+        })
+    }
+
+    fn log_output(&self, script: &str, o: &Output, took: Duration) {
+        self.log.write(
+            &self.host(),
+            script,
+            &format!(
+                "exit {}{}{}",
+                o.code,
+                if o.stdout.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!("\nstdout: {}", o.stdout.trim())
+                },
+                if o.stderr.trim().is_empty() {
+                    String::new()
+                } else {
+                    format!("\nstderr: {}", o.stderr.trim())
+                }
+            ),
+            took,
+        );
     }
 
     pub fn host(&self) -> String {
@@ -218,6 +358,45 @@ impl Remote {
     /// status of 255 from ssh is a connection failure; other statuses are the script's.
     pub async fn run_for(&self, script: &str, timeout: Duration) -> Result<Output, RemoteError> {
         let t = Instant::now();
+        if *self.master.lock().unwrap() {
+            let mut g = self.shell.lock().await;
+            if g.is_none() {
+                *g = self.spawn_shell().ok();
+            }
+            if let Some(sh) = g.as_mut() {
+                match tokio::time::timeout(timeout, sh.exec(script)).await {
+                    Ok(Ok(o)) => {
+                        self.log_output(script, &o, t.elapsed());
+                        return Ok(o);
+                    }
+                    Ok(Err(ShellError::NotSent)) => {
+                        *g = None; // try once more the one-shot way, below
+                    }
+                    Ok(Err(ShellError::Lost(why))) => {
+                        *g = None;
+                        self.log.write(&self.host(), script, &why, t.elapsed());
+                        return Err(RemoteError::Unreachable {
+                            host: self.host(),
+                            stderr: why,
+                        });
+                    }
+                    Err(_) => {
+                        *g = None;
+                        self.log.write(
+                            &self.host(),
+                            script,
+                            &format!("timed out after {} ms", timeout.as_millis()),
+                            t.elapsed(),
+                        );
+                        return Err(RemoteError::Timeout {
+                            host: self.host(),
+                            command: script.into(),
+                            ms: timeout.as_millis() as u64,
+                        });
+                    }
+                }
+            }
+        }
         let mut cmd = tokio::process::Command::new("ssh");
         cmd.args(self.base_args())
             .args(["-o", "ControlMaster=no"])
@@ -259,25 +438,7 @@ impl Remote {
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         };
-        self.log.write(
-            &self.host(),
-            script,
-            &format!(
-                "exit {}{}{}",
-                o.code,
-                if o.stdout.trim().is_empty() {
-                    String::new()
-                } else {
-                    format!("\nstdout: {}", o.stdout.trim())
-                },
-                if o.stderr.trim().is_empty() {
-                    String::new()
-                } else {
-                    format!("\nstderr: {}", o.stderr.trim())
-                }
-            ),
-            t.elapsed(),
-        );
+        self.log_output(script, &o, t.elapsed());
         if o.code == SSH_FAILED {
             return Err(RemoteError::Unreachable {
                 host: self.host(),
@@ -321,8 +482,13 @@ impl Remote {
         self.control.exists()
     }
 
-    /// Stops the ControlMaster, if this started one.
+    /// Stops the remote shell and the ControlMaster, if this started them.
     pub async fn close(&self) {
+        if let Some(mut sh) = self.shell.lock().await.take() {
+            drop(sh.stdin);
+            let _ = tokio::time::timeout(Duration::from_secs(2), sh.child.wait()).await;
+            let _ = sh.child.kill().await;
+        }
         if !std::mem::take(&mut *self.master.lock().unwrap()) {
             return;
         }
