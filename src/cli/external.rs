@@ -218,10 +218,10 @@ pub fn main(args: Args, file: &Path) -> anyhow::Result<u8> {
         serde_json::json!({"inventory": file.display().to_string(), "run": run,
                            "capabilities": caps_json}),
     );
-    if let Err(e) = &stop {
-        if let Some(serde_json::Value::Array(a)) = r.extra.get_mut("teardown_errors") {
-            a.push(serde_json::json!(format!("after the run: {e}")));
-        }
+    if let Err(e) = &stop
+        && let Some(serde_json::Value::Array(a)) = r.extra.get_mut("teardown_errors")
+    {
+        a.push(serde_json::json!(format!("after the run: {e}")));
     }
     let path = outcome.dir.join(faultline::runner::store::RESULTS);
     std::fs::write(&path, serde_json::to_vec_pretty(&*r)?)

@@ -576,12 +576,13 @@ impl SshFaults {
         // the table is made (and journaled, once per host) in the same command
         let table_entry = {
             let mut tables = self.tables.lock().unwrap();
-            if tables.contains_key(&i) {
-                None
-            } else {
-                let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-                tables.insert(i, id);
-                Some(id)
+            match tables.entry(i) {
+                std::collections::btree_map::Entry::Occupied(_) => None,
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                    v.insert(id);
+                    Some(id)
+                }
             }
         };
         let also: Vec<String> = table_entry
