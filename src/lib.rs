@@ -10,6 +10,7 @@ pub use faultline_checker as checker;
 pub use faultline_history as history;
 
 pub mod cluster;
+pub mod external;
 pub mod faults;
 pub mod nemesis;
 pub mod report;

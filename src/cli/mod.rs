@@ -4,6 +4,7 @@
 pub mod analyze;
 pub mod check;
 pub mod cleanup;
+pub mod external;
 pub mod report;
 pub mod run;
 pub mod serve;

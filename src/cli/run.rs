@@ -88,6 +88,14 @@ pub struct Args {
     /// Record every peer message's fate (the peer proxy's) in messages.jsonl.
     #[arg(long)]
     pub trace_messages: bool,
+    /// Test an external cluster named by an inventory (see clusters/) instead of starting
+    /// one: endpoints only, or hosts over SSH. `--system` and `--nodes` come from the file.
+    #[arg(long, value_name = "FILE.toml")]
+    pub cluster: Option<PathBuf>,
+    /// With --cluster: drop the schedule's faults the probe found unavailable (and say so)
+    /// instead of refusing the run.
+    #[arg(long)]
+    pub skip_unavailable: bool,
 }
 
 fn bad(e: impl std::fmt::Display) -> anyhow::Error {
@@ -103,6 +111,12 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
     }
     if args.rate.is_some_and(|r| !(r.is_finite() && r >= 0.0)) {
         return Err(bad("--rate must be a non-negative number"));
+    }
+    if let Some(file) = args.cluster.clone() {
+        return super::external::main(args, &file);
+    }
+    if args.skip_unavailable {
+        return Err(bad("--skip-unavailable goes with --cluster"));
     }
     let workload = WorkloadSpec::load(&args.workload).map_err(bad)?;
     let desc = SystemDescriptor::load(&args.system).map_err(|e| {
@@ -253,15 +267,15 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
 }
 
 /// A run directory not yet listed as `store/latest`, with what it took to make it.
-struct NewRunDir {
+pub(super) struct NewRunDir {
     store: PathBuf,
-    dir: PathBuf,
+    pub(super) dir: PathBuf,
     /// Directories this run created on the way (the store, the test's directory).
     created: Vec<PathBuf>,
 }
 
 impl NewRunDir {
-    fn create(store: &std::path::Path, test: &str) -> anyhow::Result<NewRunDir> {
+    pub(super) fn create(store: &std::path::Path, test: &str) -> anyhow::Result<NewRunDir> {
         let created: Vec<PathBuf> = [store.join(test), store.to_path_buf()]
             .into_iter()
             .filter(|d| !d.exists())
@@ -275,14 +289,14 @@ impl NewRunDir {
         })
     }
 
-    fn list_as_latest(&self) -> anyhow::Result<()> {
+    pub(super) fn list_as_latest(&self) -> anyhow::Result<()> {
         store::point_latest(&self.store, &self.dir)
             .with_context(|| format!("pointing {}/latest at the run", self.store.display()))
     }
 
     /// Removes the run directory and whatever directories making it created (best effort:
     /// the error being reported matters more).
-    fn remove(&self) {
+    pub(super) fn remove(&self) {
         let _ = std::fs::remove_dir_all(&self.dir);
         for d in &self.created {
             let _ = std::fs::remove_dir(d);

@@ -10,6 +10,7 @@
 
 pub mod local;
 pub mod proxy;
+pub mod ssh;
 
 use std::collections::BTreeMap;
 use std::future::Future;

@@ -39,6 +39,22 @@ fn ns_since(run_start: Instant) -> u64 {
 /// Proxy rule ids, unique in this process.
 static NEXT_RULE: AtomicU64 = AtomicU64::new(1);
 
+/// The nodes a schedule runs on: their ids and, when a fault targets it, the current leader.
+/// A local `Cluster` is one; an external cluster (`--cluster FILE`) is another.
+pub trait Roster: Send + Sync {
+    fn node_ids(&self) -> Vec<String>;
+    fn leader(&self) -> faults::BoxFuture<'_, Option<String>>;
+}
+
+impl Roster for Cluster {
+    fn node_ids(&self) -> Vec<String> {
+        Cluster::node_ids(self)
+    }
+    fn leader(&self) -> faults::BoxFuture<'_, Option<String>> {
+        Box::pin(Cluster::leader(self))
+    }
+}
+
 /// Refuses a schedule whose faults a backend of this cluster cannot do, naming why.
 pub fn check_supported(cluster: &Cluster, schedule: &Schedule) -> Result<(), NemesisError> {
     check_clock(
@@ -50,7 +66,7 @@ pub fn check_supported(cluster: &Cluster, schedule: &Schedule) -> Result<(), Nem
     check_backend(&*faults::for_cluster(cluster), schedule)
 }
 
-fn check_backend(backend: &dyn Faults, schedule: &Schedule) -> Result<(), NemesisError> {
+pub fn check_backend(backend: &dyn Faults, schedule: &Schedule) -> Result<(), NemesisError> {
     for need in schedule.needs() {
         if let Err(why) = backend.supports(need) {
             let hint = if need.kind == FaultKind::Clock {
@@ -232,7 +248,7 @@ pub async fn start_fault(
 
 async fn start_on(
     backend: &dyn Faults,
-    cluster: &Cluster,
+    cluster: &dyn Roster,
     spec: &FaultSpec,
     plan: &mut Plan,
     run_start: Instant,
@@ -371,7 +387,7 @@ async fn pause_or_stop(d: Duration, rx: &mut watch::Receiver<bool>) -> bool {
 /// Runs one lane until it runs out of faults or a stop is requested; the fault in force
 /// at a stop is undone (and recorded) before returning.
 async fn run_lane(
-    c: Cluster,
+    c: Arc<dyn Roster>,
     backend: Arc<dyn Faults>,
     lane: Lane,
     mut plan: Plan,
@@ -388,7 +404,7 @@ async fn run_lane(
         return log;
     }
     while let Some(step) = plan.next(&lane) {
-        let (ev, active) = start_on(&*backend, &c, &step.fault, &mut plan, run_start).await;
+        let (ev, active) = start_on(&*backend, &*c, &step.fault, &mut plan, run_start).await;
         emit(ev, &mut log);
         let mut stopped = false;
         if let Some(active) = active {
@@ -427,6 +443,25 @@ pub fn spawn(
     events: mpsc::UnboundedSender<FaultEvent>,
 ) -> Result<NemesisHandle, NemesisError> {
     let backend = faults::for_cluster(&cluster);
+    spawn_on(
+        backend,
+        Arc::new(cluster),
+        schedule,
+        seed,
+        run_start,
+        events,
+    )
+}
+
+/// `spawn` on any roster and fault backend (an external cluster's, say).
+pub fn spawn_on(
+    backend: Arc<dyn Faults>,
+    roster: Arc<dyn Roster>,
+    schedule: Schedule,
+    seed: u64,
+    run_start: Instant,
+    events: mpsc::UnboundedSender<FaultEvent>,
+) -> Result<NemesisHandle, NemesisError> {
     check_backend(&*backend, &schedule)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let lanes: Vec<_> = schedule
@@ -435,7 +470,7 @@ pub fn spawn(
         .enumerate()
         .map(|(i, lane)| {
             tokio::spawn(run_lane(
-                cluster.clone(),
+                roster.clone(),
                 backend.clone(),
                 lane,
                 Plan::for_lane(seed, i),

@@ -11,7 +11,8 @@ pub mod schedule;
 
 pub use error::NemesisError;
 pub use executor::{
-    ActiveFault, NemesisHandle, check_clock, check_supported, spawn, start_fault, stop_fault,
+    ActiveFault, NemesisHandle, Roster, check_backend, check_clock, check_supported, spawn,
+    spawn_on, start_fault, stop_fault,
 };
 pub use fault::{Action, ClockSpec, FaultEvent, FaultKind, GrudgeSpec, LinkSpec, TargetSpec};
 pub use grudge::Grudge;

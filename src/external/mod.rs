@@ -1,0 +1,348 @@
+//! Testing a cluster someone already runs (`faultline run --cluster FILE.toml`): the
+//! [`inventory`] names its nodes; clients, checkers and reports work against the given
+//! client URLs; faults are made over SSH by [`crate::faults::ssh`] where the inventory gives
+//! access, and refused up front, naming what is missing, where it does not. The harness
+//! sends nothing to an address the inventory does not name (client URLs, SSH hosts).
+
+pub mod cleanup;
+pub mod inventory;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use crate::cluster::status::{self, NodeStatus};
+use crate::cluster::{ClientAdapter, StatusAdapter, SystemDescriptor};
+use crate::faults::ssh::remote::{Remote, RemoteLog};
+use crate::faults::ssh::{self, Capabilities, HostFacts, SshFaults, join_all};
+use crate::faults::{BoxFuture, Faults};
+use crate::nemesis::{self, NemesisHandle, Roster, Schedule};
+use crate::runner::target::{FaultSink, StatusFn, Target};
+use crate::workload::{Adapter, Endpoint};
+pub use inventory::{Inventory, InventoryError, NodeSpec};
+
+/// The system behind an inventory's `system`: how to talk to it and what it promises.
+#[derive(Clone, Debug)]
+pub struct System {
+    pub name: String,
+    pub client: Adapter,
+    pub status: StatusAdapter,
+    pub descriptor: Option<SystemDescriptor>,
+}
+
+impl System {
+    /// `native` (the node protocol, nothing else known), `etcd`, or a descriptor name or
+    /// path (relative to the inventory's directory).
+    pub fn resolve(inv: &Inventory) -> Result<System, String> {
+        if inv.system == "native" {
+            return Ok(System {
+                name: "native".into(),
+                client: Adapter::Native,
+                status: StatusAdapter::Native,
+                descriptor: None,
+            });
+        }
+        let name = if inv.system.contains('/') || inv.system.ends_with(".toml") {
+            inv.file
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(&inv.system)
+                .display()
+                .to_string()
+        } else {
+            inv.system.clone()
+        };
+        let d = SystemDescriptor::load(&name)
+            .map_err(|e| format!("{}: `system`: {e}", inv.file.display()))?;
+        Ok(System {
+            name: d.name.clone(),
+            client: match d.client {
+                ClientAdapter::Native => Adapter::Native,
+                ClientAdapter::Etcd => Adapter::Etcd,
+            },
+            status: d.status,
+            descriptor: Some(d),
+        })
+    }
+}
+
+/// The nodes of an inventory and their status, as the nemesis and the runner ask for it.
+#[derive(Clone)]
+pub struct ExternalRoster {
+    nodes: Arc<Vec<Endpoint>>,
+    status: StatusAdapter,
+    http: reqwest::Client,
+}
+
+impl ExternalRoster {
+    pub fn new(inv: &Inventory, status: StatusAdapter) -> ExternalRoster {
+        ExternalRoster {
+            nodes: Arc::new(endpoints(inv)),
+            status,
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .expect("a plain HTTP client builds"),
+        }
+    }
+
+    pub async fn statuses(&self) -> Vec<(String, Result<Value, String>)> {
+        let futs = self.nodes.iter().map(|e| {
+            status::fetch(
+                &self.http,
+                self.status,
+                &e.id,
+                &e.base_url,
+                Duration::from_millis(500),
+            )
+        });
+        self.nodes
+            .iter()
+            .map(|e| e.id.clone())
+            .zip(join_all(futs).await)
+            .collect()
+    }
+
+    /// The node claiming leadership in the highest term among those answering.
+    pub async fn leader(&self) -> Option<String> {
+        self.statuses()
+            .await
+            .into_iter()
+            .filter_map(|(_, r)| NodeStatus::from_value(&r.ok()?))
+            .filter(|s| s.role == "leader")
+            .max_by_key(|s| s.term)
+            .map(|s| s.id)
+    }
+
+    pub async fn wait_for_leader(&self, timeout: Duration) -> Option<String> {
+        let t = Instant::now();
+        while t.elapsed() < timeout {
+            if let Some(l) = self.leader().await {
+                return Some(l);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        None
+    }
+}
+
+impl Roster for ExternalRoster {
+    fn node_ids(&self) -> Vec<String> {
+        self.nodes.iter().map(|e| e.id.clone()).collect()
+    }
+    fn leader(&self) -> BoxFuture<'_, Option<String>> {
+        Box::pin(ExternalRoster::leader(self))
+    }
+}
+
+pub fn endpoints(inv: &Inventory) -> Vec<Endpoint> {
+    inv.nodes
+        .iter()
+        .map(|n| Endpoint {
+            id: n.id.clone(),
+            base_url: n.client_url.clone(),
+        })
+        .collect()
+}
+
+/// A run id for names on the hosts (`fl-<run>` tables, `<run>.journal`): 10 hex digits.
+pub fn new_run_id(seed: u64) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(seed);
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_nanos(),
+    );
+    h.write_u32(std::process::id());
+    format!("{:010x}", h.finish() & 0xff_ffff_ffff)
+}
+
+/// Probes every host of `inv` (none for endpoints-only nodes) and builds the backend.
+pub struct Probed {
+    pub facts: std::collections::BTreeMap<String, HostFacts>,
+    pub faults: Arc<SshFaults>,
+}
+
+/// Where the ControlMaster sockets of a run live: short, private.
+pub fn control_dir(run: &str) -> std::io::Result<PathBuf> {
+    let d = std::env::temp_dir().join(format!("fl-ssh-{run}"));
+    std::fs::create_dir_all(&d)?;
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700))?;
+    Ok(d)
+}
+
+pub async fn probe(inv: &Inventory, run: &str, control: &Path, log: &RemoteLog) -> Probed {
+    let remotes = ssh::remotes(inv, control, log);
+    let facts = ssh::probe(inv, &remotes).await;
+    let faults = Arc::new(SshFaults::new(inv, run, remotes, &facts));
+    Probed { facts, faults }
+}
+
+/// An external cluster as the runner's `Target`. Stopping it stops nothing of the
+/// cluster's: it heals what this run did, collects the node logs the inventory names, and
+/// closes the SSH connections.
+pub struct ExternalTarget {
+    inv: Inventory,
+    roster: ExternalRoster,
+    client: Adapter,
+    schedule: Schedule,
+    faults: Arc<SshFaults>,
+    dir: PathBuf,
+    nemesis: Option<(NemesisHandle, tokio::task::JoinHandle<()>)>,
+    stopped: bool,
+}
+
+impl ExternalTarget {
+    pub fn new(
+        inv: Inventory,
+        system: &System,
+        schedule: Schedule,
+        faults: Arc<SshFaults>,
+        dir: &Path,
+    ) -> ExternalTarget {
+        ExternalTarget {
+            roster: ExternalRoster::new(&inv, system.status),
+            inv,
+            client: system.client,
+            schedule,
+            faults,
+            dir: dir.to_path_buf(),
+            nemesis: None,
+            stopped: false,
+        }
+    }
+
+    pub fn capabilities(&self) -> &Capabilities {
+        self.faults.capabilities()
+    }
+
+    /// Copies each node's `logs` into `nodes/<id>/` over SSH, all hosts at once, within
+    /// `bound`.
+    pub async fn collect_logs(&self, bound: Duration) -> Vec<String> {
+        let remotes: Vec<Option<Arc<Remote>>> = self.faults_remotes();
+        let futs = self
+            .inv
+            .nodes
+            .iter()
+            .zip(remotes)
+            .flat_map(|(n, r)| {
+                n.logs.iter().filter_map(move |l| {
+                    let r = r.clone()?;
+                    let dir = self.dir.join("nodes").join(&n.id);
+                    Some(async move {
+                        let name = Path::new(l)
+                            .file_name()
+                            .map(|s| s.to_string_lossy().into_owned())
+                            .unwrap_or_else(|| "log".into());
+                        let out = r
+                            .run_for(
+                                &format!("tail -c 20000000 {}", inventory::sh_quote(l)),
+                                bound,
+                            )
+                            .await
+                            .map_err(|e| format!("{}: log {l}: {e}", n.id))?;
+                        if out.code != 0 {
+                            return Err(format!("{}: log {l}: {}", n.id, out.stderr.trim()));
+                        }
+                        std::fs::create_dir_all(&dir)
+                            .and_then(|()| std::fs::write(dir.join(name), out.stdout))
+                            .map_err(|e| format!("{}: saving log {l}: {e}", n.id))
+                    })
+                })
+            })
+            .collect::<Vec<_>>();
+        join_all(futs)
+            .await
+            .into_iter()
+            .filter_map(|r| r.err())
+            .collect()
+    }
+
+    fn faults_remotes(&self) -> Vec<Option<Arc<Remote>>> {
+        self.faults.remotes()
+    }
+}
+
+impl Target for ExternalTarget {
+    fn endpoints(&self) -> Vec<Endpoint> {
+        endpoints(&self.inv)
+    }
+
+    fn adapter(&self) -> Adapter {
+        self.client
+    }
+
+    fn status_fn(&self) -> StatusFn {
+        let r = self.roster.clone();
+        Arc::new(move || {
+            let r = r.clone();
+            Box::pin(async move { r.statuses().await })
+        })
+    }
+
+    async fn start_faults(
+        &mut self,
+        seed: u64,
+        run_start: Instant,
+        sink: FaultSink,
+    ) -> Result<(), String> {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let backend: Arc<dyn Faults> = self.faults.clone();
+        let handle = nemesis::spawn_on(
+            backend,
+            Arc::new(self.roster.clone()),
+            self.schedule.clone(),
+            seed,
+            run_start,
+            tx,
+        )
+        .map_err(|e| e.to_string())?;
+        let forward = tokio::spawn(async move {
+            while let Some(ev) = rx.recv().await {
+                sink(ev);
+            }
+        });
+        self.nemesis = Some((handle, forward));
+        Ok(())
+    }
+
+    async fn heal(&mut self) -> Result<(), String> {
+        match self.nemesis.take() {
+            Some((handle, forward)) => {
+                let healed = handle
+                    .stop_and_heal()
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string());
+                let _ = forward.await;
+                healed
+            }
+            None => self.faults.heal().await.map_err(|e| e.to_string()),
+        }
+    }
+
+    async fn stop(&mut self) -> Result<(), String> {
+        if self.stopped {
+            return Ok(());
+        }
+        self.stopped = true;
+        let mut errors = Vec::new();
+        if let Err(e) = self.heal().await {
+            errors.push(format!("heal: {e}"));
+        }
+        errors.extend(self.collect_logs(Duration::from_secs(20)).await);
+        errors.extend(self.faults.close().await);
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+}

@@ -1,0 +1,1028 @@
+//! The `ssh` backend: the faults of an external cluster, made on its hosts over OpenSSH.
+//!
+//! - Partitions and loss: one run-named nft table per host (`inet fl-<run>`), a `part` chain
+//!   dropping packets from the grudged peers' addresses and a `loss` chain dropping a random
+//!   share of packets from every peer; no other table is ever read or written.
+//! - Pause and kill: signals to the node's pid (from its `pid_file`, `pid_cmd` or systemd
+//!   unit), checked against the process start time so a reused pid is never hit; never by
+//!   name. A killed node comes back through the inventory's `restart` (else `start`) command.
+//! - Clock faults: unavailable (faultline did not start these processes under libfaketime,
+//!   and the host clock is never moved). Message faults: unavailable (no peer proxy).
+//!
+//! Before a fault is applied its undo script is appended to the host's journal in the same
+//! remote command ([`journal`]), so `faultline cleanup --cluster` can undo exactly what a
+//! dead controller left in force.
+
+pub mod journal;
+pub mod remote;
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::{BoxFuture, Fault, FaultKind, Faults, FaultsError, Need};
+use crate::external::inventory::{Inventory, NodeSpec, sh_quote};
+use journal::Controller;
+use remote::{Remote, RemoteLog};
+
+/// The fault classes the probe reports on, per node.
+pub const CLASSES: [&str; 6] = ["partition", "loss", "pause", "kill", "clock", "message"];
+
+fn class_of(kind: FaultKind) -> &'static str {
+    match kind {
+        FaultKind::Partition => "partition",
+        FaultKind::Loss => "loss",
+        FaultKind::Pause => "pause",
+        FaultKind::Kill => "kill",
+        FaultKind::Clock => "clock",
+        _ => "message",
+    }
+}
+
+/// What the probe found on one node's host.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct HostFacts {
+    /// Why the host could not be reached (None: it answered).
+    pub unreachable: Option<String>,
+    /// "root", "sudo" or "none".
+    pub privilege: String,
+    pub nft: bool,
+    pub nft_usable: bool,
+    pub journal_writable: bool,
+    pub pid: Option<u32>,
+    pub start_ticks: Option<u64>,
+    pub can_signal: bool,
+}
+
+/// Per node, per fault class: available, or why not.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Capabilities(pub BTreeMap<String, BTreeMap<&'static str, Result<(), String>>>);
+
+impl Capabilities {
+    /// Pure: what each node can have done to it, from the facts of every node's host.
+    pub fn judge(inv: &Inventory, facts: &BTreeMap<String, HostFacts>) -> Capabilities {
+        let mut out = BTreeMap::new();
+        for n in &inv.nodes {
+            let mut m: BTreeMap<&'static str, Result<(), String>> = BTreeMap::new();
+            let f = facts.get(&n.id);
+            let host_ok = || -> Result<(), String> {
+                if n.ssh.is_none() {
+                    return Err("no `ssh` in the inventory (endpoints only)".into());
+                }
+                let f = f.ok_or("not probed")?;
+                if let Some(e) = &f.unreachable {
+                    return Err(format!("unreachable: {e}"));
+                }
+                if f.privilege == "none" {
+                    return Err("not root and no passwordless sudo".into());
+                }
+                if !f.journal_writable {
+                    return Err(format!("journal dir {} not writable", inv.journal_dir));
+                }
+                Ok(())
+            };
+            let net = host_ok().and_then(|()| {
+                let f = f.expect("probed");
+                if !f.nft {
+                    return Err("no `nft` on the host (apt-get install nftables)".into());
+                }
+                if !f.nft_usable {
+                    return Err("`nft list tables` refused (no CAP_NET_ADMIN)".into());
+                }
+                let blind: Vec<&str> = inv
+                    .nodes
+                    .iter()
+                    .filter(|p| p.id != n.id && p.peer_addrs.is_empty())
+                    .map(|p| p.id.as_str())
+                    .collect();
+                if !blind.is_empty() {
+                    return Err(format!(
+                        "no peer address known for {} (give `peer_addrs`)",
+                        blind.join(", ")
+                    ));
+                }
+                Ok(())
+            });
+            let proc_ok = host_ok().and_then(|()| {
+                let f = f.expect("probed");
+                if n.pid.is_none() {
+                    return Err("no `pid_file`, `pid_cmd` or `unit` names the process".into());
+                }
+                let pid = f.pid.ok_or("the pid source printed no live pid")?;
+                if !f.can_signal {
+                    return Err(format!("cannot signal pid {pid} (not permitted)"));
+                }
+                Ok(())
+            });
+            m.insert("partition", net.clone());
+            m.insert("loss", net);
+            m.insert("pause", proc_ok.clone());
+            m.insert(
+                "kill",
+                proc_ok.and_then(|()| {
+                    n.restart_cmd()
+                        .map(|_| ())
+                        .ok_or_else(|| "no `restart` or `start` command to bring it back".into())
+                }),
+            );
+            m.insert(
+                "clock",
+                Err(if n.ssh.is_none() {
+                    "no `ssh` in the inventory (endpoints only)".into()
+                } else {
+                    "faultline did not start this process under libfaketime, and it never \
+                     moves a host's clock"
+                        .into()
+                }),
+            );
+            m.insert(
+                "message",
+                Err("message faults need the peer proxy, which an external cluster has not".into()),
+            );
+            out.insert(n.id.clone(), m);
+        }
+        Capabilities(out)
+    }
+
+    /// Ok if every node can have `class` done to it, else each node's reason.
+    pub fn all(&self, class: &str) -> Result<(), String> {
+        let why: Vec<String> = self
+            .0
+            .iter()
+            .filter_map(|(id, m)| match m.get(class) {
+                Some(Ok(())) => None,
+                Some(Err(w)) => Some(format!("{id}: {w}")),
+                None => Some(format!("{id}: not probed")),
+            })
+            .collect();
+        if why.is_empty() {
+            Ok(())
+        } else {
+            Err(why.join("; "))
+        }
+    }
+
+    pub fn to_json(&self) -> Value {
+        let m: serde_json::Map<String, Value> = self
+            .0
+            .iter()
+            .map(|(id, classes)| {
+                let c: serde_json::Map<String, Value> = classes
+                    .iter()
+                    .map(|(k, r)| {
+                        (
+                            k.to_string(),
+                            match r {
+                                Ok(()) => json!({"available": true}),
+                                Err(w) => json!({"available": false, "why": w}),
+                            },
+                        )
+                    })
+                    .collect();
+                (id.clone(), Value::Object(c))
+            })
+            .collect();
+        Value::Object(m)
+    }
+
+    /// A table for the terminal: one line per node.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        for (id, classes) in &self.0 {
+            let ok: Vec<&str> = classes
+                .iter()
+                .filter(|(_, r)| r.is_ok())
+                .map(|(k, _)| *k)
+                .collect();
+            s.push_str(&format!(
+                "  {id}: can {}",
+                if ok.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    ok.join(", ")
+                }
+            ));
+            for (k, r) in classes {
+                if let Err(w) = r {
+                    s.push_str(&format!("\n      no {k}: {w}"));
+                }
+            }
+            s.push('\n');
+        }
+        s
+    }
+}
+
+/// The probe's script for one node: `key=value` lines.
+pub fn probe_script(n: &NodeSpec, journal_dir: &str) -> String {
+    let mut s = String::from(
+        "if [ \"$(id -u)\" = 0 ]; then P=; echo priv=root; \
+         elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then P='sudo -n'; \
+         echo priv=sudo; else P=; echo priv=none; fi\n\
+         if command -v nft >/dev/null 2>&1; then echo nft=yes; \
+         if $P nft list tables >/dev/null 2>&1; then echo nftok=yes; fi; fi\n",
+    );
+    s.push_str(&format!(
+        "mkdir -p {d} 2>/dev/null && [ -w {d} ] && echo journal=yes\n",
+        d = sh_quote(journal_dir)
+    ));
+    if let Some(p) = &n.pid {
+        s.push_str(&format!(
+            "PID=$({} | head -n1 | tr -dc 0-9)\n\
+             if [ -n \"$PID\" ] && [ -e /proc/$PID/stat ]; then echo pid=$PID; \
+             echo ticks=$({}); if $P kill -0 $PID 2>/dev/null; then echo signal=yes; fi; fi\n",
+            p.shell(),
+            journal::start_ticks_shell("$PID")
+        ));
+    }
+    s
+}
+
+pub fn parse_probe(out: &str) -> HostFacts {
+    let mut f = HostFacts {
+        privilege: "none".into(),
+        ..Default::default()
+    };
+    for l in out.lines() {
+        match l.trim().split_once('=') {
+            Some(("priv", v)) => f.privilege = v.to_string(),
+            Some(("nft", "yes")) => f.nft = true,
+            Some(("nftok", "yes")) => f.nft_usable = true,
+            Some(("journal", "yes")) => f.journal_writable = true,
+            Some(("pid", v)) => f.pid = v.parse().ok(),
+            Some(("ticks", v)) => f.start_ticks = v.parse().ok(),
+            Some(("signal", "yes")) => f.can_signal = true,
+            _ => {}
+        }
+    }
+    f
+}
+
+/// Polls every future together; outputs in order.
+pub async fn join_all<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
+    let mut futs: Vec<Option<std::pin::Pin<Box<F>>>> =
+        futs.into_iter().map(|f| Some(Box::pin(f))).collect();
+    let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, slot) in futs.iter_mut().enumerate() {
+            if let Some(f) = slot {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => {
+                        out[i] = Some(v);
+                        *slot = None;
+                    }
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter()
+        .map(|o| o.expect("polled to completion"))
+        .collect()
+}
+
+/// One node as the backend sees it.
+struct Node {
+    spec: NodeSpec,
+    remote: Option<Arc<Remote>>,
+    /// `""` or `"sudo -n "`, from the probe.
+    privilege: String,
+    /// The node's pid and its start ticks, while known to be current.
+    pid: Mutex<Option<(u32, u64)>>,
+}
+
+/// One journaled change on one node's host.
+#[derive(Clone, Debug)]
+struct Change {
+    node: usize,
+    id: u64,
+    undo: String,
+    /// This change restarts the node: its pid is stale afterwards.
+    restarts: bool,
+}
+
+pub struct SshFaults {
+    run: String,
+    table: String,
+    journal_dir: String,
+    nodes: Vec<Node>,
+    caps: Capabilities,
+    next_id: AtomicU64,
+    in_force: Mutex<Vec<(Fault, Vec<Change>)>>,
+    /// Per node index, the journal entry of its nft table, once made.
+    tables: Mutex<BTreeMap<usize, u64>>,
+    /// Per node index: the journal's header is written.
+    opened: Mutex<BTreeMap<usize, bool>>,
+    controller: Controller,
+}
+
+/// The nft table of `run` on every host.
+pub fn table_name(run: &str) -> String {
+    format!("fl-{run}")
+}
+
+/// The remotes of an inventory: one per distinct SSH destination, shared by its nodes.
+pub fn remotes(inv: &Inventory, control_dir: &Path, log: &RemoteLog) -> Vec<Option<Arc<Remote>>> {
+    let mut by_dest: BTreeMap<String, Arc<Remote>> = BTreeMap::new();
+    inv.nodes
+        .iter()
+        .map(|n| {
+            n.ssh.as_ref().map(|d| {
+                by_dest
+                    .entry(d.to_string())
+                    .or_insert_with(|| {
+                        Arc::new(Remote::new(
+                            d.clone(),
+                            inv.ssh_config.clone(),
+                            control_dir,
+                            log.clone(),
+                            Duration::from_secs_f64(inv.ssh_timeout_s),
+                        ))
+                    })
+                    .clone()
+            })
+        })
+        .collect()
+}
+
+/// Probes every node's host (in parallel): facts per node id.
+pub async fn probe(
+    inv: &Inventory,
+    remotes: &[Option<Arc<Remote>>],
+) -> BTreeMap<String, HostFacts> {
+    let futs = inv.nodes.iter().zip(remotes).map(|(n, r)| async move {
+        let Some(r) = r else {
+            return (n.id.clone(), None);
+        };
+        let facts = match r.connect().await {
+            Err(e) => HostFacts {
+                unreachable: Some(e.to_string()),
+                ..Default::default()
+            },
+            Ok(()) => match r.run(&probe_script(n, &inv.journal_dir)).await {
+                Ok(o) => parse_probe(&o.stdout),
+                Err(e) => HostFacts {
+                    unreachable: Some(e.to_string()),
+                    ..Default::default()
+                },
+            },
+        };
+        (n.id.clone(), Some(facts))
+    });
+    join_all(futs)
+        .await
+        .into_iter()
+        .filter_map(|(id, f)| f.map(|f| (id, f)))
+        .collect()
+}
+
+fn err(kind: FaultKind, why: String) -> FaultsError {
+    FaultsError::Unsupported {
+        backend: "ssh",
+        kind: kind.as_str(),
+        why,
+    }
+}
+
+impl SshFaults {
+    pub fn new(
+        inv: &Inventory,
+        run: &str,
+        remotes: Vec<Option<Arc<Remote>>>,
+        facts: &BTreeMap<String, HostFacts>,
+    ) -> SshFaults {
+        let caps = Capabilities::judge(inv, facts);
+        let nodes = inv
+            .nodes
+            .iter()
+            .zip(remotes)
+            .map(|(spec, remote)| {
+                let f = facts.get(&spec.id);
+                Node {
+                    privilege: match f.map(|f| f.privilege.as_str()) {
+                        Some("sudo") => "sudo -n ".into(),
+                        _ => String::new(),
+                    },
+                    pid: Mutex::new(f.and_then(|f| Some((f.pid?, f.start_ticks?)))),
+                    spec: spec.clone(),
+                    remote,
+                }
+            })
+            .collect();
+        SshFaults {
+            run: run.to_string(),
+            table: table_name(run),
+            journal_dir: inv.journal_dir.clone(),
+            nodes,
+            caps,
+            next_id: AtomicU64::new(1),
+            in_force: Mutex::new(Vec::new()),
+            tables: Mutex::new(BTreeMap::new()),
+            opened: Mutex::new(BTreeMap::new()),
+            controller: Controller::this_process(),
+        }
+    }
+
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    /// Each node's remote (None: no ssh), in inventory order.
+    pub fn remotes(&self) -> Vec<Option<Arc<Remote>>> {
+        self.nodes.iter().map(|n| n.remote.clone()).collect()
+    }
+
+    fn index(&self, id: &str) -> Result<usize, FaultsError> {
+        self.nodes
+            .iter()
+            .position(|n| n.spec.id == id)
+            .ok_or_else(|| {
+                err(
+                    FaultKind::Partition,
+                    format!("no node `{id}` in the inventory"),
+                )
+            })
+    }
+
+    fn remote(&self, i: usize, kind: FaultKind) -> Result<&Arc<Remote>, FaultsError> {
+        self.nodes[i]
+            .remote
+            .as_ref()
+            .ok_or_else(|| err(kind, format!("{} has no ssh", self.nodes[i].spec.id)))
+    }
+
+    /// Node `i`'s host's journal file (None: no ssh).
+    fn journal_file(&self, i: usize) -> String {
+        let key = self.nodes[i]
+            .remote
+            .as_ref()
+            .map(|r| r.key())
+            .unwrap_or_default();
+        journal::path(&self.journal_dir, &self.run, &key)
+    }
+
+    fn restart_log(&self, i: usize) -> String {
+        let j = self.journal_file(i);
+        format!("{}.restart.log", j.trim_end_matches(".journal"))
+    }
+
+    /// The journal line prefix for a change: the header first, the first time on a host.
+    fn journal_prefix(&self, i: usize) -> String {
+        let mut opened = self.opened.lock().unwrap();
+        let mut s = String::new();
+        if !opened.get(&i).copied().unwrap_or(false) {
+            s.push_str(&journal::append(
+                &self.journal_dir,
+                &self.journal_file(i),
+                &journal::header(&self.run, &self.controller),
+            ));
+            s.push_str(" && ");
+            opened.insert(i, true);
+        }
+        s
+    }
+
+    /// Journals `undo` and runs `apply` on node `i`'s host, in one remote command (the
+    /// journal lines first: nothing is in force that the journal does not name). `guard`
+    /// runs before both and must succeed; `also` are journal lines to write first.
+    #[allow(clippy::too_many_arguments)]
+    async fn change(
+        &self,
+        i: usize,
+        kind: FaultKind,
+        guard: Option<&str>,
+        also: &[String],
+        apply: &str,
+        undo: &str,
+        what: &str,
+    ) -> Result<u64, FaultsError> {
+        let r = self.remote(i, kind)?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let mut script = String::new();
+        if let Some(g) = guard {
+            script.push_str(&format!("{g} && "));
+        }
+        script.push_str(&self.journal_prefix(i));
+        for line in also
+            .iter()
+            .cloned()
+            .chain([journal::apply_line(id, undo, what)])
+        {
+            script.push_str(&journal::append(
+                &self.journal_dir,
+                &self.journal_file(i),
+                &line,
+            ));
+            script.push_str(" && ");
+        }
+        script.push_str(&format!("{{ {apply}; }}"));
+        r.check(&script)
+            .await
+            .map_err(|e| err(kind, e.to_string()))?;
+        Ok(id)
+    }
+
+    async fn run_undo(&self, c: &Change) -> Result<(), String> {
+        let r = self.nodes[c.node]
+            .remote
+            .as_ref()
+            .ok_or("node has no ssh")?;
+        let script = format!(
+            "{{ {}; }} && {}",
+            c.undo,
+            journal::append(
+                &self.journal_dir,
+                &self.journal_file(c.node),
+                &journal::undone_line(c.id)
+            )
+        );
+        r.check(&script).await.map_err(|e| e.to_string())?;
+        if c.restarts {
+            *self.nodes[c.node].pid.lock().unwrap() = None;
+        }
+        Ok(())
+    }
+
+    fn table_undo(&self, i: usize) -> String {
+        let p = &self.nodes[i].privilege;
+        let t = &self.table;
+        format!(
+            "if {p}nft list table inet {t} >/dev/null 2>&1; then {p}nft delete table inet {t}; fi"
+        )
+    }
+
+    /// Replaces chain `chain` on node `i`'s host with rules `rules`, atomically.
+    async fn set_chain(
+        &self,
+        i: usize,
+        kind: FaultKind,
+        chain: &str,
+        rules: &[String],
+        what: &str,
+    ) -> Result<Change, FaultsError> {
+        // the table is made (and journaled, once per host) in the same command
+        let table_entry = {
+            let mut tables = self.tables.lock().unwrap();
+            match tables.entry(i) {
+                std::collections::btree_map::Entry::Occupied(_) => None,
+                std::collections::btree_map::Entry::Vacant(v) => {
+                    let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+                    v.insert(id);
+                    Some(id)
+                }
+            }
+        };
+        let also: Vec<String> = table_entry
+            .map(|id| {
+                journal::apply_line(
+                    id,
+                    &self.table_undo(i),
+                    &format!("nft table inet {}", self.table),
+                )
+            })
+            .into_iter()
+            .collect();
+        let p = &self.nodes[i].privilege;
+        let t = &self.table;
+        let mut tx = format!(
+            "add table inet {t}; add chain inet {t} {chain} {{ type filter hook input priority -10 ; policy accept ; }}; \
+             flush chain inet {t} {chain}"
+        );
+        for r in rules {
+            tx.push_str(&format!("; add rule inet {t} {chain} {r}"));
+        }
+        let undo = format!(
+            "if {p}nft list chain inet {t} {chain} >/dev/null 2>&1; then \
+             {p}nft {}; fi",
+            sh_quote(&format!(
+                "flush chain inet {t} {chain}; delete chain inet {t} {chain}"
+            ))
+        );
+        let id = match self
+            .change(
+                i,
+                kind,
+                None,
+                &also,
+                &format!("{p}nft {}", sh_quote(&tx)),
+                &undo,
+                what,
+            )
+            .await
+        {
+            Ok(id) => id,
+            Err(e) => {
+                if table_entry.is_some() {
+                    self.tables.lock().unwrap().remove(&i);
+                }
+                return Err(e);
+            }
+        };
+        Ok(Change {
+            node: i,
+            id,
+            undo,
+            restarts: false,
+        })
+    }
+
+    fn addrs_of<'a>(
+        &self,
+        ids: impl IntoIterator<Item = &'a String>,
+    ) -> Result<Vec<Ipv4Addr>, FaultsError> {
+        let mut v = Vec::new();
+        for id in ids {
+            v.extend(self.nodes[self.index(id)?].spec.peer_addrs.iter().copied());
+        }
+        v.sort();
+        v.dedup();
+        Ok(v)
+    }
+
+    /// The node's pid and start ticks: cached, else asked for.
+    async fn pid_of(&self, i: usize, kind: FaultKind) -> Result<(u32, u64), FaultsError> {
+        if let Some(p) = *self.nodes[i].pid.lock().unwrap() {
+            return Ok(p);
+        }
+        let n = &self.nodes[i];
+        let src = n
+            .spec
+            .pid
+            .as_ref()
+            .ok_or_else(|| err(kind, format!("{}: no pid source", n.spec.id)))?;
+        let out = self
+            .remote(i, kind)?
+            .check(&format!(
+                "PID=$({} | head -n1 | tr -dc 0-9); [ -n \"$PID\" ] && echo $PID $({})",
+                src.shell(),
+                journal::start_ticks_shell("$PID")
+            ))
+            .await
+            .map_err(|e| err(kind, format!("{}: finding its pid: {e}", n.spec.id)))?;
+        let mut it = out.split_whitespace().map(|w| w.parse::<u64>().ok());
+        match (it.next().flatten(), it.next().flatten()) {
+            (Some(pid), Some(ticks)) => {
+                let p = (pid as u32, ticks);
+                *n.pid.lock().unwrap() = Some(p);
+                Ok(p)
+            }
+            _ => Err(err(kind, format!("{}: no live pid ({out:?})", n.spec.id))),
+        }
+    }
+
+    async fn signal(&self, id: &str, kind: FaultKind) -> Result<Change, FaultsError> {
+        let i = self.index(id)?;
+        let (pid, ticks) = self.pid_of(i, kind).await?;
+        let n = &self.nodes[i];
+        let p = &n.privilege;
+        let same = format!(
+            "[ \"$({})\" = {ticks} ]",
+            journal::start_ticks_shell(&pid.to_string())
+        );
+        let (sig, undo, restarts) = match kind {
+            FaultKind::Pause => (
+                "STOP",
+                format!("if {same}; then {p}kill -CONT {pid}; fi"),
+                false,
+            ),
+            _ => {
+                let restart = n
+                    .spec
+                    .restart_cmd()
+                    .ok_or_else(|| err(kind, format!("{id}: no restart or start command")))?;
+                let src = n.spec.pid.as_ref().expect("a pid was found").shell();
+                let log = self.restart_log(i);
+                (
+                    "KILL",
+                    format!(
+                        "PID=$({src} | head -n1 | tr -dc 0-9); \
+                         S=$([ -n \"$PID\" ] && sed 's/.*) //' /proc/$PID/stat 2>/dev/null | cut -d' ' -f1); \
+                         if [ -z \"$S\" ] || [ \"$S\" = Z ] || [ \"$S\" = X ]; then \
+                         sh -c {} </dev/null >{l} 2>&1 || {{ cat {l} >&2; exit 1; }}; fi",
+                        sh_quote(restart),
+                        l = sh_quote(&log)
+                    ),
+                    true,
+                )
+            }
+        };
+        let r = self
+            .change(
+                i,
+                kind,
+                Some(&same),
+                &[],
+                &format!("{p}kill -{sig} {pid}"),
+                &undo,
+                &format!("{} {id} pid {pid}", kind.as_str()),
+            )
+            .await;
+        if r.is_err() {
+            // the pid may have gone stale (restarted by someone else): look again next time
+            *n.pid.lock().unwrap() = None;
+        }
+        if kind == FaultKind::Kill {
+            *n.pid.lock().unwrap() = None;
+        }
+        Ok(Change {
+            node: i,
+            id: r?,
+            undo,
+            restarts,
+        })
+    }
+
+    async fn apply_all(&self, fault: &Fault) -> (Vec<Change>, Option<FaultsError>) {
+        let kind = fault.kind();
+        let jobs: Vec<(String, Vec<String>, String)> = match fault {
+            Fault::Partition { grudge } => grudge
+                .iter()
+                .filter(|(_, from)| !from.is_empty())
+                .map(|(id, from)| {
+                    let addrs = self.addrs_of(from).unwrap_or_default();
+                    let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+                    (
+                        id.clone(),
+                        vec![format!("ip saddr {{ {} }} drop", list.join(", "))],
+                        format!("partition: {id} drops {}", from.join(",")),
+                    )
+                })
+                .collect(),
+            Fault::Loss { targets, percent } => targets
+                .iter()
+                .map(|id| {
+                    let others: Vec<String> = self
+                        .nodes
+                        .iter()
+                        .filter(|n| &n.spec.id != id)
+                        .map(|n| n.spec.id.clone())
+                        .collect();
+                    let addrs = self.addrs_of(&others).unwrap_or_default();
+                    let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+                    (
+                        id.clone(),
+                        vec![format!(
+                            "ip saddr {{ {} }} numgen random mod 100 < {} drop",
+                            list.join(", "),
+                            (*percent).min(100)
+                        )],
+                        format!("loss {percent}% on {id}"),
+                    )
+                })
+                .collect(),
+            Fault::Pause { targets } | Fault::Kill { targets } => {
+                let results = join_all(targets.iter().map(|t| self.signal(t, kind))).await;
+                return split(results);
+            }
+            Fault::Clock { .. } | Fault::Message { .. } => {
+                return (
+                    Vec::new(),
+                    Some(err(
+                        kind,
+                        self.supports_kind(kind).err().unwrap_or_default(),
+                    )),
+                );
+            }
+        };
+        let chain = if kind == FaultKind::Partition {
+            "part"
+        } else {
+            "loss"
+        };
+        let results = join_all(jobs.iter().map(|(id, rules, what)| async move {
+            let i = self.index(id)?;
+            self.set_chain(i, kind, chain, rules, what).await
+        }))
+        .await;
+        split(results)
+    }
+
+    fn supports_kind(&self, kind: FaultKind) -> Result<(), String> {
+        self.caps.all(class_of(kind))
+    }
+
+    /// Removes the journal files of this run from every host whose journal has nothing
+    /// pending, and stops the ControlMasters.
+    pub async fn close(&self) -> Vec<String> {
+        let pending = !self.in_force.lock().unwrap().is_empty();
+        let mut errors = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for (i, n) in self.nodes.iter().enumerate() {
+            let Some(r) = &n.remote else { continue };
+            if !seen.insert(r.host()) {
+                continue;
+            }
+            let table_left = self.tables.lock().unwrap().contains_key(&i);
+            if !pending && !table_left {
+                let (j, log) = (self.journal_file(i), self.restart_log(i));
+                if let Err(e) = r
+                    .check(&format!("rm -f {} {}", sh_quote(&j), sh_quote(&log)))
+                    .await
+                {
+                    errors.push(e.to_string());
+                }
+            }
+            r.close().await;
+        }
+        errors
+    }
+}
+
+fn split<T>(results: Vec<Result<T, FaultsError>>) -> (Vec<T>, Option<FaultsError>) {
+    let mut ok = Vec::new();
+    let mut first = None;
+    for r in results {
+        match r {
+            Ok(c) => ok.push(c),
+            Err(e) => {
+                first.get_or_insert(e);
+            }
+        }
+    }
+    (ok, first)
+}
+
+impl Faults for SshFaults {
+    fn name(&self) -> &'static str {
+        "ssh"
+    }
+
+    fn supports(&self, need: Need) -> Result<(), String> {
+        self.supports_kind(need.kind)
+    }
+
+    fn apply<'a>(&'a self, fault: &'a Fault) -> BoxFuture<'a, Result<(), FaultsError>> {
+        Box::pin(async move {
+            let (changes, error) = self.apply_all(fault).await;
+            // whatever did happen stays recorded, so the undo (or heal) finds it
+            self.in_force.lock().unwrap().push((fault.clone(), changes));
+            error.map_or(Ok(()), Err)
+        })
+    }
+
+    fn undo<'a>(&'a self, fault: &'a Fault) -> BoxFuture<'a, Result<Value, FaultsError>> {
+        Box::pin(async move {
+            let changes = {
+                let mut f = self.in_force.lock().unwrap();
+                match f.iter().position(|(x, _)| x == fault) {
+                    Some(i) => f.remove(i).1,
+                    None => return Ok(json!({})),
+                }
+            };
+            let results = join_all(changes.iter().map(|c| self.run_undo(c))).await;
+            let mut failed = Vec::new();
+            let mut why = Vec::new();
+            for (c, r) in changes.into_iter().zip(results) {
+                if let Err(e) = r {
+                    why.push(e);
+                    failed.push(c);
+                }
+            }
+            if failed.is_empty() {
+                return Ok(json!({}));
+            }
+            self.in_force.lock().unwrap().push((fault.clone(), failed));
+            Err(err(
+                fault.kind(),
+                format!("undo failed: {}", why.join("; ")),
+            ))
+        })
+    }
+
+    fn heal(&self) -> BoxFuture<'_, Result<(), FaultsError>> {
+        Box::pin(async move {
+            let all: Vec<Fault> = self
+                .in_force
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(f, _)| f.clone())
+                .collect();
+            let mut first = None;
+            for f in all.iter().rev() {
+                if let Err(e) = self.undo(f).await {
+                    first.get_or_insert(e);
+                }
+            }
+            let tables: Vec<(usize, u64)> = self
+                .tables
+                .lock()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (*k, *v))
+                .collect();
+            for (i, id) in tables {
+                let c = Change {
+                    node: i,
+                    id,
+                    undo: self.table_undo(i),
+                    restarts: false,
+                };
+                match self.run_undo(&c).await {
+                    Ok(()) => {
+                        self.tables.lock().unwrap().remove(&i);
+                    }
+                    Err(e) => {
+                        first.get_or_insert(err(FaultKind::Partition, e));
+                    }
+                }
+            }
+            first.map_or(Ok(()), Err)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn inv(text: &str) -> Inventory {
+        Inventory::parse(text, Path::new("c.toml")).unwrap()
+    }
+
+    const TWO: &str = "system = \"raft\"\n\
+        [[node]]\nid = \"n1\"\nclient_url = \"http://10.0.0.1:8000\"\nssh = \"root@10.0.0.1\"\n\
+        pid_file = \"/p1\"\nrestart = \"r\"\n\
+        [[node]]\nid = \"n2\"\nclient_url = \"http://10.0.0.2:8000\"\nssh = \"u@10.0.0.2\"\n";
+
+    #[test]
+    fn probe_output_parses() {
+        let f = parse_probe(
+            "priv=sudo\nnft=yes\nnftok=yes\njournal=yes\npid=42\nticks=7\nsignal=yes\n",
+        );
+        assert_eq!(f.privilege, "sudo");
+        assert!(f.nft && f.nft_usable && f.journal_writable && f.can_signal);
+        assert_eq!((f.pid, f.start_ticks), (Some(42), Some(7)));
+    }
+
+    #[test]
+    fn judged_per_node_and_class() {
+        let i = inv(TWO);
+        let mut facts = BTreeMap::new();
+        facts.insert(
+            "n1".to_string(),
+            parse_probe(
+                "priv=root\nnft=yes\nnftok=yes\njournal=yes\npid=42\nticks=7\nsignal=yes\n",
+            ),
+        );
+        facts.insert(
+            "n2".to_string(),
+            parse_probe("priv=none\nnft=no\njournal=yes\n"),
+        );
+        let c = Capabilities::judge(&i, &facts);
+        let n1 = &c.0["n1"];
+        assert_eq!(n1["partition"], Ok(()));
+        assert_eq!(n1["kill"], Ok(()));
+        assert!(n1["clock"].as_ref().unwrap_err().contains("libfaketime"));
+        let n2 = &c.0["n2"];
+        assert!(n2["partition"].as_ref().unwrap_err().contains("sudo"));
+        assert!(n2["pause"].as_ref().unwrap_err().contains("sudo"));
+        let why = c.all("partition").unwrap_err();
+        assert!(why.starts_with("n2: not root"), "{why}");
+        facts.insert("n2".to_string(), parse_probe("priv=root\njournal=yes\n"));
+        let c = Capabilities::judge(&i, &facts);
+        assert!(
+            c.0["n2"]["partition"]
+                .as_ref()
+                .unwrap_err()
+                .contains("no `nft`")
+        );
+        assert!(
+            c.0["n2"]["pause"]
+                .as_ref()
+                .unwrap_err()
+                .contains("pid_file")
+        );
+        assert!(c.render().contains("n1: can kill, loss, partition, pause"));
+    }
+
+    #[test]
+    fn endpoints_only_can_nothing() {
+        let i = inv(
+            "system = \"etcd\"\n[[node]]\nid = \"n1\"\nclient_url = \"http://10.0.0.1:2379\"\n",
+        );
+        let c = Capabilities::judge(&i, &BTreeMap::new());
+        for class in CLASSES.iter().filter(|c| **c != "message") {
+            assert!(
+                c.all(class).unwrap_err().contains("endpoints only"),
+                "{class}"
+            );
+        }
+        assert!(c.all("message").unwrap_err().contains("peer proxy"));
+        assert_eq!(c.to_json()["n1"]["pause"]["available"], json!(false));
+    }
+}
