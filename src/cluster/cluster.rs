@@ -117,7 +117,9 @@ struct Inner {
 }
 
 /// Receives a node's status (node id, the status adapter's JSON).
-pub type StatusSink = Arc<dyn Fn(&str, Value) + Send + Sync>;
+/// Told a node's status and when it was asked for (a status describes the node at some moment
+/// between the asking and the telling).
+pub type StatusSink = Arc<dyn Fn(&str, Value, Instant) + Send + Sync>;
 
 /// Every cluster alive in this process, for signal-time teardown.
 static LIVE: Mutex<Vec<Weak<Inner>>> = Mutex::new(Vec::new());
@@ -734,10 +736,11 @@ impl Cluster {
         self.save_record()?;
         self.wait_ready(i).await?;
         let sink = lock(&self.inner.restart_status).clone();
+        let asked = Instant::now();
         if let Some(sink) = sink
             && let Ok(v) = self.status(id).await
         {
-            sink(id, v);
+            sink(id, v, asked);
         }
         Ok(())
     }

@@ -34,6 +34,46 @@ fn meta_row(out: &mut String, name: &str, v: &Value) {
 }
 
 /// The whole page for `input`.
+/// The message windows drawn besides the densest: the windows the user named, then what led
+/// up to each anomaly with operations (the first `MAX_FOCUS`).
+fn message_focus(input: &ReportInput) -> Vec<super::space_time::Focus> {
+    use super::space_time::{Focus, MAX_FOCUS};
+    let mut out: Vec<Focus> = input
+        .message_windows
+        .iter()
+        .map(|&(a, b)| Focus {
+            label: format!("window {:.3} s to {:.3} s", a as f64 / 1e9, b as f64 / 1e9),
+            start_ns: a,
+            end_ns: b,
+        })
+        .collect();
+    let anomalies = input
+        .verdicts
+        .iter()
+        .flat_map(|v| v.anomalies.iter().map(move |a| (v, a)));
+    for (v, a) in anomalies.take(MAX_FOCUS) {
+        let times: Vec<u64> = a
+            .events
+            .iter()
+            .filter_map(|&i| input.history.events.get(i as usize).map(|e| e.time))
+            .collect();
+        let (Some(&t0), Some(&t1)) = (times.iter().min(), times.iter().max()) else {
+            continue;
+        };
+        let key = a
+            .key
+            .as_ref()
+            .map(|k| format!(" (key {k})"))
+            .unwrap_or_default();
+        out.push(Focus::around(
+            format!("before {}: {}{key}", v.checker, a.kind),
+            t0,
+            t1,
+        ));
+    }
+    out
+}
+
 pub fn render_html(input: &ReportInput) -> String {
     let h = input.history;
     let end = end_ns(h);
@@ -186,7 +226,10 @@ pub fn render_html(input: &ReportInput) -> String {
     out.push_str("</div></section>");
 
     if !input.messages.is_empty() {
-        out.push_str(&super::space_time::section(input.messages));
+        out.push_str(&super::space_time::section(
+            input.messages,
+            &message_focus(input),
+        ));
     }
 
     // Plots

@@ -20,6 +20,8 @@ pub struct ReportInput<'a> {
     pub node_logs: &'a [NodeLog],
     /// The peer proxy's message trace (`messages.jsonl`), if the run kept one.
     pub messages: &'a [MessageEvent],
+    /// Message windows the user asked to see drawn (ns since the run began, start and end).
+    pub message_windows: Vec<(u64, u64)>,
     /// Where the history came from, shown in the summary.
     pub source: Option<String>,
     /// Files linked from the page, relative to it.
@@ -37,6 +39,7 @@ impl<'a> ReportInput<'a> {
             schedule: None,
             node_logs: &[],
             messages: &[],
+            message_windows: Vec::new(),
             source: None,
             files: Vec::new(),
         }

@@ -33,4 +33,4 @@ pub use html::render_html;
 pub use input::ReportInput;
 pub use junit::junit_xml;
 pub use results::RunResults;
-pub use run_dir::{ReportFiles, write_run_report};
+pub use run_dir::{ReportFiles, write_run_report, write_run_report_windows};

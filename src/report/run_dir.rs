@@ -127,6 +127,15 @@ fn write_atomically(path: &Path, contents: &[u8]) -> Result<(), ReportError> {
 /// (Re)writes `report.html` and `junit.xml` of a run directory, and brings `results.json`'s
 /// `counts` and `valid` in line with its history and verdicts (other fields are kept).
 pub fn write_run_report(run_dir: &Path) -> Result<ReportFiles, ReportError> {
+    write_run_report_windows(run_dir, &[])
+}
+
+/// `write_run_report`, with message windows (ns since the run began) drawn in the report's
+/// Messages section besides the ones it picks itself.
+pub fn write_run_report_windows(
+    run_dir: &Path,
+    message_windows: &[(u64, u64)],
+) -> Result<ReportFiles, ReportError> {
     let mut run = load_run(run_dir)?;
     run.results.counts = Counts::of(&run.history);
     if !run.results.verdicts.is_empty() {
@@ -174,6 +183,7 @@ pub fn write_run_report(run_dir: &Path) -> Result<ReportFiles, ReportError> {
     input.schedule = run.schedule.as_ref();
     input.node_logs = &run.node_logs;
     input.messages = &run.messages;
+    input.message_windows = message_windows.to_vec();
     input.files = files;
     if let Some(tail) = &run.torn_tail {
         input.source = Some(format!(

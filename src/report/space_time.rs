@@ -2,8 +2,10 @@
 //! one lane per node, time left to right, an arrow per message from where the proxy took it
 //! to where it handed it on (slanted by the delay it added). Drops and losses end in a cross
 //! half way, holds in a bar until their release, duplicates are dashed. A run sends thousands
-//! of messages a second, so the page draws one window: where messages meeting faults are
-//! densest, which is where a reader wants to look first.
+//! of messages a second, so the page draws windows: where messages meeting faults are
+//! densest, which is where a reader wants to look first; the messages leading up to each
+//! anomaly a checker found (its operations' times); and any window the user names
+//! (`faultline report RUN_DIR --messages-window 3.2..3.6`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -73,6 +75,56 @@ pub fn pick_window(events: &[MessageEvent]) -> Window<'_> {
     if drawn.len() > MAX_DRAWN {
         drawn.truncate(MAX_DRAWN);
         end_ns = drawn.last().map_or(end_ns, |e| e.time + 1);
+    }
+    Window {
+        start_ns,
+        end_ns,
+        events: drawn,
+        total: events.len(),
+    }
+}
+
+/// A window drawn besides the densest one: what led up to an anomaly, or one the user named.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Focus {
+    /// The diagram's heading, e.g. `linearizable/cas-register: nonlinearizable (key 7)`.
+    pub label: String,
+    pub start_ns: u64,
+    pub end_ns: u64,
+}
+
+/// At most this many anomalies get a diagram of their own.
+pub const MAX_FOCUS: usize = 5;
+
+impl Focus {
+    /// The messages up to an anomaly whose operations span `first_ns..=last_ns`: from shortly
+    /// before the first, or `WINDOW_NS` before the end if the span is longer, to shortly after
+    /// the last (the messages nearest the anomaly's last operation are the ones kept).
+    pub fn around(label: String, first_ns: u64, last_ns: u64) -> Focus {
+        let end_ns = last_ns + LEAD_NS;
+        let start_ns = first_ns
+            .saturating_sub(LEAD_NS)
+            .max(end_ns.saturating_sub(WINDOW_NS));
+        Focus {
+            label,
+            start_ns,
+            end_ns,
+        }
+    }
+}
+
+/// The messages of `[start_ns, end_ns)`, the last `MAX_DRAWN` of them if there are more
+/// (the window then starts at the first one kept).
+pub fn window_before(events: &[MessageEvent], start_ns: u64, end_ns: u64) -> Window<'_> {
+    let mut drawn: Vec<&MessageEvent> = events
+        .iter()
+        .filter(|e| e.time >= start_ns && e.time < end_ns)
+        .collect();
+    drawn.sort_by_key(|e| e.time);
+    let mut start_ns = start_ns;
+    if drawn.len() > MAX_DRAWN {
+        drawn.drain(..drawn.len() - MAX_DRAWN);
+        start_ns = drawn[0].time;
     }
     Window {
         start_ns,
@@ -225,8 +277,9 @@ pub fn svg(w: &Window<'_>) -> String {
     out
 }
 
-/// The report section: the diagram of the chosen window and the fate counts of the run.
-pub fn section(events: &[MessageEvent]) -> String {
+/// The report section: the diagram of the densest window, one per focus, and the fate counts
+/// of the run.
+pub fn section(events: &[MessageEvent], focus: &[Focus]) -> String {
     let w = pick_window(events);
     let mut out = String::from(r#"<section id="messages"><h2>Messages</h2>"#);
     let _ = write!(
@@ -238,7 +291,24 @@ pub fn section(events: &[MessageEvent]) -> String {
         w.end_ns as f64 / 1e9
     );
     out.push_str(&svg(&w));
-    out.push_str(r#"</div><table><thead><tr><th>type</th><th>fate</th><th>messages</th></tr></thead><tbody>"#);
+    out.push_str("</div>");
+    for f in focus {
+        let w = window_before(events, f.start_ns, f.end_ns);
+        let _ = write!(
+            out,
+            r#"<h3>{}</h3><p>{} messages from {:.3} s to {:.3} s.</p>"#,
+            escape::html(&f.label),
+            w.events.len(),
+            w.start_ns as f64 / 1e9,
+            w.end_ns as f64 / 1e9
+        );
+        if !w.events.is_empty() {
+            let _ = write!(out, r#"<div class="space-time-wrap">{}</div>"#, svg(&w));
+        }
+    }
+    out.push_str(
+        r#"<table><thead><tr><th>type</th><th>fate</th><th>messages</th></tr></thead><tbody>"#,
+    );
     for ((k, f), n) in fate_counts(events) {
         let _ = write!(
             out,
@@ -340,6 +410,30 @@ mod tests {
         let c = fate_counts(&events);
         assert_eq!(c[&("a".to_string(), "delivered".to_string())], 2);
         assert_eq!(c[&("a".to_string(), "dropped".to_string())], 1);
-        assert!(section(&events).contains("3 peer messages traced"));
+        assert!(section(&events, &[]).contains("3 peer messages traced"));
+    }
+
+    #[test]
+    fn an_anomaly_window_keeps_the_messages_nearest_its_last_operation() {
+        let events: Vec<MessageEvent> = (0..1000)
+            .map(|i| ev(i, "n1", "n2", "append_entries", "delivered", None))
+            .collect();
+        // Operations from 100 ms to 900 ms: longer than a window, so it ends 40 ms after the
+        // last and reaches back at most WINDOW_NS.
+        let f = Focus::around("x".into(), 100_000_000, 900_000_000);
+        assert_eq!((f.start_ns, f.end_ns), (540_000_000, 940_000_000));
+        let w = window_before(&events, f.start_ns, f.end_ns);
+        assert_eq!(w.events.len(), MAX_DRAWN);
+        assert_eq!(w.events.last().unwrap().time, 939_000_000);
+        assert_eq!(w.start_ns, 840_000_000, "starts at the first message kept");
+        // A short anomaly starts shortly before its first operation.
+        let f = Focus::around("y".into(), 500_000_000, 520_000_000);
+        assert_eq!((f.start_ns, f.end_ns), (460_000_000, 560_000_000));
+        let s = section(&events, &[f]);
+        assert!(
+            s.contains("<h3>y</h3><p>100 messages from 0.460 s to 0.560 s.</p>"),
+            "{s}"
+        );
+        assert_eq!(s.matches("<svg").count(), 2, "densest window and the focus");
     }
 }

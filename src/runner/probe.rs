@@ -21,9 +21,10 @@ pub async fn probe_loop(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !stop.load(Ordering::Relaxed) {
         tick.tick().await;
+        let asked = std::time::Instant::now();
         for (node, status) in statuses().await {
             if let Ok(status) = status {
-                recorder.probe(&node, status)?;
+                recorder.probe(&node, status, asked)?;
                 recorded += 1;
             }
         }

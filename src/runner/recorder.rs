@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+use crate::checker::split_brain::probes::PROBE_SENT;
 use crate::history::jsonl::HistoryWriter;
 use crate::history::{Event, EventType, HistoryError, Process};
 use crate::report::results::Counts;
@@ -105,8 +106,16 @@ impl Recorder {
             .map(|(_, t)| t)
     }
 
-    /// A status probe of `node`, its `/status` body as the value.
-    pub fn probe(&self, node: &str, value: Value) -> Result<u64, HistoryError> {
+    /// A status probe of `node`, its `/status` body as the value, plus `probe_sent_ns`: when
+    /// it was asked for. The event's time is when it was recorded, which for a round of probes
+    /// answered together can be well after the node answered, so two probes of one node may
+    /// be recorded in the other order than the node answered them; the checkers order them by
+    /// real time only when one was recorded before the other was sent.
+    pub fn probe(&self, node: &str, mut value: Value, asked: Instant) -> Result<u64, HistoryError> {
+        if let Value::Object(m) = &mut value {
+            let sent = asked.saturating_duration_since(self.started()).as_nanos() as u64;
+            m.insert(PROBE_SENT.into(), Value::from(sent));
+        }
         self.named(Process::probe(), "status", Some(node), value)
             .map(|(i, _)| i)
     }
@@ -168,8 +177,12 @@ mod tests {
             Some("timeout".into()),
         )
         .unwrap();
-        r.probe("n2", json!({"id":"n2","role":"leader","term":2}))
-            .unwrap();
+        r.probe(
+            "n2",
+            json!({"id":"n2","role":"leader","term":2}),
+            r.started(),
+        )
+        .unwrap();
         r.invoke(5, &w).unwrap();
         r.complete(5, &w, EventType::Ok, json!(3), Some("n2"), None)
             .unwrap();

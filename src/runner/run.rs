@@ -198,8 +198,8 @@ pub async fn execute<T: Target>(
     {
         // A write error here also fails the next op's record, which ends the run.
         let r = recorder.clone();
-        target.on_restart_status(Arc::new(move |node, status| {
-            let _ = r.probe(node, status);
+        target.on_restart_status(Arc::new(move |node, status, asked| {
+            let _ = r.probe(node, status, asked);
         }));
     }
     let prober = tokio::spawn(probe::probe_loop(

@@ -14,11 +14,18 @@ use serde_json::{Value, json};
 use crate::{Anomaly, Verdict};
 use faultline_history::{EventType, History, Outcome, Process};
 
+/// The field a recorder adds to a probe's `/status` body: when the status was asked for (ns
+/// since the run began). Without it a sample is taken to be as old as its event.
+pub const PROBE_SENT: &str = "probe_sent_ns";
+
 /// One `/status` sample.
 #[derive(Clone, Debug)]
 pub struct Sample {
     pub event: u64,
+    /// When it was recorded: the node answered at some moment in `sent..=time`.
     pub time: u64,
+    /// When it was asked for.
+    pub sent: u64,
     pub node: String,
     pub role: String,
     /// The generation: v2's `generation`, else v1's `term`.
@@ -48,6 +55,9 @@ pub fn samples(h: &History) -> (Vec<Sample>, usize) {
             (Some(node), Some(role), Some(term)) => out.push(Sample {
                 event: e.index,
                 time: e.time,
+                sent: e.value[PROBE_SENT]
+                    .as_u64()
+                    .map_or(e.time, |s| s.min(e.time)),
                 node,
                 role: role.to_string(),
                 term,
@@ -141,30 +151,39 @@ pub fn check_probes_with(h: &History, opts: &ProbeOptions) -> Verdict {
     let mut anomalies = Vec::new();
     let g = opts.generation.as_str();
 
-    // 0. A node's generation never decreases (a restart must recover it).
-    let mut highest: BTreeMap<&str, &Sample> = BTreeMap::new();
+    // 0. A node's generation never decreases (a restart must recover it). Only in real-time
+    // order: a sample counts against the highest one of its node recorded before it was
+    // asked for. Two probes in flight at once (a round answered together, a restarted node's
+    // first status) may be recorded in the other order than the node answered them.
+    let mut seen: BTreeMap<&str, Vec<(u64, &Sample)>> = BTreeMap::new();
     for s in &samples {
-        match highest.get(s.node.as_str()) {
-            Some(top) if s.term < top.term => anomalies.push(Anomaly {
+        let before = seen.entry(s.node.as_str()).or_default();
+        // `before` holds the running maximum by record time: the last entry recorded at or
+        // before `s.sent` is the highest sample that ended before `s` began.
+        let k = before.partition_point(|(t, _)| *t <= s.sent);
+        if let Some((_, top)) = k.checked_sub(1).map(|k| before[k])
+            && s.term < top.term
+        {
+            anomalies.push(Anomaly {
                 kind: "generation-decreased".into(),
                 key: None,
                 description: format!(
-                    "{} reported {g} {} at {:.3} s (event {}) after {g} {} at {:.3} s (event {}): a node's {g} never decreases",
+                    "{} reported {g} {} at {:.3} s (event {}, asked at {:.3} s) after {g} {} at {:.3} s (event {}): a node's {g} never decreases",
                     s.node,
                     s.term,
                     s.time as f64 / 1e9,
                     s.event,
+                    s.sent as f64 / 1e9,
                     top.term,
                     top.time as f64 / 1e9,
                     top.event
                 ),
                 events: vec![top.event, s.event],
                 data: json!({"node": s.node, "generation": g, "from": top.term, "to": s.term}),
-            }),
-            Some(top) if s.term <= top.term => {}
-            _ => {
-                highest.insert(&s.node, s);
-            }
+            });
+        }
+        if before.last().is_none_or(|(_, top)| s.term > top.term) {
+            before.push((s.time, s));
         }
     }
 
@@ -475,9 +494,35 @@ mod tests {
         assert_eq!(v.valid, Validity::Invalid);
         assert_eq!(v.anomalies[0].kind, "generation-decreased");
         assert!(
-            v.anomalies[0]
-                .description
-                .starts_with("n1 reported term 3 at 0.000 s (event 2) after term 5"),
+            v.anomalies[0].description.starts_with(
+                "n1 reported term 3 at 0.000 s (event 2, asked at 0.000 s) after term 5"
+            ),
+            "{}",
+            v.anomalies[0].description
+        );
+    }
+
+    #[test]
+    fn a_lower_generation_asked_for_before_the_higher_was_recorded_is_not_a_decrease() {
+        // A paxos-set-kill-majority run: a restarted node's first status (ballot 31, recorded
+        // at once) and the round of probes asked for before it but recorded after it, with
+        // the node's answer from before it campaigned (ballot 30).
+        let mut restart = probe(0, 988, "n5", "candidate", 31);
+        restart.value[PROBE_SENT] = json!(980);
+        let mut round = probe(0, 999, "n5", "follower", 30);
+        round.value[PROBE_SENT] = json!(900);
+        let mut later = probe(0, 1100, "n5", "follower", 30);
+        later.value[PROBE_SENT] = json!(1000);
+        let v = check_probes(&history(vec![restart.clone(), round.clone()]));
+        assert_eq!(v.valid, Validity::Valid, "{:?}", v.anomalies);
+        // Asked for after the ballot-31 sample was recorded: that one is a decrease.
+        let v = check_probes(&history(vec![restart, round, later]));
+        assert_eq!(v.valid, Validity::Invalid);
+        assert_eq!(v.anomalies.len(), 1);
+        assert!(
+            v.anomalies[0].description.starts_with(
+                "n5 reported term 30 at 0.000 s (event 2, asked at 0.000 s) after term 31"
+            ),
             "{}",
             v.anomalies[0].description
         );
