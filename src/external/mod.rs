@@ -90,12 +90,18 @@ impl ExternalRoster {
     }
 
     pub async fn statuses(&self) -> Vec<(String, Result<Value, String>)> {
+        let urls: Vec<(String, String)> = self
+            .nodes
+            .iter()
+            .map(|e| (e.id.clone(), e.base_url.clone()))
+            .collect();
         let futs = self.nodes.iter().map(|e| {
             status::fetch(
                 &self.http,
                 self.status,
                 &e.id,
                 &e.base_url,
+                &urls,
                 Duration::from_millis(500),
             )
         });
@@ -161,6 +167,13 @@ pub fn new_run_id(seed: u64) -> String {
     );
     h.write_u32(std::process::id());
     format!("{:010x}", h.finish() & 0xff_ffff_ffff)
+}
+
+/// The key namespace of run `run` (`fl<run>-`): an external cluster keeps the data of
+/// earlier runs, so every key a run sends (op keys, the set's storage key, request ids)
+/// starts with this, and a run reads only what it wrote.
+pub fn key_prefix(run: &str) -> String {
+    format!("fl{run}-")
 }
 
 /// Probes every host of `inv` (none for endpoints-only nodes) and builds the backend.
@@ -344,5 +357,22 @@ impl Target for ExternalTarget {
         } else {
             Err(errors.join("; "))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_run_gets_its_own_key_prefix() {
+        let (a, b) = (new_run_id(7), new_run_id(7));
+        assert_ne!(key_prefix(&a), key_prefix(&b), "same seed, two runs");
+        let p = key_prefix(&a);
+        assert!(
+            p.starts_with("fl") && p.ends_with('-') && p.len() == 13,
+            "{p}"
+        );
+        assert!(p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
     }
 }
