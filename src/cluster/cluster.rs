@@ -575,6 +575,7 @@ impl Cluster {
             self.inner.desc.status,
             id,
             &info.url,
+            &[],
             Duration::from_millis(500),
         )
         .await
