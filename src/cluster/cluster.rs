@@ -575,7 +575,6 @@ impl Cluster {
             self.inner.desc.status,
             id,
             &info.url,
-            &[],
             Duration::from_millis(500),
         )
         .await
