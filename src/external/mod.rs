@@ -90,18 +90,12 @@ impl ExternalRoster {
     }
 
     pub async fn statuses(&self) -> Vec<(String, Result<Value, String>)> {
-        let urls: Vec<(String, String)> = self
-            .nodes
-            .iter()
-            .map(|e| (e.id.clone(), e.base_url.clone()))
-            .collect();
         let futs = self.nodes.iter().map(|e| {
             status::fetch(
                 &self.http,
                 self.status,
                 &e.id,
                 &e.base_url,
-                &urls,
                 Duration::from_millis(500),
             )
         });
