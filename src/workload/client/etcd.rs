@@ -1,6 +1,7 @@
 //! etcd's v3 JSON gateway (`/v3/kv/range|put|txn`, base64 keys and values). Values are
 //! stored as JSON text. Ranges are linearizable (etcd's default). A set is one key per
-//! element under `<set_key>/` (the run's namespaced `SET_KEY`). etcd forwards to its leader, so there is no `not-leader`.
+//! element under `<set_key>/` (the run's namespaced `SET_KEY`). etcd forwards to its
+//! leader, so there is no `not-leader`.
 //! (Status comes from the cluster runtime's status adapter.)
 //!
 //! A list-append transaction is optimistic, as in Jepsen's etcd test: one linearizable
