@@ -1,11 +1,13 @@
 //! faultline against an external cluster, for real: network namespaces stand in for remote
 //! hosts on a private subnet (10.213.X.0/24, apart from the harness's own 10.211.0.0/16),
 //! each running Debian's `sshd` on its own address with a host key and an authorized key
-//! made for the test. The bundled Raft nodes are started on those hosts over SSH; faultline
-//! then reaches them through SSH alone (`run --cluster`, `cleanup --cluster`).
+//! made for the test. The bundled Raft nodes (or Debian's etcd) are started on those hosts
+//! over SSH; faultline then reaches them through SSH alone (`run --cluster`,
+//! `cleanup --cluster`).
 //!
 //! Needs root, `sshd` (openssh-server), `ssh`, `nft`, `ip` and a release build of
-//! `faultline-raft`; without them the tests skip, and under CI=true they fail.
+//! `faultline-raft` (the etcd test: `/usr/bin/etcd`, etcd-server); without them the tests
+//! skip, and under CI=true they fail.
 //!
 //! Namespaces are named `sx<tag>h<i>` (not `fl-`: `faultline cleanup` of local runs removes
 //! orphaned `fl-` namespaces, and these are no run's).
@@ -20,6 +22,11 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 fn need(test: &str) -> bool {
+    need_also(test, &[])
+}
+
+/// `need`, and the extra `(binary, package)` pairs too.
+fn need_also(test: &str, extra: &[(&str, &str)]) -> bool {
     let mut missing = Vec::new();
     if !nix::unistd::Uid::effective().is_root() {
         missing.push("root".to_string());
@@ -29,7 +36,10 @@ fn need(test: &str) -> bool {
         ("/usr/bin/ssh", "openssh-client"),
         ("/usr/bin/ssh-keygen", "openssh-client"),
         ("/usr/sbin/nft", "nftables"),
-    ] {
+    ]
+    .into_iter()
+    .chain(extra.iter().copied())
+    {
         if !Path::new(bin).exists() {
             missing.push(format!("{bin} ({pkg}; scripts/install-deps)"));
         }
@@ -243,11 +253,7 @@ impl Hosts {
     }
 
     fn raft_pid(&self, i: usize) -> Option<i32> {
-        std::fs::read_to_string(self.path().join(format!("h{i}/node.pid")))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        pid_in(&self.path().join(format!("h{i}/node.pid")))
     }
 
     /// A fresh cluster (the old one stopped): an external cluster keeps its data between
@@ -260,21 +266,8 @@ impl Hosts {
     /// Stops every Raft node this test started (by pid; resumed first if stopped).
     fn stop_raft(&self) {
         for i in 1..=self.ids.len() {
-            if let Some(pid) = self.raft_pid(i)
-                && faultline::cluster::procfs::start_ticks(pid).is_some()
-                && cmdline(pid).contains(&raft_bin().display().to_string())
-            {
-                unsafe {
-                    libc::kill(pid, libc::SIGCONT);
-                    libc::kill(pid, libc::SIGKILL);
-                }
-                let t = Instant::now();
-                while faultline::cluster::procfs::start_ticks(pid).is_some()
-                    && proc_state(pid) != Some('Z')
-                    && t.elapsed() < Duration::from_secs(5)
-                {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
+            if let Some(pid) = self.raft_pid(i) {
+                kill_ours(pid, &raft_bin().display().to_string());
             }
         }
     }
@@ -307,6 +300,89 @@ impl Hosts {
         p
     }
 
+    /// The shell command that starts Debian's etcd on host `i` (daemonised, pid in a file).
+    /// Members are named `etcd-<i>`, not the inventory's `n<i>`: the harness must name them
+    /// by their client URLs.
+    fn etcd_start_cmd(&self, i: usize) -> String {
+        let peers: Vec<String> = (1..=self.ids.len())
+            .map(|j| format!("etcd-{j}=http://{}:2380", self.addr(j)))
+            .collect();
+        let h = self.path().join(format!("h{i}"));
+        format!(
+            "cd {h} || exit 1; setsid {ETCD} --name etcd-{i} --data-dir {h}/etcd-data \
+             --listen-client-urls http://{a}:2379 --advertise-client-urls http://{a}:2379 \
+             --listen-peer-urls http://{a}:2380 --initial-advertise-peer-urls http://{a}:2380 \
+             --initial-cluster {p} --initial-cluster-state new --initial-cluster-token sx{t} \
+             --heartbeat-interval 100 --election-timeout 1000 --logger zap --log-outputs stderr \
+             </dev/null >>{h}/etcd.log 2>&1 & echo $! > {h}/etcd.pid",
+            h = h.display(),
+            a = self.addr(i),
+            p = peers.join(","),
+            t = self.tag
+        )
+    }
+
+    /// Starts etcd on every host over SSH and waits until every member says it is healthy.
+    fn start_etcd(&self) {
+        for i in 1..=self.ids.len() {
+            self.ssh_ok(i, &self.etcd_start_cmd(i));
+        }
+        let t = Instant::now();
+        for i in 1..=self.ids.len() {
+            loop {
+                let out = sh_ok(&format!(
+                    "curl -s -m 2 http://{}:2379/health || true",
+                    self.addr(i)
+                ));
+                if out.contains("\"health\":\"true\"") {
+                    break;
+                }
+                assert!(
+                    t.elapsed() < Duration::from_secs(60),
+                    "etcd on host {i} not healthy: {out}\n{}",
+                    std::fs::read_to_string(self.path().join(format!("h{i}/etcd.log")))
+                        .unwrap_or_default()
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+
+    fn etcd_pid(&self, i: usize) -> Option<i32> {
+        pid_in(&self.path().join(format!("h{i}/etcd.pid")))
+    }
+
+    /// Stops every etcd this test started (by the pid its start command wrote).
+    fn stop_etcd(&self) {
+        for i in 1..=self.ids.len() {
+            if let Some(pid) = self.etcd_pid(i) {
+                kill_ours(pid, ETCD);
+            }
+        }
+    }
+
+    /// An inventory for etcd on these hosts, over SSH (pid file, start and restart).
+    fn etcd_inventory(&self, name: &str) -> PathBuf {
+        let mut t = format!(
+            "# made by tests/cluster_ssh.rs\nsystem = \"etcd\"\nssh_config = \"ssh_config\"\n\
+             journal_dir = \"{}/journal\"\nssh_timeout_s = 10\n",
+            self.path().display()
+        );
+        for i in 1..=self.ids.len() {
+            let start = self.etcd_start_cmd(i);
+            t.push_str(&format!(
+                "\n[[node]]\nid = \"n{i}\"\nclient_url = \"http://{a}:2379\"\nssh = \"root@{a}\"\n\
+                 pid_file = \"{h}/etcd.pid\"\nstart = {start:?}\nrestart = {start:?}\n\
+                 logs = [\"{h}/etcd.log\"]\ndata_dir = \"{h}/etcd-data\"\n",
+                a = self.addr(i),
+                h = self.path().join(format!("h{i}")).display()
+            ));
+        }
+        let p = self.path().join(name);
+        std::fs::write(&p, t).unwrap();
+        p
+    }
+
     fn nft_tables(&self, i: usize) -> String {
         sh_ok(&format!("ip netns exec {} nft list tables", self.ns[i - 1]))
     }
@@ -329,6 +405,7 @@ impl Drop for Hosts {
             eprintln!("kept {}", self.dir.path().display());
         }
         self.stop_raft();
+        self.stop_etcd();
         for c in &mut self.sshd {
             let _ = c.kill();
             let _ = c.wait();
@@ -337,6 +414,30 @@ impl Drop for Hosts {
             let _ = sh(&format!("ip netns delete {ns}"));
         }
         let _ = sh(&format!("ip link delete {}", self.bridge()));
+    }
+}
+
+const ETCD: &str = "/usr/bin/etcd";
+
+fn pid_in(file: &Path) -> Option<i32> {
+    std::fs::read_to_string(file).ok()?.trim().parse().ok()
+}
+
+/// SIGKILLs `pid` (resumed first, in case it is stopped) if it is still the process this
+/// test started (its command line names `bin`), and waits for it to die.
+fn kill_ours(pid: i32, bin: &str) {
+    if faultline::cluster::procfs::start_ticks(pid).is_some() && cmdline(pid).contains(bin) {
+        unsafe {
+            libc::kill(pid, libc::SIGCONT);
+            libc::kill(pid, libc::SIGKILL);
+        }
+        let t = Instant::now();
+        while faultline::cluster::procfs::start_ticks(pid).is_some()
+            && proc_state(pid) != Some('Z')
+            && t.elapsed() < Duration::from_secs(5)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 
@@ -889,4 +990,206 @@ fn bad_inventory_names_file_line_field() {
         }
     }
     assert!(n >= 2, "examples in clusters/");
+}
+
+/// A run's own key namespace: two runs on one Raft cluster that keeps its data (same nodes,
+/// same data dirs, nothing restarted between them) are both VALID. Without the per-run
+/// prefix the second run would send the first run's keys ("0", "1", ...) and request ids
+/// ("0:0", ...): its first reads would see the first run's values (which no op of its
+/// history wrote) and the nodes would answer its ops from their request-id cache without
+/// applying them.
+#[test]
+fn two_runs_on_one_kept_cluster_are_both_valid() {
+    if !need("two runs on a kept cluster") {
+        return;
+    }
+    let hosts = Hosts::new(3, 3, &[]);
+    let work = hosts.path().to_path_buf();
+    hosts.start_raft("data", &[]);
+    let pids: Vec<i32> = (1..=3).map(|i| hosts.raft_pid(i).unwrap()).collect();
+    let inv = hosts.inventory("raft.toml", true, "data", &[]);
+    let store = work.join("store");
+    let s = store.display().to_string();
+    let mut prefixes = Vec::new();
+    for (seed, nemesis) in [("3", "none"), ("4", "partition-halves")] {
+        let (code, text) = faultline(
+            &[
+                "run",
+                "--cluster",
+                inv.to_str().unwrap(),
+                "--workload",
+                "kv",
+                "--nemesis",
+                nemesis,
+                "--time-limit",
+                "12",
+                "--seed",
+                seed,
+                "--store",
+                &s,
+            ],
+            &work,
+        );
+        eprintln!("{text}");
+        assert_eq!(code, 0, "run with seed {seed} on the kept cluster:\n{text}");
+        let r = results(&store);
+        assert_eq!(r["valid"], true);
+        assert!(r["counts"]["ok"].as_u64().unwrap() > 50, "{}", r["counts"]);
+        let p = r["key_prefix"].as_str().unwrap().to_string();
+        assert_eq!(r["cluster"]["key_prefix"], p.as_str());
+        assert!(p.starts_with("fl") && p.ends_with('-'), "{p}");
+        assert!(text.contains(&format!("keys prefixed `{p}`")), "{text}");
+        // every key the history names is in the run's namespace
+        let history = std::fs::read_to_string(store.join("latest/history.jsonl")).unwrap();
+        for line in history.lines().filter(|l| l.contains("\"invoke\"")) {
+            let ev: Value = serde_json::from_str(line).unwrap();
+            if let Some(k) = ev.get("key").and_then(Value::as_str) {
+                assert!(k.starts_with(&p), "key {k} outside {p}: {line}");
+            }
+        }
+        prefixes.push(p);
+    }
+    assert_ne!(prefixes[0], prefixes[1], "each run its own namespace");
+    // the same processes served both runs: the data was kept
+    let after: Vec<i32> = (1..=3).map(|i| hosts.raft_pid(i).unwrap()).collect();
+    assert_eq!(pids, after, "a node was restarted between the runs");
+    for (i, pid) in after.iter().enumerate() {
+        assert!(
+            matches!(proc_state(*pid), Some(c) if c != 'Z' && c != 'T'),
+            "host {}: node not running",
+            i + 1
+        );
+        assert!(!hosts.nft_tables(i + 1).contains("fl-"));
+    }
+    assert!(hosts.journals().is_empty(), "{:?}", hosts.journals());
+}
+
+/// Must-show 1 (etcd): a 3-node Debian etcd started over SSH (members named etcd-<i>, not
+/// the inventory's ids) is VALID under partitions, pause and kill+restart in one schedule
+/// with two lanes; clock faults are reported unavailable (etcd is a Go binary). Afterwards
+/// no fl- table, no stopped process, no journal, and every member is up. A second run (set
+/// workload) on the kept data is VALID too.
+#[test]
+fn etcd_over_ssh_valid_under_partition_pause_kill() {
+    if !need_also("etcd over ssh", &[(ETCD, "etcd-server")]) {
+        return;
+    }
+    let hosts = Hosts::new(3, 4, &[]);
+    let work = hosts.path().to_path_buf();
+    std::fs::write(work.join("mixed-ssh.toml"), MIXED).unwrap();
+    hosts.start_etcd();
+    let inv = hosts.etcd_inventory("etcd.toml");
+    let store = work.join("store");
+    let s = store.display().to_string();
+    let (code, text) = faultline(
+        &[
+            "run",
+            "--cluster",
+            inv.to_str().unwrap(),
+            "--workload",
+            "kv",
+            "--nemesis",
+            "mixed-ssh.toml",
+            "--time-limit",
+            "25",
+            "--seed",
+            "5",
+            "--store",
+            &s,
+        ],
+        &work,
+    );
+    eprintln!("{text}");
+    assert_eq!(code, 0, "expected VALID for etcd over ssh:\n{text}");
+    let r = results(&store);
+    assert_eq!(r["valid"], true);
+    assert_eq!(r["system"], "etcd");
+    assert!(r["counts"]["ok"].as_u64().unwrap() > 100, "{}", r["counts"]);
+    let caps = &r["cluster"]["capabilities"];
+    for n in ["n1", "n2", "n3"] {
+        for k in ["partition", "pause", "kill"] {
+            assert_eq!(caps[n][k]["available"], true, "{n} {k}: {caps}");
+        }
+        assert_eq!(caps[n]["clock"]["available"], false, "{n} clock: {caps}");
+    }
+    let sched = schedule(&store);
+    let started: Vec<&Value> = sched["faults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["action"] == "start" && f["detail"].get("error").is_none())
+        .collect();
+    let kinds: Vec<&str> = started.iter().filter_map(|f| f["fault"].as_str()).collect();
+    for k in ["partition", "pause", "kill"] {
+        assert!(kinds.contains(&k), "no {k} fault realised: {kinds:?}");
+    }
+    // `leader` targets resolved to inventory ids although the members are named etcd-<i>
+    let history = std::fs::read_to_string(store.join("latest/history.jsonl")).unwrap();
+    assert!(
+        history.contains("\"leader\":\"n"),
+        "no probe named a leader by inventory id"
+    );
+    assert!(
+        !history.contains("\"leader\":\"etcd-"),
+        "an etcd name leaked"
+    );
+    let remote_log = std::fs::read_to_string(store.join("latest/remote.log")).unwrap();
+    assert!(
+        remote_log.contains("kill -KILL"),
+        "remote.log names the kill"
+    );
+    assert!(
+        store.join("latest/nodes/n1/etcd.log").exists(),
+        "node log collected"
+    );
+    let lat = median_p90(apply_us(&store, &["partition", "pause", "kill"]));
+    eprintln!(
+        "FIGURE etcd over ssh, 3 nodes, seed 5: fault decision-to-in-force median {} us p90 {} us (n={}); ops ok {} fail {} info {}",
+        lat.0, lat.1, lat.2, r["counts"]["ok"], r["counts"]["fail"], r["counts"]["info"]
+    );
+    let check_clean = |when: &str| {
+        for i in 1..=3 {
+            let t = hosts.nft_tables(i);
+            assert!(!t.contains("fl-"), "{when}: host {i}: table left: {t}");
+            let pid = hosts.etcd_pid(i).unwrap();
+            let st = proc_state(pid);
+            assert!(
+                matches!(st, Some(c) if c != 'T' && c != 'Z') && cmdline(pid).contains(ETCD),
+                "{when}: host {i}: etcd pid {pid} not running ({st:?})"
+            );
+        }
+        assert!(
+            hosts.journals().is_empty(),
+            "{when}: journals left: {:?}",
+            hosts.journals()
+        );
+    };
+    check_clean("after the kv run");
+    let prefix1 = r["key_prefix"].as_str().unwrap().to_string();
+
+    // The kept cluster again, with the set workload (its storage key in the namespace).
+    let (code, text) = faultline(
+        &[
+            "run",
+            "--cluster",
+            inv.to_str().unwrap(),
+            "--workload",
+            "set",
+            "--nemesis",
+            "partition-halves",
+            "--time-limit",
+            "12",
+            "--seed",
+            "6",
+            "--store",
+            &s,
+        ],
+        &work,
+    );
+    eprintln!("{text}");
+    assert_eq!(code, 0, "set run on the kept etcd:\n{text}");
+    let r = results(&store);
+    assert_eq!(r["valid"], true);
+    assert_ne!(r["key_prefix"].as_str().unwrap(), prefix1);
+    check_clean("after the set run");
 }

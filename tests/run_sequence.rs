@@ -108,6 +108,7 @@ async fn run_once(workload: &str) -> (tempfile::TempDir, std::path::PathBuf, Loo
         bugs: vec![],
         probes: Default::default(),
         promise: None,
+        key_prefix: String::new(),
     };
     let out = execute(&cfg, &dir, &mut target, Arc::new(AtomicBool::new(false)))
         .await

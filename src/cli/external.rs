@@ -95,6 +95,7 @@ pub fn main(args: Args, file: &Path) -> anyhow::Result<u8> {
     let made = NewRunDir::create(&args.store, &test)?;
     let dir = made.dir.clone();
     let run = external::new_run_id(seed);
+    let key_prefix = external::key_prefix(&run);
     let log = RemoteLog::create(&dir.join("remote.log")).context("creating remote.log")?;
     let control = external::control_dir(&run).context("making the ssh control directory")?;
 
@@ -131,7 +132,7 @@ pub fn main(args: Args, file: &Path) -> anyhow::Result<u8> {
         };
         made.list_as_latest()?;
         eprintln!(
-            "faultline: seed {seed}; run {run}; run directory {}",
+            "faultline: seed {seed}; run {run}; keys prefixed `{key_prefix}`; run directory {}",
             dir.display()
         );
         {
@@ -199,6 +200,7 @@ pub fn main(args: Args, file: &Path) -> anyhow::Result<u8> {
                     guarantees,
                     fault_classes: kinds.iter().map(|k| k.as_str().to_string()).collect(),
                 }),
+            key_prefix: key_prefix.clone(),
         };
         let result = execute(&cfg, &dir, &mut target, interrupted.clone()).await;
         // heal (again, idempotent), collect node logs, close the SSH connections
@@ -216,7 +218,7 @@ pub fn main(args: Args, file: &Path) -> anyhow::Result<u8> {
     r.extra.insert(
         "cluster".into(),
         serde_json::json!({"inventory": file.display().to_string(), "run": run,
-                           "capabilities": caps_json}),
+                           "key_prefix": key_prefix, "capabilities": caps_json}),
     );
     if let Err(e) = &stop
         && let Some(serde_json::Value::Array(a)) = r.extra.get_mut("teardown_errors")

@@ -235,6 +235,8 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
                     .map(|k| k.as_str().to_string())
                     .collect(),
             }),
+            // a local cluster starts empty: the bare keys
+            key_prefix: String::new(),
         };
         let result = execute(&cfg, &dir, &mut target, interrupted.clone()).await;
         if result.is_err() {

@@ -67,16 +67,24 @@ fn num(v: &Value) -> Option<u64> {
 }
 
 /// Maps etcd's status (ids are decimal strings in the JSON gateway) to the native shape.
+///
+/// The node is named `node_id`, the harness's name for it, whatever its member name (a
+/// cluster someone else started names its members as it likes). Only a leader names a
+/// leader (itself): etcd's `raftTerm` is the term of the node's last *applied* entry, and a
+/// follower learns of a new leader before it applies an entry of the new term, so a
+/// follower's (leader, term) pair can pair the new leader with the old term — a second
+/// leader in one term that never was. A follower's `leader` is null.
 pub fn etcd_to_native(node_id: &str, status: &Value, members: &Value) -> Result<Value, String> {
     if let Some(err) = status.get("error") {
         return Err(format!("etcd status error: {err}"));
     }
-    let name_of = |id: u64| -> Option<String> {
-        members["members"].as_array()?.iter().find_map(|m| {
-            (num(&m["ID"]) == Some(id)).then(|| m["name"].as_str().unwrap_or_default().to_string())
-        })
-    };
     let me = num(&status["header"]["member_id"]).ok_or("status without header.member_id")?;
+    if !members["members"]
+        .as_array()
+        .is_some_and(|ms| ms.iter().any(|m| num(&m["ID"]) == Some(me)))
+    {
+        return Err(format!("member {me} is not in its own member list"));
+    }
     let leader = num(&status["leader"]).filter(|l| *l != 0);
     let role = match leader {
         Some(l) if l == me => "leader",
@@ -84,10 +92,10 @@ pub fn etcd_to_native(node_id: &str, status: &Value, members: &Value) -> Result<
         None => "candidate",
     };
     Ok(json!({
-        "id": name_of(me).unwrap_or_else(|| node_id.to_string()),
+        "id": node_id,
         "role": role,
         "term": num(&status["raftTerm"]).unwrap_or(0),
-        "leader": leader.and_then(name_of),
+        "leader": (role == "leader").then_some(node_id),
         "commit_index": num(&status["raftIndex"]).unwrap_or(0),
         "applied_index": num(&status["raftAppliedIndex"]).unwrap_or(0),
         "clock_ms": Value::Null,
@@ -111,7 +119,8 @@ mod tests {
                 id: "n1".into(),
                 role: "follower".into(),
                 term: 3,
-                leader: Some("n2".into()),
+                // a follower's term may predate its leader's: it names none
+                leader: None,
                 commit_index: 17,
                 applied_index: 16,
                 clock_ms: None,
@@ -122,6 +131,14 @@ mod tests {
         let lead = json!({"header":{"member_id":"222"},"leader":"222","raftTerm":"3"});
         let v = etcd_to_native("n2", &lead, &members).unwrap();
         assert_eq!(v["role"], "leader");
+        assert_eq!(v["leader"], "n2");
+        // the harness's id, not the member name: members named etcd-a/etcd-b
+        let named = json!({"members":[{"ID":"111","name":"etcd-a"},{"ID":"222","name":"etcd-b"}]});
+        let v = etcd_to_native("n2", &lead, &named).unwrap();
+        assert_eq!(
+            (v["id"].as_str(), v["leader"].as_str()),
+            (Some("n2"), Some("n2"))
+        );
         let none = json!({"header":{"member_id":"222"},"leader":"0"});
         assert_eq!(
             etcd_to_native("n2", &none, &members).unwrap()["leader"],

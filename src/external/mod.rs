@@ -163,6 +163,13 @@ pub fn new_run_id(seed: u64) -> String {
     format!("{:010x}", h.finish() & 0xff_ffff_ffff)
 }
 
+/// The key namespace of run `run` (`fl<run>-`): an external cluster keeps the data of
+/// earlier runs, so every key a run sends (op keys, the set's storage key, request ids)
+/// starts with this, and a run reads only what it wrote.
+pub fn key_prefix(run: &str) -> String {
+    format!("fl{run}-")
+}
+
 /// Probes every host of `inv` (none for endpoints-only nodes) and builds the backend.
 pub struct Probed {
     pub facts: std::collections::BTreeMap<String, HostFacts>,
@@ -344,5 +351,22 @@ impl Target for ExternalTarget {
         } else {
             Err(errors.join("; "))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_run_gets_its_own_key_prefix() {
+        let (a, b) = (new_run_id(7), new_run_id(7));
+        assert_ne!(key_prefix(&a), key_prefix(&b), "same seed, two runs");
+        let p = key_prefix(&a);
+        assert!(
+            p.starts_with("fl") && p.ends_with('-') && p.len() == 13,
+            "{p}"
+        );
+        assert!(p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
     }
 }

@@ -65,7 +65,7 @@ async fn perform(
 ) -> Result<(u64, bool), HistoryError> {
     let index = drive.recorder.invoke(process, op)?;
     let mut op = op.clone();
-    op.request_id = Some(format!("{process}:{index}"));
+    op.request_id = Some(format!("{}{process}:{index}", drive.client.key_prefix()));
     let op = &op;
     let (reply, node) = drive.client.invoke(picker, op).await;
     let node_id = drive.client.nodes()[node].id.as_str();

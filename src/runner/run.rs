@@ -30,6 +30,9 @@ use crate::workload::{Client, Generator, NodeChoice, WorkloadSpec};
 /// The results.json field recording how probes were judged (re-used by `analyze`).
 pub const LEADERSHIP: &str = "leadership";
 
+/// The results.json field naming the run's key namespace (runs with one only).
+pub const KEY_PREFIX: &str = "key_prefix";
+
 #[derive(Clone, Debug)]
 pub struct RunConfig {
     pub seed: u64,
@@ -49,6 +52,10 @@ pub struct RunConfig {
     pub probes: crate::checker::split_brain::ProbeOptions,
     /// The system's promise envelope for this run (None: every verdict counts).
     pub promise: Option<promise::Promise>,
+    /// Put before every key the workload sends (and the set's storage key and request ids):
+    /// the run's own namespace on a cluster that keeps data between runs. "" for a fresh
+    /// cluster: the bare keys.
+    pub key_prefix: String,
 }
 
 /// How the time limit is spent.
@@ -150,7 +157,8 @@ pub async fn execute<T: Target>(
     std::fs::write(&wpath, &cfg.workload.text)
         .map_err(|e| RunError::Io(format!("{}: {e}", wpath.display())))?;
     let endpoints = target.endpoints();
-    let client = Client::new(target.adapter(), endpoints.clone(), cfg.request_timeout)?;
+    let client = Client::new(target.adapter(), endpoints.clone(), cfg.request_timeout)?
+        .with_key_prefix(&cfg.key_prefix);
     for f in ["read", "write", "cas", "txn", "add"] {
         if ops_of(&cfg.workload).contains(&f) {
             client.supports(f)?;
@@ -164,7 +172,9 @@ pub async fn execute<T: Target>(
     let drive = Arc::new(Drive {
         recorder: recorder.clone(),
         client,
-        generator: Mutex::new(Generator::new(&cfg.workload, cfg.seed)),
+        generator: Mutex::new(
+            Generator::new(&cfg.workload, cfg.seed).with_key_prefix(&cfg.key_prefix),
+        ),
         pacer: Pacer::new(rate),
         choice: cfg.node_choice,
         seed: cfg.seed,
@@ -375,6 +385,9 @@ pub async fn execute<T: Target>(
     x.insert("concurrency".into(), json!(cfg.concurrency));
     x.insert("rate".into(), json!(rate));
     x.insert("bugs".into(), json!(cfg.bugs));
+    if !cfg.key_prefix.is_empty() {
+        x.insert(KEY_PREFIX.into(), json!(cfg.key_prefix));
+    }
     x.insert("final_reads_missed".into(), json!(reads.missed().len()));
     x.insert(
         "interrupted".into(),

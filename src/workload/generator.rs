@@ -11,6 +11,11 @@ use super::spec::{Kind, WorkloadSpec};
 /// Internal storage key for the set workload's elements.
 pub const SET_KEY: &str = "set";
 
+/// The set workload's storage key in the key namespace `prefix` (empty: [`SET_KEY`]).
+pub fn set_key(prefix: &str) -> String {
+    format!("{prefix}{SET_KEY}")
+}
+
 /// Final reads cover at most this many keys (the most recent ones).
 pub const MAX_FINAL_READ_KEYS: usize = 512;
 
@@ -28,6 +33,8 @@ pub struct Generator {
     touched: Vec<u64>,
     /// Next unique value for appends and set adds.
     next_unique: u64,
+    /// Put before every key sent (a run's namespace on a cluster that keeps its data).
+    prefix: String,
 }
 
 impl Generator {
@@ -39,11 +46,25 @@ impl Generator {
             next_key: 0,
             touched: Vec::new(),
             next_unique: 1,
+            prefix: String::new(),
         };
         for _ in 0..spec.keys {
             g.fresh_key();
         }
         g
+    }
+
+    /// Every key this generator hands out (ops and final reads) starts with `prefix`: a
+    /// cluster that outlives the run keeps the keys earlier runs wrote, so each run on it
+    /// gets a namespace of its own. The op stream (kinds, values, key choice) is the same as
+    /// without one. Empty (the default): the bare key ids.
+    pub fn with_key_prefix(mut self, prefix: &str) -> Generator {
+        self.prefix = prefix.to_string();
+        self
+    }
+
+    fn key_name(&self, id: u64) -> String {
+        format!("{}{id}", self.prefix)
     }
 
     fn fresh_key(&mut self) -> usize {
@@ -90,7 +111,8 @@ impl Generator {
         let m = self.spec.mix.clone();
         match self.spec.kind {
             Kind::Register => {
-                let key = Some(self.pick_key().to_string());
+                let id = self.pick_key();
+                let key = Some(self.key_name(id));
                 let values = self.spec.values;
                 match self.weighted(&[m.read, m.write, m.cas]) {
                     0 => OpRequest::new("read", key, Value::Null),
@@ -109,7 +131,8 @@ impl Generator {
                 let len = self.rng.random_range(self.spec.txn_min..=self.spec.txn_max);
                 let mut ops = Vec::with_capacity(len as usize);
                 for _ in 0..len {
-                    let k = self.pick_key().to_string();
+                    let id = self.pick_key();
+                    let k = self.key_name(id);
                     if self.weighted(&[m.read, m.append]) == 0 {
                         ops.push(json!(["r", k, null]));
                     } else {
@@ -137,11 +160,11 @@ impl Generator {
         match self.spec.kind {
             Kind::Register => recent
                 .iter()
-                .map(|k| OpRequest::new("read", Some(k.to_string()), Value::Null))
+                .map(|k| OpRequest::new("read", Some(self.key_name(*k)), Value::Null))
                 .collect(),
             Kind::ListAppend => recent
                 .iter()
-                .map(|k| OpRequest::new("txn", None, json!([["r", k.to_string(), null]])))
+                .map(|k| OpRequest::new("txn", None, json!([["r", self.key_name(*k), null]])))
                 .collect(),
             Kind::Set => vec![OpRequest::new("read", None, Value::Null)],
         }
@@ -219,5 +242,47 @@ mod tests {
             assert!(adds.insert(op.value.as_u64().unwrap()));
         }
         assert!(adds.len() > 400);
+    }
+
+    #[test]
+    fn a_key_prefix_namespaces_every_key_and_changes_nothing_else() {
+        let p = "flabc123-";
+        for w in ["kv", "list-append", "set"] {
+            let mut bare = Generator::new(&spec(w), 9);
+            let mut pre = Generator::new(&spec(w), 9).with_key_prefix(p);
+            for _ in 0..500 {
+                let (b, q) = (bare.next_op(), pre.next_op());
+                assert_eq!((&b.f, b.key.is_some()), (&q.f, q.key.is_some()), "{w}");
+                if let (Some(bk), Some(qk)) = (&b.key, &q.key) {
+                    assert_eq!(format!("{p}{bk}"), *qk);
+                }
+                if b.f == "txn" {
+                    let (bm, qm) = (b.value.as_array().unwrap(), q.value.as_array().unwrap());
+                    assert_eq!(bm.len(), qm.len());
+                    for (x, y) in bm.iter().zip(qm) {
+                        assert_eq!(format!("{p}{}", x[1].as_str().unwrap()), y[1]);
+                        assert_eq!((&x[0], &x[2]), (&y[0], &y[2]));
+                    }
+                } else {
+                    assert_eq!(b.value, q.value, "{w}");
+                }
+            }
+            let (bf, qf) = (bare.final_reads(), pre.final_reads());
+            assert_eq!(bf.len(), qf.len());
+            for q in &qf {
+                let keys: Vec<String> = match &q.key {
+                    Some(k) => vec![k.clone()],
+                    None => q.value.as_array().map_or(vec![], |m| {
+                        m.iter()
+                            .map(|x| x[1].as_str().unwrap().to_string())
+                            .collect()
+                    }),
+                };
+                assert!(keys.iter().all(|k| k.starts_with(p)), "{w}: {q:?}");
+            }
+        }
+        // the set's ops keep key None (the history shape); its storage key is namespaced
+        assert_eq!(set_key(""), SET_KEY);
+        assert_eq!(set_key(p), "flabc123-set");
     }
 }

@@ -8,8 +8,9 @@ pub struct OpRequest {
     pub f: String,
     pub key: Option<String>,
     pub value: Value,
-    /// Sent as the node protocol's `request_id` (`"<process>:<invoke index>"`, unique in a
-    /// run), so a node applies the op at most once and `/log` names it.
+    /// Sent as the node protocol's `request_id` (`"<key prefix><process>:<invoke index>"`,
+    /// unique in a run, and across runs on one cluster by the run's key prefix), so a node
+    /// applies the op at most once and `/log` names it.
     pub request_id: Option<String>,
 }
 

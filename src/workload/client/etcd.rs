@@ -1,6 +1,7 @@
 //! etcd's v3 JSON gateway (`/v3/kv/range|put|txn`, base64 keys and values). Values are
 //! stored as JSON text. Ranges are linearizable (etcd's default). A set is one key per
-//! element under `set/`. etcd forwards to its leader, so there is no `not-leader`.
+//! element under `<set_key>/` (the run's namespaced `SET_KEY`). etcd forwards to its
+//! leader, so there is no `not-leader`.
 //! (Status comes from the cluster runtime's status adapter.)
 //!
 //! A list-append transaction is optimistic, as in Jepsen's etcd test: one linearizable
@@ -13,7 +14,6 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 
 use super::post_json;
-use crate::workload::generator::SET_KEY;
 use crate::workload::op::{OpRequest, Reply};
 
 fn b64(s: &str) -> String {
@@ -26,22 +26,22 @@ fn kv_value<T: serde::de::DeserializeOwned>(kv: &Value) -> Option<T> {
     serde_json::from_slice(&bytes).ok()
 }
 
-fn set_prefix() -> String {
-    format!("{SET_KEY}/")
+/// Where a set's elements live: `[<set_key>/, <set_key>0)` ('0' follows '/').
+fn set_range(set_key: &str) -> (String, String) {
+    (format!("{set_key}/"), format!("{set_key}0"))
 }
 
-pub async fn invoke(http: &reqwest::Client, base: &str, op: &OpRequest) -> Reply {
+pub async fn invoke(http: &reqwest::Client, base: &str, op: &OpRequest, set_key: &str) -> Reply {
     let key = op.key.clone().unwrap_or_default();
     if op.f == "txn" {
         return txn(http, base, &op.value).await;
     }
     let (path, body) = match op.f.as_str() {
         "read" if op.key.is_none() => {
-            // every key in [set/, set0): '0' follows '/'
-            let end = format!("{SET_KEY}0");
+            let (start, end) = set_range(set_key);
             (
                 "/v3/kv/range",
-                json!({"key": b64(&set_prefix()), "range_end": b64(&end)}),
+                json!({"key": b64(&start), "range_end": b64(&end)}),
             )
         }
         "read" => ("/v3/kv/range", json!({"key": b64(&key)})),
@@ -51,7 +51,7 @@ pub async fn invoke(http: &reqwest::Client, base: &str, op: &OpRequest) -> Reply
         ),
         "add" => (
             "/v3/kv/put",
-            json!({"key": b64(&format!("{}{}", set_prefix(), op.value)), "value": b64(&op.value.to_string())}),
+            json!({"key": b64(&format!("{}{}", set_range(set_key).0, op.value)), "value": b64(&op.value.to_string())}),
         ),
         "cas" => (
             "/v3/kv/txn",

@@ -54,12 +54,16 @@ pub enum ClientError {
     Unsupported { adapter: Adapter, f: String },
 }
 
-/// Shared by every client task: one connection pool, the nodes, the adapter.
+/// Shared by every client task: one connection pool, the nodes, the adapter, the run's key
+/// namespace.
 #[derive(Clone)]
 pub struct Client {
     http: reqwest::Client,
     adapter: Adapter,
     nodes: Arc<Vec<Endpoint>>,
+    /// The run's key namespace ("" for none): in the set's storage key and request ids.
+    prefix: Arc<str>,
+    set_key: Arc<str>,
 }
 
 impl Client {
@@ -79,7 +83,28 @@ impl Client {
             http,
             adapter,
             nodes: Arc::new(nodes),
+            prefix: "".into(),
+            set_key: super::generator::SET_KEY.into(),
         })
+    }
+
+    /// Puts the run's key namespace `prefix` where the ops do not carry it: the set
+    /// workload's storage key (its ops have no key) and every request id (a node remembers
+    /// ids to apply each op once, across runs too). The generator prefixes the op keys.
+    pub fn with_key_prefix(mut self, prefix: &str) -> Client {
+        self.prefix = prefix.into();
+        self.set_key = super::generator::set_key(prefix).into();
+        self
+    }
+
+    /// The run's key namespace ("" for none).
+    pub fn key_prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Where the set workload's elements are stored.
+    pub fn set_key(&self) -> &str {
+        &self.set_key
     }
 
     pub fn adapter(&self) -> Adapter {
@@ -106,8 +131,8 @@ impl Client {
     pub async fn attempt(&self, node: usize, op: &OpRequest) -> Reply {
         let base = &self.nodes[node].base_url;
         let reply = match self.adapter {
-            Adapter::Native => native::invoke(&self.http, base, op).await,
-            Adapter::Etcd => etcd::invoke(&self.http, base, op).await,
+            Adapter::Native => native::invoke(&self.http, base, op, &self.set_key).await,
+            Adapter::Etcd => etcd::invoke(&self.http, base, op, &self.set_key).await,
         };
         reply.settle(op)
     }
@@ -198,4 +223,22 @@ fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
         e = s;
     }
     e.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_prefix_reaches_the_set_key_and_nothing_by_default() {
+        let nodes = vec![Endpoint {
+            id: "n1".into(),
+            base_url: "http://127.0.0.1:9".into(),
+        }];
+        let c = Client::new(Adapter::Native, nodes, Duration::from_secs(1)).unwrap();
+        assert_eq!((c.key_prefix(), c.set_key()), ("", "set"));
+        let c = c.with_key_prefix("fl0123456789-");
+        assert_eq!(c.key_prefix(), "fl0123456789-");
+        assert_eq!(c.set_key(), "fl0123456789-set");
+    }
 }

@@ -1,16 +1,16 @@
-//! DESIGN.md's node protocol: `/kv/read|write|cas`, `/txn`; sets are appends to one list.
+//! DESIGN.md's node protocol: `/kv/read|write|cas`, `/txn`; sets are appends to one list
+//! (`set_key`: the run's namespaced [`crate::workload::generator::SET_KEY`]).
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::post_json;
-use crate::workload::generator::SET_KEY;
 use crate::workload::op::{OpRequest, Reply};
 
-pub async fn invoke(http: &reqwest::Client, base: &str, op: &OpRequest) -> Reply {
+pub async fn invoke(http: &reqwest::Client, base: &str, op: &OpRequest, set_key: &str) -> Reply {
     let key = op.key.clone().unwrap_or_default();
     let (path, body) = match op.f.as_str() {
-        "read" if op.key.is_none() => ("/txn", json!({"ops": [["r", SET_KEY, null]]})),
+        "read" if op.key.is_none() => ("/txn", json!({"ops": [["r", set_key, null]]})),
         "read" => ("/kv/read", json!({"key": key})),
         "write" => ("/kv/write", json!({"key": key, "value": op.value})),
         "cas" => (
@@ -18,7 +18,7 @@ pub async fn invoke(http: &reqwest::Client, base: &str, op: &OpRequest) -> Reply
             json!({"key": key, "from": op.value[0], "to": op.value[1]}),
         ),
         "txn" => ("/txn", json!({"ops": op.value})),
-        "add" => ("/txn", json!({"ops": [["append", SET_KEY, op.value]]})),
+        "add" => ("/txn", json!({"ops": [["append", set_key, op.value]]})),
         other => return Reply::Fail(format!("unsupported op {other}")),
     };
     let mut body = body;
