@@ -130,14 +130,25 @@ impl ChildRun {
     /// (exit code, whether it was stopped for running past the limit).
     fn spawn_and_wait(&self) -> std::io::Result<(Option<i32>, bool)> {
         let log = std::fs::File::create(&self.log)?;
-        let mut child = Command::new(&self.exe)
-            .args(&self.args)
+        let mut cmd = Command::new(&self.exe);
+        cmd.args(&self.args)
             .arg("--store")
             .arg(&self.store)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()?;
+            .stderr(log);
+        // A suite started in the background (`nohup faultline suite ... &`, a CI step) has
+        // SIGINT ignored, and a child inherits that: the ^C below would do nothing for 60 s.
+        // SAFETY: signal(2) is async-signal-safe; it resets only the child's disposition.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                if libc::signal(libc::SIGINT, libc::SIG_DFL) == libc::SIG_ERR {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn()?;
         let pid = child.id();
         let start = Instant::now();
         if let Some(st) = wait_until(&mut child, start + self.wall_limit)? {
