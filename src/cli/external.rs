@@ -10,7 +10,6 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::Context;
-use faultline::checker::Validity;
 use faultline::external::{self, ExternalTarget, Inventory, System};
 use faultline::faults::Faults;
 use faultline::faults::ssh::SshFaults;
@@ -19,10 +18,9 @@ use faultline::nemesis::{self, FaultKind, Schedule};
 use faultline::runner::promise::Promise;
 use faultline::runner::run::{RunConfig, RunError, execute};
 use faultline::workload::{NodeChoice, WorkloadSpec};
-use rand::RngExt;
 
 use super::run::{Args, NewRunDir};
-use super::{BadInput, EXIT_HARNESS_FAILURE, summary};
+use super::{BadInput, summary};
 
 fn bad(e: impl std::fmt::Display) -> anyhow::Error {
     BadInput(e.to_string()).into()
@@ -85,13 +83,8 @@ pub fn main(args: Args, file: &Path) -> anyhow::Result<u8> {
             ))
         })?;
     }
-    let seed = args
-        .seed
-        .unwrap_or_else(|| rand::rng().random_range(1..=u64::from(u32::MAX)));
-    let test = format!("{}-{}-{}", system.name, workload.name, schedule.name).replace(
-        |c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'),
-        "_",
-    );
+    let seed = super::run::seed_or_random(args.seed);
+    let test = super::run::test_name(&system.name, &workload.name, &schedule.name);
     let made = NewRunDir::create(&args.store, &test)?;
     let dir = made.dir.clone();
     let run = external::new_run_id(seed);
@@ -232,14 +225,5 @@ pub fn main(args: Args, file: &Path) -> anyhow::Result<u8> {
         .map(|f| f.html)
         .map_err(|e| e.to_string());
     summary::print(r, &outcome.dir, report.as_ref().map(|p| p.as_path()));
-    let teardown_trouble = r
-        .extra
-        .get("teardown_errors")
-        .and_then(|v| v.as_array())
-        .is_some_and(|a| !a.is_empty());
-    Ok(match r.valid {
-        Validity::Invalid => 1,
-        _ if teardown_trouble => EXIT_HARNESS_FAILURE,
-        v => v.exit_code(),
-    })
+    Ok(super::run::exit_code(r))
 }

@@ -140,13 +140,8 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
         let support = faultline::cluster::clock::support_for(desc.clock, &binary);
         nemesis::check_clock(&schedule, &desc.name, &support, desc.peers.proxy).map_err(bad)?;
     }
-    let seed = args
-        .seed
-        .unwrap_or_else(|| rand::rng().random_range(1..=u64::from(u32::MAX)));
-    let test = format!("{}-{}-{}", desc.name, workload.name, schedule.name).replace(
-        |c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'),
-        "_",
-    );
+    let seed = seed_or_random(args.seed);
+    let test = test_name(&desc.name, &workload.name, &schedule.name);
     // Mistakes only a started node shows (a readiness probe answered 404) are found after
     // the run directory is made: it is not `store/latest` until the cluster is up, and a
     // bad-input failure removes it again (and the store, if this run made it).
@@ -255,17 +250,22 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
         &outcome.dir,
         outcome.report.as_ref().map(|p| p.as_path()),
     );
+    Ok(exit_code(r))
+}
+
+/// A finished run's exit code: 1 for anomalies whatever happened after, the harness-failure
+/// code if tearing down went wrong, else the verdict's.
+pub(super) fn exit_code(r: &faultline::report::results::RunResults) -> u8 {
     let teardown_trouble = r
         .extra
         .get("teardown_errors")
         .and_then(|v| v.as_array())
         .is_some_and(|a| !a.is_empty());
-    Ok(match r.valid {
-        // anomalies found stand whatever happened after
+    match r.valid {
         Validity::Invalid => 1,
         _ if teardown_trouble => EXIT_HARNESS_FAILURE,
         v => v.exit_code(),
-    })
+    }
 }
 
 /// A run directory not yet listed as `store/latest`, with what it took to make it.
@@ -304,6 +304,19 @@ impl NewRunDir {
             let _ = std::fs::remove_dir(d);
         }
     }
+}
+
+/// The run's seed: the one given, else a fresh one (printed and recorded by the run).
+pub(super) fn seed_or_random(given: Option<u64>) -> u64 {
+    given.unwrap_or_else(|| rand::rng().random_range(1..=u64::from(u32::MAX)))
+}
+
+/// The store directory a run goes in: `system-workload-nemesis`, safe as a file name.
+pub(super) fn test_name(system: &str, workload: &str, nemesis: &str) -> String {
+    format!("{system}-{workload}-{nemesis}").replace(
+        |c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'),
+        "_",
+    )
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use super::netns;
 use super::node::{self, LaunchSpec};
 use super::procfs;
 use super::registry::{self, ProcRef, RunRecord, StateLock};
-use super::status::{self, NodeStatus};
+use super::status;
 use super::subnet::{self, MAX_NODES, MAX_PROXIED_NODES, Subnet};
 use crate::faults::proxy::{PeerProxy, ProxyConfig, ProxyMode, ProxyNode, Tracer};
 
@@ -310,7 +310,7 @@ impl Cluster {
         }
         cluster.save_record()?;
         let waits = (0..cfg.nodes).map(|i| cluster.wait_ready(i));
-        for r in futures_join_all(waits).await {
+        for r in join_all(waits).await {
             r?;
         }
         Ok(cluster)
@@ -590,21 +590,12 @@ impl Cluster {
     pub async fn statuses(&self) -> Vec<(String, Result<Value, ClusterError>)> {
         let ids = self.node_ids();
         let futs = ids.iter().map(|id| self.status(id));
-        ids.iter()
-            .cloned()
-            .zip(futures_join_all(futs).await)
-            .collect()
+        ids.iter().cloned().zip(join_all(futs).await).collect()
     }
 
     /// The node that claims leadership in the highest term among those answering.
     pub async fn leader(&self) -> Option<String> {
-        self.statuses()
-            .await
-            .into_iter()
-            .filter_map(|(_, r)| NodeStatus::from_value(&r.ok()?))
-            .filter(|s| s.role == "leader")
-            .max_by_key(|s| s.term)
-            .map(|s| s.id)
+        status::leader_of(self.statuses().await.into_iter().map(|(_, r)| r))
     }
 
     /// Polls until some node reports itself leader, up to `timeout`.
@@ -755,7 +746,7 @@ impl Cluster {
     /// Gracefully stops every node (in parallel).
     pub async fn stop_all(&self) -> Result<(), ClusterError> {
         let ids = self.node_ids();
-        let results = futures_join_all(ids.iter().map(|id| self.stop(id))).await;
+        let results = join_all(ids.iter().map(|id| self.stop(id))).await;
         results
             .into_iter()
             .collect::<Result<Vec<()>, _>>()
@@ -1034,10 +1025,8 @@ fn body_excerpt(body: &str) -> String {
     format!("body {:?}", format!("{cut}{more}"))
 }
 
-/// Awaits all futures concurrently (no extra dependency for one helper).
-async fn futures_join_all<F: std::future::Future>(
-    futs: impl IntoIterator<Item = F>,
-) -> Vec<F::Output> {
+/// Awaits all futures concurrently, outputs in order (no extra dependency for one helper).
+pub async fn join_all<F: std::future::Future>(futs: impl IntoIterator<Item = F>) -> Vec<F::Output> {
     let futs: Vec<_> = futs.into_iter().map(Box::pin).collect();
     let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
     let mut futs: Vec<Option<std::pin::Pin<Box<F>>>> = futs.into_iter().map(Some).collect();

@@ -32,7 +32,9 @@ pub mod template;
 
 pub use cleanup::{CleanupReport, cleanup_dead_runs};
 pub use clock::ClockSupport;
-pub use cluster::{Cluster, ClusterConfig, NodeInfo, NodeState, StatusSink, teardown_all_live};
+pub use cluster::{
+    Cluster, ClusterConfig, NodeInfo, NodeState, StatusSink, join_all, teardown_all_live,
+};
 pub use descriptor::{ClientAdapter, ClockMode, StatusAdapter, SystemDescriptor};
 pub use error::ClusterError;
 pub use firewall::NetFaults;

@@ -58,6 +58,16 @@ pub async fn fetch(
     }
 }
 
+/// The node claiming leadership in the highest term among `statuses` (those that answered).
+pub fn leader_of<E>(statuses: impl IntoIterator<Item = Result<Value, E>>) -> Option<String> {
+    statuses
+        .into_iter()
+        .filter_map(|r| NodeStatus::from_value(&r.ok()?))
+        .filter(|s| s.role == "leader")
+        .max_by_key(|s| s.term)
+        .map(|s| s.id)
+}
+
 fn num(v: &Value) -> Option<u64> {
     match v {
         Value::String(s) => s.parse().ok(),

@@ -12,14 +12,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tokio::sync::mpsc;
 
-use crate::cluster::status::{self, NodeStatus};
+use crate::cluster::status;
 use crate::cluster::{ClientAdapter, StatusAdapter, SystemDescriptor};
 use crate::faults::ssh::remote::{Remote, RemoteLog};
 use crate::faults::ssh::{self, Capabilities, HostFacts, SshFaults, join_all};
 use crate::faults::{BoxFuture, Faults};
-use crate::nemesis::{self, NemesisHandle, Roster, Schedule};
+use crate::nemesis::{Roster, Schedule};
+use crate::runner::nemesis_task::NemesisTask;
 use crate::runner::target::{FaultSink, StatusFn, Target};
 use crate::workload::{Adapter, Endpoint};
 pub use inventory::{Inventory, InventoryError, NodeSpec};
@@ -108,13 +108,7 @@ impl ExternalRoster {
 
     /// The node claiming leadership in the highest term among those answering.
     pub async fn leader(&self) -> Option<String> {
-        self.statuses()
-            .await
-            .into_iter()
-            .filter_map(|(_, r)| NodeStatus::from_value(&r.ok()?))
-            .filter(|s| s.role == "leader")
-            .max_by_key(|s| s.term)
-            .map(|s| s.id)
+        status::leader_of(self.statuses().await.into_iter().map(|(_, r)| r))
     }
 
     pub async fn wait_for_leader(&self, timeout: Duration) -> Option<String> {
@@ -202,7 +196,7 @@ pub struct ExternalTarget {
     schedule: Schedule,
     faults: Arc<SshFaults>,
     dir: PathBuf,
-    nemesis: Option<(NemesisHandle, tokio::task::JoinHandle<()>)>,
+    nemesis: Option<NemesisTask>,
     stopped: bool,
 }
 
@@ -300,37 +294,20 @@ impl Target for ExternalTarget {
         run_start: Instant,
         sink: FaultSink,
     ) -> Result<(), String> {
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let backend: Arc<dyn Faults> = self.faults.clone();
-        let handle = nemesis::spawn_on(
-            backend,
+        self.nemesis = Some(NemesisTask::start(
+            self.faults.clone(),
             Arc::new(self.roster.clone()),
             self.schedule.clone(),
             seed,
             run_start,
-            tx,
-        )
-        .map_err(|e| e.to_string())?;
-        let forward = tokio::spawn(async move {
-            while let Some(ev) = rx.recv().await {
-                sink(ev);
-            }
-        });
-        self.nemesis = Some((handle, forward));
+            sink,
+        )?);
         Ok(())
     }
 
     async fn heal(&mut self) -> Result<(), String> {
         match self.nemesis.take() {
-            Some((handle, forward)) => {
-                let healed = handle
-                    .stop_and_heal()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string());
-                let _ = forward.await;
-                healed
-            }
+            Some(task) => task.stop_and_heal().await,
             None => self.faults.heal().await.map_err(|e| e.to_string()),
         }
     }

@@ -3,17 +3,16 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::mpsc;
-
+use super::nemesis_task::NemesisTask;
 use super::target::{FaultSink, StatusFn, Target};
 use crate::cluster::{ClientAdapter, Cluster};
-use crate::nemesis::{self, NemesisHandle, Schedule};
+use crate::nemesis::Schedule;
 use crate::workload::{Adapter, Endpoint};
 
 pub struct ClusterTarget {
     pub cluster: Cluster,
     schedule: Schedule,
-    nemesis: Option<(NemesisHandle, tokio::task::JoinHandle<()>)>,
+    nemesis: Option<NemesisTask>,
 }
 
 impl ClusterTarget {
@@ -75,45 +74,27 @@ impl Target for ClusterTarget {
         run_start: Instant,
         sink: FaultSink,
     ) -> Result<(), String> {
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let handle = nemesis::spawn(
-            self.cluster.clone(),
+        self.nemesis = Some(NemesisTask::start(
+            crate::faults::for_cluster(&self.cluster),
+            Arc::new(self.cluster.clone()),
             self.schedule.clone(),
             seed,
             run_start,
-            tx,
-        )
-        .map_err(|e| e.to_string())?;
-        let forward = tokio::spawn(async move {
-            while let Some(ev) = rx.recv().await {
-                sink(ev);
-            }
-        });
-        self.nemesis = Some((handle, forward));
+            sink,
+        )?);
         Ok(())
     }
 
     async fn heal(&mut self) -> Result<(), String> {
         match self.nemesis.take() {
-            Some((handle, forward)) => {
-                let healed = handle
-                    .stop_and_heal()
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string());
-                // the schedule's task has ended and dropped its sender: the last events
-                // (the stop of the fault in force) are forwarded before this returns
-                let _ = forward.await;
-                healed
-            }
+            Some(task) => task.stop_and_heal().await,
             None => self.cluster.heal().await.map_err(|e| e.to_string()),
         }
     }
 
     async fn stop(&mut self) -> Result<(), String> {
-        if let Some((handle, forward)) = self.nemesis.take() {
-            let _ = handle.stop_and_heal().await;
-            let _ = forward.await;
+        if let Some(task) = self.nemesis.take() {
+            let _ = task.stop_and_heal().await;
         }
         self.cluster.teardown().await.map_err(|e| e.to_string())
     }

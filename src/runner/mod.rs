@@ -7,6 +7,7 @@ pub mod clients;
 pub mod cluster_target;
 pub mod log_sampler;
 pub mod loopback_node;
+pub mod nemesis_task;
 pub mod probe;
 pub mod progress;
 pub mod promise;

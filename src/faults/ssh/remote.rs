@@ -95,7 +95,7 @@ enum ShellError {
 
 impl Shell {
     async fn exec(&mut self, script: &str) -> Result<Output, ShellError> {
-        use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+        use tokio::io::AsyncWriteExt;
         self.n += 1;
         let marker = format!("__faultline_end_{}_{}", std::process::id(), self.n);
         let cmd = format!(
@@ -106,48 +106,13 @@ impl Shell {
             return Err(ShellError::NotSent);
         }
         let m = marker.as_str();
-        let read_out = async {
-            let mut lines = Vec::new();
-            loop {
-                let mut l = String::new();
-                if self
-                    .out
-                    .read_line(&mut l)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    == 0
-                {
-                    return Err("the remote shell ended".to_string());
-                }
-                let l = l.trim_end_matches('\n');
-                if let Some(rc) = l.strip_prefix(m) {
-                    return Ok((lines, rc.trim().parse::<i32>().unwrap_or(-1)));
-                }
-                lines.push(l.to_string());
-            }
-        };
-        let read_err = async {
-            let mut lines = Vec::new();
-            loop {
-                let mut l = String::new();
-                if self
-                    .err
-                    .read_line(&mut l)
-                    .await
-                    .map_err(|e| e.to_string())?
-                    == 0
-                {
-                    return Err("the remote shell ended".to_string());
-                }
-                let l = l.trim_end_matches('\n');
-                if l == m {
-                    return Ok(lines);
-                }
-                lines.push(l.to_string());
-            }
-        };
+        let read_out = lines_until(&mut self.out, |l| {
+            l.strip_prefix(m)
+                .map(|rc| rc.trim().parse::<i32>().unwrap_or(-1))
+        });
+        let read_err = lines_until(&mut self.err, |l| (l == m).then_some(()));
         let (o, e) = tokio::join!(read_out, read_err);
-        let ((mut out, code), mut err) =
+        let ((mut out, code), (mut err, ())) =
             (o.map_err(ShellError::Lost)?, e.map_err(ShellError::Lost)?);
         // the marker's own leading newline
         if out.last().is_some_and(|l| l.is_empty()) {
@@ -168,6 +133,29 @@ impl Shell {
             stdout: join(out),
             stderr: join(err),
         })
+    }
+}
+
+/// The lines read from `r` up to the one `end` recognises (not kept), and what it made of it.
+async fn lines_until<R, T>(
+    r: &mut R,
+    end: impl Fn(&str) -> Option<T>,
+) -> Result<(Vec<String>, T), String>
+where
+    R: tokio::io::AsyncBufRead + Unpin,
+{
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = Vec::new();
+    loop {
+        let mut l = String::new();
+        if r.read_line(&mut l).await.map_err(|e| e.to_string())? == 0 {
+            return Err("the remote shell ended".to_string());
+        }
+        let l = l.trim_end_matches('\n');
+        if let Some(t) = end(l) {
+            return Ok((lines, t));
+        }
+        lines.push(l.to_string());
     }
 }
 
@@ -256,6 +244,21 @@ impl Remote {
 
     pub fn host(&self) -> String {
         self.dest.to_string()
+    }
+
+    /// A command that ran past `timeout` (started at `t`), logged.
+    fn timed_out(&self, script: &str, timeout: Duration, t: Instant) -> RemoteError {
+        self.log.write(
+            &self.host(),
+            script,
+            &format!("timed out after {} ms", timeout.as_millis()),
+            t.elapsed(),
+        );
+        RemoteError::Timeout {
+            host: self.host(),
+            command: script.into(),
+            ms: timeout.as_millis() as u64,
+        }
     }
 
     /// `user@host:port` with the port always given: names this host's journal.
@@ -382,17 +385,7 @@ impl Remote {
                     }
                     Err(_) => {
                         *g = None;
-                        self.log.write(
-                            &self.host(),
-                            script,
-                            &format!("timed out after {} ms", timeout.as_millis()),
-                            t.elapsed(),
-                        );
-                        return Err(RemoteError::Timeout {
-                            host: self.host(),
-                            command: script.into(),
-                            ms: timeout.as_millis() as u64,
-                        });
+                        return Err(self.timed_out(script, timeout, t));
                     }
                 }
             }
@@ -412,19 +405,7 @@ impl Remote {
             source: e,
         })?;
         let out = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-            Err(_) => {
-                self.log.write(
-                    &self.host(),
-                    script,
-                    &format!("timed out after {} ms", timeout.as_millis()),
-                    t.elapsed(),
-                );
-                return Err(RemoteError::Timeout {
-                    host: self.host(),
-                    command: script.into(),
-                    ms: timeout.as_millis() as u64,
-                });
-            }
+            Err(_) => return Err(self.timed_out(script, timeout, t)),
             Ok(Err(e)) => {
                 return Err(RemoteError::Spawn {
                     host: self.host(),

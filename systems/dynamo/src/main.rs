@@ -460,12 +460,7 @@ fn main() -> anyhow::Result<()> {
     faultline_node::init()?;
     let args = Args::parse();
     let id = args.node.id.clone();
-    let bug_list = args
-        .node
-        .bugs
-        .iter()
-        .map(|b| b.parse::<Bug>().map_err(anyhow::Error::msg))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+    let bug_list = args.node.parse_bugs::<Bug>().map_err(anyhow::Error::msg)?;
     if args.r == 0 || args.w == 0 || args.n == 0 || args.r > args.n || args.w > args.n {
         bail!("need 0 < --r, --w <= --n");
     }

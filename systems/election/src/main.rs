@@ -44,12 +44,7 @@ fn main() -> anyhow::Result<()> {
     faultline_node::init()?;
     let args = Args::parse();
     let id = args.node.id.clone();
-    let bug_list = args
-        .node
-        .bugs
-        .iter()
-        .map(|b| b.parse::<Bug>())
-        .collect::<Result<Vec<_>, _>>()?;
+    let bug_list = args.node.parse_bugs::<Bug>()?;
     let replicate = match args.replicate.as_str() {
         "majority" => Replicate::Majority,
         "all-live" => Replicate::AllLive,

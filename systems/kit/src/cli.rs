@@ -29,6 +29,11 @@ pub struct NodeArgs {
 }
 
 impl NodeArgs {
+    /// The planted bugs `--bug` names, parsed by the system's own bug type.
+    pub fn parse_bugs<B: std::str::FromStr>(&self) -> Result<Vec<B>, B::Err> {
+        self.bugs.iter().map(|b| b.parse()).collect()
+    }
+
     pub fn peer_list(&self) -> Result<Vec<(String, String)>, String> {
         parse_peers(&self.peers)
     }

@@ -30,12 +30,7 @@ fn main() -> anyhow::Result<()> {
     faultline_node::init()?;
     let args = Args::parse();
     let id = args.node.id.clone();
-    let bug_list = args
-        .node
-        .bugs
-        .iter()
-        .map(|b| b.parse::<Bug>())
-        .collect::<Result<Vec<_>, _>>()?;
+    let bug_list = args.node.parse_bugs::<Bug>()?;
     if args.election_min_ms == 0 || args.election_max_ms <= args.election_min_ms {
         bail!("--election-max-ms must exceed --election-min-ms > 0");
     }

@@ -38,11 +38,7 @@ fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let node = &args.node;
     let id = node.id.clone();
-    let bug_list = node
-        .bugs
-        .iter()
-        .map(|b| b.parse::<Bug>())
-        .collect::<Result<Vec<_>, _>>()?;
+    let bug_list = node.parse_bugs::<Bug>()?;
     let peers = node.peer_list().map_err(anyhow::Error::msg)?;
     if args.election_min_ms == 0 || args.election_max_ms <= args.election_min_ms {
         bail!("--election-max-ms must exceed --election-min-ms > 0");
