@@ -22,6 +22,9 @@ struct Cli {
 enum Command {
     /// Start a cluster, drive it with clients under faults, check the history, write a report.
     Run(cli::run::Args),
+    /// Run a stored run again: its options and seed, with the faults it realised at their
+    /// recorded times; says whether its verdict and fingerprint came back.
+    Replay(cli::replay::Args),
     /// Check recorded histories (native JSONL, Jepsen EDN or log, Porcupine kv).
     Check(cli::check::Args),
     /// Re-check a stored run.
@@ -54,6 +57,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Run(a) => cli::run::main(a),
+        Command::Replay(a) => cli::replay::main(a),
         Command::Check(a) => cli::check::main(a),
         Command::Analyze(a) => cli::analyze::main(a),
         Command::Report(a) => cli::report::main(a),

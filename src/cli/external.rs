@@ -50,7 +50,13 @@ fn fit_schedule(
     Ok(s)
 }
 
-pub fn main(args: Args, file: &Path) -> anyhow::Result<u8> {
+/// `faultline run --cluster FILE`, replaying another run's realised faults when `replay` is
+/// given. Returns the exit code and the run directory.
+pub fn launch(
+    args: Args,
+    file: &Path,
+    replay: Option<faultline::nemesis::Replay>,
+) -> anyhow::Result<(u8, std::path::PathBuf)> {
     let inv = Inventory::load(file).map_err(bad)?;
     let system = System::resolve(&inv).map_err(bad)?;
     if !args.bugs.is_empty() {
@@ -87,6 +93,7 @@ pub fn main(args: Args, file: &Path) -> anyhow::Result<u8> {
     let test = super::run::test_name(&system.name, &workload.name, &schedule.name);
     let made = NewRunDir::create(&args.store, &test)?;
     let dir = made.dir.clone();
+    super::run::record_invocation(&dir, &args)?;
     let run = external::new_run_id(seed);
     let key_prefix = external::key_prefix(&run);
     let log = RemoteLog::create(&dir.join("remote.log")).context("creating remote.log")?;
@@ -158,6 +165,9 @@ pub fn main(args: Args, file: &Path) -> anyhow::Result<u8> {
             probed.faults.clone(),
             &dir,
         );
+        if let Some(r) = replay {
+            target = target.replaying(r);
+        }
         let roster = external::ExternalRoster::new(&inv, system.status);
         if roster
             .wait_for_leader(Duration::from_secs(15))
@@ -225,5 +235,5 @@ pub fn main(args: Args, file: &Path) -> anyhow::Result<u8> {
         .map(|f| f.html)
         .map_err(|e| e.to_string());
     summary::print(r, &outcome.dir, report.as_ref().map(|p| p.as_path()));
-    Ok(super::run::exit_code(r))
+    Ok((super::run::exit_code(r), outcome.dir))
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use faultline::checker::Validity;
 use faultline::cluster::{Cluster, ClusterConfig, SystemDescriptor};
-use faultline::nemesis::{self, FaultKind, Schedule};
+use faultline::nemesis::{self, FaultKind, Replay, Schedule};
 use faultline::runner::cluster_target::ClusterTarget;
 use faultline::runner::promise::Promise;
 use faultline::runner::run::{RunConfig, RunError, execute};
@@ -37,7 +37,7 @@ Nemeses (--nemesis NAME, or a TOML file):
     )
 }
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone, Debug, serde::Serialize, serde::Deserialize)]
 #[command(after_help = after_help())]
 pub struct Args {
     /// The system under test: raft, etcd, or a descriptor TOML file.
@@ -103,6 +103,12 @@ fn bad(e: impl std::fmt::Display) -> anyhow::Error {
 }
 
 pub fn main(args: Args) -> anyhow::Result<u8> {
+    launch(args, None).map(|(code, _)| code)
+}
+
+/// Runs `args`, with another run's realised faults instead of the schedule's when `replay`
+/// is given (`faultline replay`). Returns the exit code and the run directory.
+pub fn launch(args: Args, replay: Option<Replay>) -> anyhow::Result<(u8, PathBuf)> {
     if args.concurrency == 0 {
         return Err(bad("--concurrency must be at least 1"));
     }
@@ -113,7 +119,7 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
         return Err(bad("--rate must be a non-negative number"));
     }
     if let Some(file) = args.cluster.clone() {
-        return super::external::main(args, &file);
+        return super::external::launch(args, &file, replay);
     }
     if args.skip_unavailable {
         return Err(bad("--skip-unavailable goes with --cluster"));
@@ -147,6 +153,7 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
     // bad-input failure removes it again (and the store, if this run made it).
     let made = NewRunDir::create(&args.store, &test)?;
     let dir = made.dir.clone();
+    record_invocation(&dir, &args)?;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -205,6 +212,9 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
             eprintln!("faultline: warning: no leader yet ({e}); starting anyway");
         }
         let mut target = ClusterTarget::new(cluster, schedule.clone());
+        if let Some(r) = replay {
+            target = target.replaying(r);
+        }
         let cfg = RunConfig {
             seed,
             system: desc.name.clone(),
@@ -250,7 +260,15 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
         &outcome.dir,
         outcome.report.as_ref().map(|p| p.as_path()),
     );
-    Ok(exit_code(r))
+    Ok((exit_code(r), outcome.dir))
+}
+
+/// Writes the run's options as given (`invocation.json`), so `faultline replay` can run it
+/// again exactly.
+pub(super) fn record_invocation(dir: &std::path::Path, args: &Args) -> anyhow::Result<()> {
+    let path = dir.join(store::INVOCATION);
+    let v = serde_json::json!({"version": 1, "args": args});
+    std::fs::write(&path, format!("{v:#}\n")).with_context(|| format!("writing {}", path.display()))
 }
 
 /// A finished run's exit code: 1 for anomalies whatever happened after, the harness-failure

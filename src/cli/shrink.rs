@@ -3,6 +3,7 @@
 //! finding, found without re-running anything. For a run directory it is written to
 //! `RUN_DIR/shrunk/` (`history.jsonl` and `report.html`); for a history file, to `--out` when
 //! given. Exit 0 when every input was shrunk or had nothing to shrink, 254 for bad input.
+//! With `--schedule`, the run's fault schedule is shrunk instead (`shrink_schedule`).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -47,6 +48,17 @@ pub struct Args {
     /// One JSON object per input instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Shrink the run's fault schedule instead of its history: the fewest faults, held the
+    /// shortest, that still fail the same way, found by replaying candidates.
+    #[arg(long)]
+    pub schedule: bool,
+    /// With --schedule: seconds of replays per run; then the smallest schedule found so far
+    /// is kept.
+    #[arg(long, default_value_t = 1800.0)]
+    pub budget: f64,
+    /// With --schedule: replays of a candidate before it counts as not reproducing.
+    #[arg(long, default_value_t = 1)]
+    pub tries: usize,
 }
 
 /// One input's outcome.
@@ -61,6 +73,31 @@ enum Outcome {
 }
 
 pub fn main(args: Args) -> anyhow::Result<u8> {
+    if args.schedule {
+        if !(args.budget.is_finite() && args.budget > 0.0) {
+            return Err(BadInput(format!(
+                "--budget must be a positive number of seconds, not {}",
+                args.budget
+            ))
+            .into());
+        }
+        let mut worst = 0;
+        for input in &args.inputs {
+            if !input.join(store::SCHEDULE).is_file() {
+                return Err(BadInput(format!(
+                    "{}: no schedule.json here (--schedule shrinks a run directory)",
+                    input.display()
+                ))
+                .into());
+            }
+            worst = worst.max(super::shrink_schedule::main(
+                input,
+                Duration::from_secs_f64(args.budget),
+                args.tries,
+            )?);
+        }
+        return Ok(worst);
+    }
     let format: Format = args.format.parse().map_err(BadInput)?;
     for (what, v) in [
         ("--time-limit", args.time_limit),

@@ -19,7 +19,7 @@ use crate::faults::ssh::remote::{Remote, RemoteLog};
 use crate::faults::ssh::{self, Capabilities, HostFacts, SshFaults, join_all};
 use crate::faults::{BoxFuture, Faults};
 use crate::nemesis::{Roster, Schedule};
-use crate::runner::nemesis_task::NemesisTask;
+use crate::runner::nemesis_task::{Nemesis, NemesisTask};
 use crate::runner::target::{FaultSink, StatusFn, Target};
 use crate::workload::{Adapter, Endpoint};
 pub use inventory::{Inventory, InventoryError, NodeSpec};
@@ -193,7 +193,7 @@ pub struct ExternalTarget {
     inv: Inventory,
     roster: ExternalRoster,
     client: Adapter,
-    schedule: Schedule,
+    schedule: Nemesis,
     faults: Arc<SshFaults>,
     dir: PathBuf,
     nemesis: Option<NemesisTask>,
@@ -212,12 +212,18 @@ impl ExternalTarget {
             roster: ExternalRoster::new(&inv, system.status),
             inv,
             client: system.client,
-            schedule,
+            schedule: Nemesis::Planned(schedule),
             faults,
             dir: dir.to_path_buf(),
             nemesis: None,
             stopped: false,
         }
+    }
+
+    /// Replays another run's realised faults instead of drawing from the schedule.
+    pub fn replaying(mut self, replay: crate::nemesis::Replay) -> ExternalTarget {
+        self.schedule = Nemesis::Replayed(replay);
+        self
     }
 
     pub fn capabilities(&self) -> &Capabilities {
@@ -297,7 +303,7 @@ impl Target for ExternalTarget {
         self.nemesis = Some(NemesisTask::start(
             self.faults.clone(),
             Arc::new(self.roster.clone()),
-            self.schedule.clone(),
+            &self.schedule,
             seed,
             run_start,
             sink,

@@ -73,6 +73,37 @@ impl Fault {
     }
 }
 
+impl Fault {
+    /// The same fault with every node id passed through `name` (a replay aiming a fault at
+    /// another node).
+    pub fn renamed(&self, name: &dyn Fn(&str) -> String) -> Fault {
+        let all = |v: &[String]| v.iter().map(|n| name(n)).collect::<Vec<_>>();
+        match self {
+            Fault::Partition { grudge } => Fault::Partition {
+                grudge: grudge.iter().map(|(k, v)| (name(k), all(v))).collect(),
+            },
+            Fault::Loss { targets, percent } => Fault::Loss {
+                targets: all(targets),
+                percent: *percent,
+            },
+            Fault::Pause { targets } => Fault::Pause {
+                targets: all(targets),
+            },
+            Fault::Kill { targets } => Fault::Kill {
+                targets: all(targets),
+            },
+            Fault::Clock { offsets } => Fault::Clock {
+                offsets: offsets.iter().map(|(k, v)| (name(k), *v)).collect(),
+            },
+            Fault::Message { rule } => {
+                let mut rule = rule.clone();
+                rule.links = rule.links.iter().map(|(a, b)| (name(a), name(b))).collect();
+                Fault::Message { rule }
+            }
+        }
+    }
+}
+
 /// What a schedule's fault needs from a backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Need {

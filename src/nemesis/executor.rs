@@ -37,7 +37,7 @@ fn ns_since(run_start: Instant) -> u64 {
 }
 
 /// Proxy rule ids, unique in this process.
-static NEXT_RULE: AtomicU64 = AtomicU64::new(1);
+pub(super) static NEXT_RULE: AtomicU64 = AtomicU64::new(1);
 
 /// The nodes a schedule runs on: their ids and, when a fault targets it, the current leader.
 /// A local `Cluster` is one; an external cluster (`--cluster FILE`) is another.
@@ -162,6 +162,7 @@ fn resolve(
             targets, percent, ..
         } => {
             let t = grudge::targets(*targets, nodes, leader, &mut plan.targets);
+            detail.insert("shape".into(), json!(targets));
             detail.insert("percent".into(), json!(percent));
             (
                 Fault::Loss {
@@ -173,10 +174,12 @@ fn resolve(
         }
         FaultSpec::Pause { targets, .. } => {
             let t = grudge::targets(*targets, nodes, leader, &mut plan.targets);
+            detail.insert("shape".into(), json!(targets));
             (Fault::Pause { targets: t.clone() }, t)
         }
         FaultSpec::Kill { targets, .. } => {
             let t = grudge::targets(*targets, nodes, leader, &mut plan.targets);
+            detail.insert("shape".into(), json!(targets));
             (Fault::Kill { targets: t.clone() }, t)
         }
         FaultSpec::Clock {
@@ -184,6 +187,7 @@ fn resolve(
         } => {
             use rand::RngExt;
             let t = grudge::targets(*targets, nodes, leader, &mut plan.targets);
+            detail.insert("shape".into(), json!(targets));
             let mut offsets = BTreeMap::new();
             for id in &t {
                 let off = match c {
@@ -261,6 +265,28 @@ async fn start_on(
     };
     let decided = Instant::now();
     let (fault, targets, mut detail, clock) = resolve(spec, &nodes, leader.as_deref(), plan);
+    if let Some(l) = &leader {
+        // what a replay re-aims the fault at the leader of its own run by
+        detail.insert("leader".into(), json!(l));
+    }
+    let (event, active) =
+        put_in_force(backend, fault, targets, detail, clock, decided, run_start).await;
+    (event, Some(active))
+}
+
+/// Applies a resolved fault and records it: the event carries `apply_us` (from `decided` to
+/// the fault in force) and, on failure, `error`. A fault that failed half-way may still be
+/// partly in force, so it is returned as active either way: its stop undoes whatever did
+/// happen.
+pub(super) async fn put_in_force(
+    backend: &dyn Faults,
+    fault: Fault,
+    targets: Vec<String>,
+    mut detail: serde_json::Map<String, Value>,
+    clock: Option<ClockSpec>,
+    decided: Instant,
+    run_start: Instant,
+) -> (FaultEvent, ActiveFault) {
     let result = backend.apply(&fault).await;
     detail.insert(
         "apply_us".into(),
@@ -281,8 +307,6 @@ async fn start_on(
         Fault::Clock { offsets } => offsets.clone(),
         _ => BTreeMap::new(),
     };
-    // A fault that failed half-way may still be partly in force: it stays active so the
-    // stop step undoes whatever did happen.
     let active = ActiveFault {
         kind,
         targets,
@@ -291,7 +315,7 @@ async fn start_on(
         offsets,
         started: Instant::now(),
     };
-    (event, Some(active))
+    (event, active)
 }
 
 /// One tick of a time-varying clock fault (strobe, drift); no-op for other faults.
@@ -299,7 +323,7 @@ pub async fn tick(cluster: &Cluster, active: &ActiveFault) {
     tick_on(&*faults::for_cluster(cluster), active).await
 }
 
-async fn tick_on(backend: &dyn Faults, active: &ActiveFault) {
+pub(super) async fn tick_on(backend: &dyn Faults, active: &ActiveFault) {
     let Some(clock) = &active.clock else { return };
     let elapsed = active.started.elapsed();
     let mut offsets = BTreeMap::new();
@@ -343,7 +367,11 @@ pub async fn stop_fault(cluster: &Cluster, active: ActiveFault, run_start: Insta
     stop_on(&*faults::for_cluster(cluster), active, run_start).await
 }
 
-async fn stop_on(backend: &dyn Faults, active: ActiveFault, run_start: Instant) -> FaultEvent {
+pub(super) async fn stop_on(
+    backend: &dyn Faults,
+    active: ActiveFault,
+    run_start: Instant,
+) -> FaultEvent {
     let decided = Instant::now();
     let mut detail = serde_json::Map::new();
     match backend.undo(&active.fault).await {
@@ -374,13 +402,35 @@ pub struct NemesisHandle {
 }
 
 /// Sleeps until `d` passes or a stop is requested; true if stopped.
-async fn pause_or_stop(d: Duration, rx: &mut watch::Receiver<bool>) -> bool {
+pub(super) async fn pause_or_stop(d: Duration, rx: &mut watch::Receiver<bool>) -> bool {
     if *rx.borrow() {
         return true;
     }
     tokio::select! {
         _ = tokio::time::sleep(d) => *rx.borrow(),
         _ = rx.changed() => true,
+    }
+}
+
+/// Keeps `active` in force until `until` (ticking a time-varying clock fault); true if a
+/// stop was requested first.
+pub(super) async fn hold(
+    backend: &dyn Faults,
+    active: &ActiveFault,
+    until: Instant,
+    stop_rx: &mut watch::Receiver<bool>,
+) -> bool {
+    let period = tick_period(active);
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let d = period.map_or(left, |p| p.min(left));
+        if pause_or_stop(d, stop_rx).await {
+            return true;
+        }
+        tick_on(backend, active).await;
     }
 }
 
@@ -408,20 +458,7 @@ async fn run_lane(
         emit(ev, &mut log);
         let mut stopped = false;
         if let Some(active) = active {
-            let until = Instant::now() + step.hold;
-            let period = tick_period(&active);
-            loop {
-                let left = until.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
-                }
-                let d = period.map_or(left, |p| p.min(left));
-                if pause_or_stop(d, &mut stop_rx).await {
-                    stopped = true;
-                    break;
-                }
-                tick_on(&*backend, &active).await;
-            }
+            stopped = hold(&*backend, &active, Instant::now() + step.hold, &mut stop_rx).await;
             let ev = stop_on(&*backend, active, run_start).await;
             emit(ev, &mut log);
         }
@@ -480,25 +517,35 @@ pub fn spawn_on(
             ))
         })
         .collect();
-    let task = tokio::spawn(async move {
-        let mut log = Vec::new();
-        for lane in lanes {
-            match lane.await {
-                Ok(l) => log.extend(l),
-                Err(e) => return Err(format!("nemesis lane failed: {e}")),
-            }
-        }
-        log.sort_by_key(|e| e.at_ns);
-        Ok(log)
-    });
-    Ok(NemesisHandle {
-        stop: stop_tx,
-        task,
-        backend,
-    })
+    Ok(NemesisHandle::from_tasks(stop_tx, lanes, backend))
 }
 
 impl NemesisHandle {
+    /// A handle over lane tasks that all stop on `stop`; their events are merged in time
+    /// order.
+    pub(super) fn from_tasks(
+        stop: watch::Sender<bool>,
+        lanes: Vec<tokio::task::JoinHandle<Vec<FaultEvent>>>,
+        backend: Arc<dyn Faults>,
+    ) -> NemesisHandle {
+        let task = tokio::spawn(async move {
+            let mut log = Vec::new();
+            for lane in lanes {
+                match lane.await {
+                    Ok(l) => log.extend(l),
+                    Err(e) => return Err(format!("nemesis lane failed: {e}")),
+                }
+            }
+            log.sort_by_key(|e| e.at_ns);
+            Ok(log)
+        });
+        NemesisHandle {
+            stop,
+            task,
+            backend,
+        }
+    }
+
     /// Ends the schedule (undoing the faults in force, each recorded as its stop event),
     /// then heals everything on the cluster. Returns every realized event.
     pub async fn stop_and_heal(self) -> Result<Vec<FaultEvent>, NemesisError> {

@@ -7,6 +7,7 @@ pub mod error;
 pub mod executor;
 pub mod fault;
 pub mod grudge;
+pub mod replay;
 pub mod schedule;
 
 pub use error::NemesisError;
@@ -16,4 +17,5 @@ pub use executor::{
 };
 pub use fault::{Action, ClockSpec, FaultEvent, FaultKind, GrudgeSpec, LinkSpec, TargetSpec};
 pub use grudge::Grudge;
+pub use replay::{Realised, Recorded, Replay};
 pub use schedule::{FaultSpec, Lane, MsgSpec, Plan, Schedule, Step};

@@ -565,7 +565,7 @@ pub struct Schedule {
 
 /// Faults that act on the same mechanism; one lane owns each, or two lanes would undo each
 /// other's faults (a resume of a killed node, a heal of another lane's partition).
-fn mechanism(kind: FaultKind) -> &'static str {
+pub(super) fn mechanism(kind: FaultKind) -> &'static str {
     match kind {
         FaultKind::Partition => "partition",
         FaultKind::Loss => "loss",

@@ -3,15 +3,15 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::nemesis_task::NemesisTask;
+use super::nemesis_task::{Nemesis, NemesisTask};
 use super::target::{FaultSink, StatusFn, Target};
 use crate::cluster::{ClientAdapter, Cluster};
-use crate::nemesis::Schedule;
+use crate::nemesis::{Replay, Schedule};
 use crate::workload::{Adapter, Endpoint};
 
 pub struct ClusterTarget {
     pub cluster: Cluster,
-    schedule: Schedule,
+    faults: Nemesis,
     nemesis: Option<NemesisTask>,
 }
 
@@ -19,9 +19,15 @@ impl ClusterTarget {
     pub fn new(cluster: Cluster, schedule: Schedule) -> ClusterTarget {
         ClusterTarget {
             cluster,
-            schedule,
+            faults: Nemesis::Planned(schedule),
             nemesis: None,
         }
+    }
+
+    /// Replays another run's realised faults instead of drawing from the schedule.
+    pub fn replaying(mut self, replay: Replay) -> ClusterTarget {
+        self.faults = Nemesis::Replayed(replay);
+        self
     }
 }
 
@@ -77,7 +83,7 @@ impl Target for ClusterTarget {
         self.nemesis = Some(NemesisTask::start(
             crate::faults::for_cluster(&self.cluster),
             Arc::new(self.cluster.clone()),
-            self.schedule.clone(),
+            &self.faults,
             seed,
             run_start,
             sink,

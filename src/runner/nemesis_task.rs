@@ -8,7 +8,16 @@ use tokio::sync::mpsc;
 
 use super::target::FaultSink;
 use crate::faults::Faults;
-use crate::nemesis::{self, NemesisHandle, Roster, Schedule};
+use crate::nemesis::{self, NemesisHandle, Replay, Roster, Schedule};
+
+/// Where a run's faults come from.
+#[derive(Clone, Debug)]
+pub enum Nemesis {
+    /// Drawn from a schedule by the run's seed.
+    Planned(Schedule),
+    /// Another run's realised faults, at their recorded times (`faultline replay`).
+    Replayed(Replay),
+}
 
 pub struct NemesisTask {
     handle: NemesisHandle,
@@ -16,18 +25,25 @@ pub struct NemesisTask {
 }
 
 impl NemesisTask {
-    /// Starts `schedule` on `backend` over `roster`, seeded by `seed`.
+    /// Starts `nemesis` on `backend` over `roster`; a schedule is seeded by `seed`.
     pub fn start(
         backend: Arc<dyn Faults>,
         roster: Arc<dyn Roster>,
-        schedule: Schedule,
+        nemesis: &Nemesis,
         seed: u64,
         run_start: Instant,
         sink: FaultSink,
     ) -> Result<NemesisTask, String> {
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let handle = nemesis::spawn_on(backend, roster, schedule, seed, run_start, tx)
-            .map_err(|e| e.to_string())?;
+        let handle = match nemesis {
+            Nemesis::Planned(schedule) => {
+                nemesis::spawn_on(backend, roster, schedule.clone(), seed, run_start, tx)
+            }
+            Nemesis::Replayed(replay) => {
+                nemesis::replay::spawn_replay(backend, roster, replay, run_start, tx)
+            }
+        }
+        .map_err(|e| e.to_string())?;
         let forward = tokio::spawn(async move {
             while let Some(ev) = rx.recv().await {
                 sink(ev);

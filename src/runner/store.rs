@@ -5,6 +5,10 @@ use std::time::SystemTime;
 
 pub const HISTORY: &str = "history.jsonl";
 pub const SCHEDULE: &str = "schedule.json";
+/// The run's options as given, for `faultline replay`.
+pub const INVOCATION: &str = "invocation.json";
+/// A replay's comparison with the run it replayed.
+pub const REPLAY: &str = "replay.json";
 pub const RESULTS: &str = "results.json";
 pub const WORKLOAD: &str = "workload.toml";
 pub const NODES: &str = "nodes";
