@@ -203,6 +203,10 @@ pub fn main(a: Args) -> anyhow::Result<u8> {
     let path = new_dir.join(store::REPLAY);
     std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
         .with_context(|| format!("writing {}", path.display()))?;
+    // the report shows what the replay was and whether it reproduced
+    if let Err(e) = faultline::report::write_run_report(&new_dir) {
+        eprintln!("faultline replay: rewriting the report: {e}");
+    }
     for l in report.lines() {
         println!("faultline replay: {l}");
     }

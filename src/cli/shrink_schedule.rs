@@ -109,7 +109,8 @@ pub fn main(dir: &Path, budget: Duration, tries: usize) -> anyhow::Result<u8> {
             .map(|f| f.stop_ns.unwrap_or(u64::MAX))
             .chain(seen)
             .max()
-            .unwrap_or(0);
+            // no fault and no time the anomaly was seen: as long as the original
+            .unwrap_or(u64::MAX);
         let limit = (last_ns as f64 / 1e9 + 12.0).min(full_limit);
         for _ in 0..tries.max(1) {
             n += 1;

@@ -185,6 +185,9 @@ pub fn render_html(input: &ReportInput) -> String {
             escape::html(&s.get("seed").map(value_text).unwrap_or_default()),
         );
     }
+    if let Some(r) = input.replay {
+        out.push_str(&replay_html(r));
+    }
     if bands.is_empty() {
         out.push_str(r#"<p class="muted">The history records no nemesis faults.</p>"#);
     } else {
@@ -248,4 +251,50 @@ pub fn render_html(input: &ReportInput) -> String {
         env!("CARGO_PKG_VERSION")
     );
     out
+}
+
+/// What a replay says of itself (`replay.json`): whose faults, how faithfully, and whether
+/// the original's outcome came back.
+fn replay_html(r: &Value) -> String {
+    let text = |p: &str| escape::html(&r.pointer(p).map(value_text).unwrap_or_else(|| "-".into()));
+    let outcome = match r.get("reproduced").and_then(Value::as_bool) {
+        Some(true) => "reproduced",
+        Some(false) => "<strong>not reproduced</strong>",
+        None => "nothing to compare with (the original has no results)",
+    };
+    format!(
+        r#"<p class="replay">A replay of <code>{}</code> (faults from <code>{}</code>): {} of {} faults put in force again, {} on the same nodes, {} re-aimed at this run's leader; start delta median {} ms (max {}), op index delta median {} (max {}). Fingerprint <code>{}</code> before, <code>{}</code> now: {outcome}.</p>"#,
+        text("/original"),
+        text("/faults_from"),
+        text("/schedule/replayed"),
+        text("/schedule/recorded"),
+        text("/schedule/same_targets"),
+        text("/schedule/reaimed"),
+        text("/schedule/start_delta_ms/median"),
+        text("/schedule/start_delta_ms/max"),
+        text("/schedule/op_index_delta/median"),
+        text("/schedule/op_index_delta/max"),
+        text("/original_fingerprint/signatures"),
+        text("/replay_fingerprint/signatures"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replay_says_whose_faults_and_whether_it_reproduced() {
+        let r = serde_json::json!({"original": "store/t/1", "faults_from": "store/t/1/schedule.json",
+            "reproduced": false, "original_fingerprint": {"signatures": ["a:b"]},
+            "replay_fingerprint": {"signatures": []},
+            "schedule": {"recorded": 3, "replayed": 2, "same_targets": 1, "reaimed": 1,
+                         "start_delta_ms": {"median": 2.5, "max": 9.0},
+                         "op_index_delta": {"median": 4.0, "max": 7.0}}});
+        let h = replay_html(&r);
+        assert!(h.contains("A replay of <code>store/t/1</code>"), "{h}");
+        assert!(h.contains("2 of 3 faults"), "{h}");
+        assert!(h.contains("<strong>not reproduced</strong>"), "{h}");
+        assert!(replay_html(&serde_json::json!({})).contains("nothing to compare with"));
+    }
 }

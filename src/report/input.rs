@@ -17,6 +17,8 @@ pub struct ReportInput<'a> {
     pub results: Option<&'a RunResults>,
     /// `schedule.json` as written by the runner.
     pub schedule: Option<&'a Value>,
+    /// `replay.json`, when the run replayed another.
+    pub replay: Option<&'a Value>,
     pub node_logs: &'a [NodeLog],
     /// The peer proxy's message trace (`messages.jsonl`), if the run kept one.
     pub messages: &'a [MessageEvent],
@@ -37,6 +39,7 @@ impl<'a> ReportInput<'a> {
             verdicts,
             results: None,
             schedule: None,
+            replay: None,
             node_logs: &[],
             messages: &[],
             message_windows: Vec::new(),

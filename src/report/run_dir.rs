@@ -32,6 +32,8 @@ pub struct LoadedRun {
     pub torn_tail: Option<String>,
     pub results: RunResults,
     pub schedule: Option<Value>,
+    /// `replay.json`, when the run replayed another (`faultline replay`).
+    pub replay: Option<Value>,
     pub node_logs: Vec<NodeLog>,
     /// `messages.jsonl` (the peer proxy's trace), empty when the run kept none.
     pub messages: Vec<MessageEvent>,
@@ -95,6 +97,7 @@ pub fn load_run(dir: &Path) -> Result<LoadedRun, ReportError> {
     let (history, torn_tail) = read_history(&dir.join("history.jsonl"))?;
     let results = RunResults::read(&dir.join("results.json"))?;
     let schedule = read_json(&dir.join("schedule.json"))?;
+    let replay = read_json(&dir.join(crate::runner::store::REPLAY))?;
     let node_logs = read_node_logs(dir)?;
     let trace = dir.join("messages.jsonl");
     let messages = if trace.is_file() {
@@ -108,6 +111,7 @@ pub fn load_run(dir: &Path) -> Result<LoadedRun, ReportError> {
         torn_tail,
         results,
         schedule,
+        replay,
         node_logs,
         messages,
     })
@@ -167,6 +171,14 @@ pub fn write_run_report_windows(
     if run.schedule.is_some() {
         files.push("schedule.json".into());
     }
+    for f in [
+        crate::runner::store::INVOCATION,
+        crate::runner::store::REPLAY,
+    ] {
+        if run_dir.join(f).is_file() {
+            files.push(f.into());
+        }
+    }
     files.extend(["results.json".to_string(), "junit.xml".to_string()]);
     files.extend(run.node_logs.iter().map(|l| l.file.clone()));
     if !run.messages.is_empty() {
@@ -181,6 +193,7 @@ pub fn write_run_report_windows(
     let mut input = ReportInput::new(title, &run.history, &r.verdicts);
     input.results = Some(r);
     input.schedule = run.schedule.as_ref();
+    input.replay = run.replay.as_ref();
     input.node_logs = &run.node_logs;
     input.messages = &run.messages;
     input.message_windows = message_windows.to_vec();

@@ -56,10 +56,8 @@ pub fn shrink(
         }
         k *= 2;
     }
-    // 3. Delta debugging.
-    let keep = ddmin(keep, &mut |sub: &[usize]| {
-        !sub.is_empty() && by_keep(sub, test)
-    });
+    // 3. Delta debugging (down to no fault at all: a failure that needs none says so).
+    let keep = ddmin(keep, &mut |sub: &[usize]| by_keep(sub, test));
     // 4. Halve each hold once.
     let mut best = Candidate {
         keep,
@@ -129,6 +127,12 @@ mod tests {
         });
         assert_eq!(got.keep, [3, 9]);
         assert!(got.holds.is_empty(), "shorter holds were refused");
+    }
+
+    #[test]
+    fn a_failure_that_needs_no_fault_shrinks_to_none() {
+        let got = shrink(&faults(8), None, &mut |_| true);
+        assert!(got.keep.is_empty(), "{got:?}");
     }
 
     #[test]

@@ -127,6 +127,8 @@ pub fn junit(s: &Summary) -> String {
         );
         if let Some(d) = &r.run_dir {
             let _ = writeln!(body, "run: {d}");
+            // the same faults at the same times, not only the same seed
+            let _ = writeln!(body, "replay: faultline replay {d}");
         }
         if let Some(cl) = c.classification {
             let _ = writeln!(body, "reruns: {} on the same seed: {cl:?}", c.reruns.len());
