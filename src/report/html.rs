@@ -117,6 +117,19 @@ pub fn render_html(input: &ReportInput) -> String {
         meta_row(&mut out, "nodes", &r.nodes);
         meta_row(&mut out, "started at", &r.started_at);
         meta_row(&mut out, "elapsed (s)", &r.elapsed_s);
+        for (name, key) in [
+            ("bugs", "bugs"),
+            // an external cluster's keys carry the run's prefix: what to look for in its data
+            ("key prefix", crate::runner::run::KEY_PREFIX),
+        ] {
+            if let Some(v) = r
+                .extra
+                .get(key)
+                .filter(|v| v.as_array().is_none_or(|a| !a.is_empty()))
+            {
+                meta_row(&mut out, name, v);
+            }
+        }
     }
     if let Some(src) = &input.source {
         meta_row(&mut out, "history", &Value::String(src.clone()));
@@ -296,5 +309,33 @@ mod tests {
         assert!(h.contains("2 of 3 faults"), "{h}");
         assert!(h.contains("<strong>not reproduced</strong>"), "{h}");
         assert!(replay_html(&serde_json::json!({})).contains("nothing to compare with"));
+    }
+
+    #[test]
+    fn the_summary_names_bugs_and_an_external_runs_key_prefix() {
+        let h =
+            crate::history::History::from_events(vec![], std::path::Path::new("h"), None).unwrap();
+        let mut r = crate::report::results::RunResults::from_verdicts(&h, &[]);
+        r.extra
+            .insert("bugs".into(), serde_json::json!(["stale-local-read"]));
+        r.extra
+            .insert("key_prefix".into(), serde_json::json!("fl1a2b-"));
+        let mut input = ReportInput::new("t", &h, &[]);
+        input.results = Some(&r);
+        let page = render_html(&input);
+        assert!(
+            page.contains("<th>bugs</th><td>stale-local-read</td>"),
+            "bugs row"
+        );
+        assert!(
+            page.contains("<th>key prefix</th><td>fl1a2b-</td>"),
+            "prefix row"
+        );
+        r.extra.insert("bugs".into(), serde_json::json!([]));
+        r.extra.remove("key_prefix");
+        let mut input = ReportInput::new("t", &h, &[]);
+        input.results = Some(&r);
+        let page = render_html(&input);
+        assert!(!page.contains("<th>bugs</th>") && !page.contains("<th>key prefix</th>"));
     }
 }

@@ -5,14 +5,14 @@
 //! the faults just before it), then delta debugging over what is left, then halve each
 //! remaining hold.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use crate::checker::shrink::ddmin;
 use crate::nemesis::Recorded;
 
 /// A sub-schedule: the indexes of the faults kept, and shortened holds.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Candidate {
     pub keep: Vec<usize>,
     pub holds: BTreeMap<usize, Duration>,
@@ -28,6 +28,16 @@ pub fn shrink(
     seen_ns: Option<u64>,
     test: &mut dyn FnMut(&Candidate) -> bool,
 ) -> Candidate {
+    // Delta debugging asks about some candidates more than once: each costs a replay.
+    let mut seen_before: HashMap<Candidate, bool> = HashMap::new();
+    let test = &mut |c: &Candidate| {
+        if let Some(&r) = seen_before.get(c) {
+            return r;
+        }
+        let r = test(c);
+        seen_before.insert(c.clone(), r);
+        r
+    };
     let mut keep: Vec<usize> = faults.iter().map(|f| f.index).collect();
     let by_keep = |keep: &[usize], test: &mut dyn FnMut(&Candidate) -> bool| {
         test(&Candidate {
@@ -127,6 +137,17 @@ mod tests {
         });
         assert_eq!(got.keep, [3, 9]);
         assert!(got.holds.is_empty(), "shorter holds were refused");
+    }
+
+    #[test]
+    fn no_candidate_is_replayed_twice() {
+        let fs = faults(16);
+        let mut asked: Vec<Candidate> = Vec::new();
+        shrink(&fs, Some(30_000_000_000), &mut |c| {
+            assert!(!asked.contains(c), "asked again: {c:?}");
+            asked.push(c.clone());
+            c.keep.contains(&3) && c.keep.contains(&5)
+        });
     }
 
     #[test]
