@@ -173,6 +173,12 @@ pub trait Machine {
     }
     /// A state as JSON, for witnesses.
     fn state_json(&self, state: u64) -> Value;
+    /// Bytes the model's interned states hold beyond the search's fixed charge per state,
+    /// for models whose states grow with the history (a queue's contents). The search
+    /// charges the growth against the memory budget as its memo grows.
+    fn state_bytes(&self) -> u64 {
+        0
+    }
 }
 
 /// How the search asks a model whether a new state is a dead end.

@@ -41,6 +41,8 @@ pub struct Queue {
     values: Interner,
     ids: HashMap<Vec<u64>, u64>,
     states: Vec<Vec<u64>>,
+    /// Elements held over all interned states (each is stored twice: map key and table).
+    elements: u64,
 }
 
 impl Queue {
@@ -77,6 +79,7 @@ impl Queue {
             values,
             ids: HashMap::new(),
             states: Vec::new(),
+            elements: 0,
         };
         q.intern(Vec::new());
         Ok(q)
@@ -102,6 +105,7 @@ impl Queue {
             return id;
         }
         let id = self.states.len() as u64;
+        self.elements += elems.len() as u64;
         self.ids.insert(elems.clone(), id);
         self.states.push(elems);
         id
@@ -186,6 +190,10 @@ impl Machine for Queue {
         }
     }
 
+    fn state_bytes(&self) -> u64 {
+        self.elements * 2 * 8
+    }
+
     fn state_json(&self, state: u64) -> Value {
         Value::Array(
             self.states[state as usize]
@@ -238,6 +246,8 @@ mod tests {
         assert!(q.reachable(s0, 2, &[1]));
         assert_eq!(q.effect(0), Some(3), "the value id of 1");
         assert_eq!(q.effect(4), Some(u64::MAX));
+        // [] [1] [1 2] [2]: four elements interned, each held twice.
+        assert_eq!(q.state_bytes(), 4 * 16);
     }
 
     #[test]
