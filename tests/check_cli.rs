@@ -200,3 +200,86 @@ fn weak_consistency_models_judge_a_stale_read() {
     let (code, _) = run("register");
     assert_eq!(code, Some(1));
 }
+
+/// Jepsen-format EDN histories of the workload models: `--model auto` picks the model from
+/// the ops (a counter reads integers, a set lists), each checker names what is wrong, and an
+/// op the model cannot interpret exits 254 naming the event.
+#[test]
+fn jepsen_workload_models_are_inferred_and_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |name: &str, text: &str| {
+        let f = dir.path().join(name);
+        std::fs::write(&f, text).unwrap();
+        let out = faultline(&["check", "--json", f.to_str().unwrap()]);
+        let code = out.status.code();
+        let line = json_lines(&out).pop();
+        (code, line, String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    let cases = [
+        (
+            "counter.edn",
+            "[{:process 0, :type :invoke, :f :add, :value 1}
+              {:process 0, :type :ok, :f :add, :value 1}
+              {:process 1, :type :invoke, :f :read, :value nil}
+              {:process 1, :type :ok, :f :read, :value 5}]",
+            "counter",
+            "out-of-bounds",
+        ),
+        (
+            "ids.edn",
+            "[{:process 0, :type :invoke, :f :generate, :value nil}
+              {:process 1, :type :invoke, :f :generate, :value nil}
+              {:process 0, :type :ok, :f :generate, :value 7}
+              {:process 1, :type :ok, :f :generate, :value 7}]",
+            "unique-ids",
+            "duplicated-id",
+        ),
+        (
+            "queue.edn",
+            "[{:process 0, :type :invoke, :f :enqueue, :value 1}
+              {:process 0, :type :ok, :f :enqueue, :value 1}
+              {:process 0, :type :invoke, :f :enqueue, :value 2}
+              {:process 0, :type :ok, :f :enqueue, :value 2}
+              {:process 1, :type :invoke, :f :dequeue, :value nil}
+              {:process 1, :type :ok, :f :dequeue, :value 2}]",
+            "queue",
+            "nonlinearizable",
+        ),
+        (
+            "bank.edn",
+            "[{:process 0, :type :invoke, :f :read, :value nil}
+              {:process 0, :type :ok, :f :read, :value {0 10, 1 10}}
+              {:process 1, :type :invoke, :f :transfer, :value {:from 0, :to 1, :amount 4}}
+              {:process 1, :type :ok, :f :transfer, :value {:from 0, :to 1, :amount 4}}
+              {:process 0, :type :invoke, :f :read, :value nil}
+              {:process 0, :type :ok, :f :read, :value {0 6, 1 15}}]",
+            "bank",
+            "wrong-total",
+        ),
+    ];
+    for (name, text, model, kind) in cases {
+        let (code, line, err) = run(name, text);
+        let line = line.unwrap_or_else(|| panic!("{name}: {err}"));
+        assert_eq!(code, Some(1), "{name}: {line}");
+        assert_eq!(line["model"], model, "{name}");
+        assert_eq!(line["anomalies"][0]["kind"], kind, "{name}: {line}");
+    }
+    let (code, line, _) = run(
+        "set.edn",
+        "[{:process 0, :type :invoke, :f :add, :value 1}
+          {:process 0, :type :ok, :f :add, :value 1}
+          {:process 1, :type :invoke, :f :read, :value nil}
+          {:process 1, :type :ok, :f :read, :value [1]}]",
+    );
+    assert_eq!(code, Some(0));
+    assert_eq!(line.unwrap()["model"], "set");
+    let (code, _, err) = run(
+        "bad-bank.edn",
+        "[{:process 0, :type :invoke, :f :read, :value nil}
+          {:process 0, :type :ok, :f :read, :value {0 10, 1 :lots}}
+          {:process 1, :type :invoke, :f :transfer, :value 3}
+          {:process 1, :type :ok, :f :transfer, :value 3}]",
+    );
+    assert_eq!(code, Some(254), "{err}");
+    assert!(err.contains("event 0 (read): account 1's balance"), "{err}");
+}

@@ -1,5 +1,5 @@
 //! `faultline check FILE... [--model M] [--format F] [--json] [--time-limit S]
-//! [--memory-limit MB] [--all-keys] [--html OUT]`: checks recorded histories and exits 0 valid,
+//! [--memory-limit MB] [--all-keys] [--negative-balances] [--html OUT]`: checks recorded histories and exits 0 valid,
 //! 1 anomalies found, 2 unknown, 254 unreadable input.
 
 use std::io::{IsTerminal, Write};
@@ -23,9 +23,10 @@ pub struct Args {
     /// History files (native JSONL, Jepsen EDN / JSON / log lines, Porcupine kv).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// auto, register, cas-register, kv, append-kv, multi-register, mutex, set
+    /// auto, register, cas-register, kv, append-kv, multi-register, mutex, set, queue
     /// (list-append and rw-register go to the Elle checker; read-after-write,
-    /// monotonic-reads, sibling-lost-writes and staleness to the weak-consistency checkers).
+    /// monotonic-reads, sibling-lost-writes and staleness to the weak-consistency checkers;
+    /// counter, unique-ids, bank and long-fork to Jepsen's workload checkers).
     #[arg(long, default_value = "auto")]
     pub model: String,
     /// auto, jsonl, edn, json, jepsen-log, porcupine-kv.
@@ -47,9 +48,13 @@ pub struct Args {
     /// Worker threads (default: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
-    /// The model's initial state as JSON, when not its default (e.g. '{"x":0,"y":0}').
+    /// The model's initial state as JSON, when not its default (e.g. '{"x":0,"y":0}'; for
+    /// bank, the total every read must show or the opening balances, else the first read's).
     #[arg(long, value_name = "JSON")]
     pub initial: Option<String>,
+    /// bank: balances may go negative (no negative-value anomaly).
+    #[arg(long)]
+    pub negative_balances: bool,
     /// Also write each history as Jepsen EDN to this file (one file only).
     #[arg(long, value_name = "FILE")]
     pub export_edn: Option<PathBuf>,
@@ -98,6 +103,7 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
             all_keys: args.all_keys,
             threads: args.threads,
             initial: initial.clone(),
+            negative_balances: args.negative_balances,
         };
         let bar = progress_bar();
         let progress: Option<linearizable::Progress> = bar.as_ref().map(|bar| {
@@ -139,10 +145,13 @@ pub struct Settings {
     pub all_keys: bool,
     pub threads: usize,
     pub initial: Option<Value>,
+    /// bank: balances may go negative.
+    pub negative_balances: bool,
 }
 
 /// The verdict `check` gives `history` under `model`: the Elle checker for the transaction
-/// models, the linearizability search for the others.
+/// models, the weak-consistency and Jepsen workload checkers by name, the linearizability
+/// search for the others. An op the model cannot interpret is bad input.
 pub fn verdict_of(
     history: &History,
     model: &str,
@@ -165,6 +174,18 @@ pub fn verdict_of(
         "monotonic-reads" => faultline::checker::weak::monotonic_reads::check(history),
         "sibling-lost-writes" => faultline::checker::weak::siblings::check(history),
         "staleness" => faultline::checker::weak::staleness::check(history),
+        "counter" => faultline::checker::counter::check(history).map_err(bad_op)?,
+        "unique-ids" => faultline::checker::unique_ids::check(history).map_err(bad_op)?,
+        "long-fork" => faultline::checker::long_fork::check(history).map_err(bad_op)?,
+        "bank" => {
+            let mut opts = match &settings.initial {
+                None => faultline::checker::bank::BankOptions::default(),
+                Some(v) => faultline::checker::bank::BankOptions::from_initial(v)
+                    .map_err(|e| BadInput(format!("--initial: {e}")))?,
+            };
+            opts.negative_balances = settings.negative_balances;
+            faultline::checker::bank::check(history, &opts).map_err(bad_op)?
+        }
         m => {
             let model: Model = m.parse().map_err(BadInput)?;
             let opts = linearizable::Options {
@@ -178,6 +199,10 @@ pub fn verdict_of(
             linearizable::check(history, &opts)
         }
     })
+}
+
+fn bad_op(e: faultline::checker::BadOp) -> BadInput {
+    BadInput(e.to_string())
 }
 
 /// A bar on stderr that only appears once a check has run for a second, and only on a
@@ -232,6 +257,28 @@ pub fn infer_model(history: &History) -> Option<String> {
     fs.sort_unstable();
     fs.dedup();
     let all = |allowed: &[&str]| !fs.is_empty() && fs.iter().all(|f| allowed.contains(f));
+    // Jepsen's long-fork workload: reads and writes whose values are micro-op lists.
+    if all(&["read", "write"])
+        && history
+            .operations
+            .iter()
+            .all(|o| is_rw_txn(&o.invoke_value))
+    {
+        return Some("long-fork".into());
+    }
+    // Jepsen's bank: transfers, and reads of every balance (a map), maybe reads alone.
+    let ok_reads = || {
+        history
+            .operations
+            .iter()
+            .filter(|o| o.f == "read" && o.outcome == faultline::history::Outcome::Ok)
+    };
+    if all(&["transfer", "read"])
+        && (fs.contains(&"transfer")
+            || ok_reads().next().is_some() && ok_reads().all(|o| o.value.is_object()))
+    {
+        return Some("bank".into());
+    }
     if all(&["read", "write", "cas"]) {
         return Some("cas-register".into());
     }
@@ -242,7 +289,15 @@ pub fn infer_model(history: &History) -> Option<String> {
         return Some("mutex".into());
     }
     if all(&["add", "read"]) {
-        return Some("set".into());
+        // A counter reads a number, a set its elements.
+        let counter = ok_reads().next().is_some() && ok_reads().all(|o| o.value.is_i64());
+        return Some(if counter { "counter" } else { "set" }.into());
+    }
+    if all(&["generate"]) {
+        return Some("unique-ids".into());
+    }
+    if all(&["enqueue", "dequeue"]) {
+        return Some("queue".into());
     }
     if all(&["txn"]) {
         let micro: Vec<String> = history
@@ -265,6 +320,17 @@ pub fn infer_model(history: &History) -> Option<String> {
         );
     }
     None
+}
+
+/// A list of `["r"|"w", k, v]` micro-ops.
+fn is_rw_txn(v: &Value) -> bool {
+    v.as_array().is_some_and(|ms| {
+        !ms.is_empty()
+            && ms.iter().all(|m| {
+                m.as_array()
+                    .is_some_and(|m| m.len() == 3 && matches!(m[0].as_str(), Some("r" | "w")))
+            })
+    })
 }
 
 fn json_line(file: &Path, model: &str, v: &Verdict) -> Value {

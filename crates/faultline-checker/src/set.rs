@@ -36,6 +36,11 @@ pub(crate) fn lost<'a>(ops: &[&'a Operation], f: &str, read: &Operation) -> Vec<
         .collect()
 }
 
+/// "key k: " before a sentence about key k; nothing for a history without keys.
+pub(crate) fn key_prefix(k: &Option<String>) -> String {
+    k.as_deref().map_or(String::new(), |k| format!("key {k}: "))
+}
+
 pub(crate) fn key_text(k: &Option<String>) -> String {
     k.as_deref()
         .map_or("(no key)".to_string(), |k| format!("key {k}"))

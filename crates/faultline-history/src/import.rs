@@ -435,6 +435,25 @@ mod tests {
     }
 
     #[test]
+    fn jepsen_map_values_load_with_text_keys() {
+        // A bank read (integer account ids) and a transfer (keyword fields), as Jepsen
+        // writes them; JSON histories name the accounts by text already.
+        let edn = "[{:process 0, :type :invoke, :f :read, :value nil}
+ {:process 0, :type :ok, :f :read, :value {0 10, 1 -2, :c nil}}
+ {:process 1, :type :invoke, :f :transfer, :value {:from 0, :to 1, :amount 5}}]";
+        let h = read(edn, Format::Auto).unwrap();
+        assert_eq!(h.operations[0].value, json!({"0": 10, "1": -2, "c": null}));
+        assert_eq!(
+            h.operations[1].invoke_value,
+            json!({"from": 0, "to": 1, "amount": 5})
+        );
+        let js = r#"[{"type":"invoke","f":"read","process":0},
+{"type":"ok","f":"read","process":0,"value":{"0":10,"1":-2,"c":null}}]"#;
+        let j = read(js, Format::Auto).unwrap();
+        assert_eq!(j.operations[0].value, h.operations[0].value);
+    }
+
+    #[test]
     fn reads_porcupine_kv_and_logs() {
         let kv = "{:process 0, :type :invoke, :f :append, :key \"0\", :value \"x 0 0 y\"}\n\
                   {:process 0, :type :ok, :f :append, :key \"0\", :value \"x 0 0 y\"}\n";

@@ -10,6 +10,7 @@ mod limits;
 mod model;
 mod multi_register;
 mod mutex;
+mod queue;
 mod register;
 pub mod search;
 mod set;
@@ -175,6 +176,7 @@ fn check_key(
         A::MultiRegister(mut m) => run(&mut m, model, key, ops, limits, 96),
         A::Mutex(mut m) => run(&mut m, model, key, ops, limits, 0),
         A::Set(mut m) => run(&mut m, model, key, ops, limits, 96),
+        A::Queue(mut m) => run(&mut m, model, key, ops, limits, 96),
     };
     result.stats = stats;
     result.anomaly = anomaly;

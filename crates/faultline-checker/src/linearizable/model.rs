@@ -10,7 +10,7 @@ use serde_json::Value;
 use faultline_history::{Operation, Outcome};
 
 pub use super::search::Walk;
-use super::{append_kv, multi_register, mutex, register, set};
+use super::{append_kv, multi_register, mutex, queue, register, set};
 
 /// A data type whose histories can be checked for linearizability.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -28,10 +28,13 @@ pub enum Model {
     Mutex,
     /// `add v` / `read` (the whole set); initially empty.
     Set,
+    /// A FIFO queue: `enqueue v` / `dequeue` (the head, or nil when empty); initially
+    /// empty.
+    Queue,
 }
 
 impl Model {
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 8] = [
         "register",
         "cas-register",
         "kv",
@@ -39,6 +42,7 @@ impl Model {
         "multi-register",
         "mutex",
         "set",
+        "queue",
     ];
 
     pub fn name(self) -> &'static str {
@@ -49,6 +53,7 @@ impl Model {
             Model::MultiRegister => "multi-register",
             Model::Mutex => "mutex",
             Model::Set => "set",
+            Model::Queue => "queue",
         }
     }
 
@@ -64,6 +69,9 @@ impl Model {
                 Model::MultiRegister => multi_register::is_read_only(op),
                 Model::Mutex => false,
                 Model::Set => op.f == "read",
+                // An unknown enqueue may have happened; an unknown dequeue may have
+                // removed the head.
+                Model::Queue => false,
             },
         }
     }
@@ -82,6 +90,7 @@ impl Model {
             }
             Model::Mutex => AnyMachine::Mutex(mutex::Mutex::new(ops)?),
             Model::Set => AnyMachine::Set(set::Set::new(ops)?),
+            Model::Queue => AnyMachine::Queue(queue::Queue::new(ops)?),
         };
         if let Some(v) = initial {
             match &mut m {
@@ -90,6 +99,7 @@ impl Model {
                 AnyMachine::MultiRegister(x) => x.set_initial(v),
                 AnyMachine::Mutex(x) => x.set_initial(v),
                 AnyMachine::Set(x) => x.set_initial(v),
+                AnyMachine::Queue(x) => x.set_initial(v),
             }
             .map_err(|e| format!("initial state: {e}"))?;
         }
@@ -113,6 +123,7 @@ impl FromStr for Model {
             "multi-register" => Model::MultiRegister,
             "mutex" => Model::Mutex,
             "set" => Model::Set,
+            "queue" | "fifo-queue" => Model::Queue,
             other => {
                 return Err(format!(
                     "unknown linearizability model {other:?} (expected one of {})",
@@ -162,6 +173,12 @@ pub trait Machine {
     }
     /// A state as JSON, for witnesses.
     fn state_json(&self, state: u64) -> Value;
+    /// Bytes the model's interned states hold beyond the search's fixed charge per state,
+    /// for models whose states grow with the history (a queue's contents). The search
+    /// charges the growth against the memory budget as its memo grows.
+    fn state_bytes(&self) -> u64 {
+        0
+    }
 }
 
 /// How the search asks a model whether a new state is a dead end.
@@ -191,6 +208,7 @@ pub enum AnyMachine {
     MultiRegister(multi_register::MultiRegister),
     Mutex(mutex::Mutex),
     Set(set::Set),
+    Queue(queue::Queue),
 }
 
 /// Short text for an op's effect and result, as the witness says it.
@@ -199,7 +217,7 @@ pub fn describe(op: &Operation) -> String {
         Value::Null => "nil".to_string(),
         v => v.to_string(),
     };
-    let reads = matches!(op.f.as_str(), "read" | "get" | "r");
+    let reads = matches!(op.f.as_str(), "read" | "get" | "r") || queue::is_dequeue(&op.f);
     match (op.f.as_str(), op.outcome) {
         (_, Outcome::Ok) if reads => format!("{} → {}", op.f, v(&op.value)),
         (_, _) if reads => format!("{} (result unknown)", op.f),

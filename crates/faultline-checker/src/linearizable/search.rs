@@ -196,6 +196,8 @@ fn run<M: Machine>(
     if remaining_ok == 0 {
         return Decision::Valid;
     }
+    // What the model's own state table held when last charged.
+    let mut model_charged = m.state_bytes();
     let mut list = Entries::build(ops);
     let keys = fingerprint::op_keys(ops.len());
     let is_ok: Vec<bool> = ops.iter().map(|o| o.outcome == Outcome::Ok).collect();
@@ -266,6 +268,11 @@ fn run<M: Machine>(
                     let grow = fingerprint::set_bytes(cap * 2)
                         - fingerprint::set_bytes(cache.capacity())
                         + cap as u64 * bytes_per_state;
+                    // States whose size grows with the history (a queue's contents) are
+                    // charged as the model reports them.
+                    let model_now = m.state_bytes();
+                    let grow = grow + model_now.saturating_sub(model_charged);
+                    model_charged = model_charged.max(model_now);
                     if !limits.reserve(grow) {
                         stats.states = cache.len() as u64;
                         return Decision::Unknown(Stop::MemoryLimit);
