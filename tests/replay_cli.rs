@@ -170,6 +170,8 @@ fn a_replay_repeats_the_realised_faults_and_the_shrinker_replays_candidates() {
         &run.display().to_string(),
         "--budget",
         "90",
+        "--confirm",
+        "1",
     ]);
     if orig_valid == json!(true) {
         assert_eq!(code, 254, "a valid run is not shrunk: {text}");
@@ -183,12 +185,20 @@ fn a_replay_repeats_the_realised_faults_and_the_shrinker_replays_candidates() {
     if code == 0 {
         let shrunk = read_json(&run.join("shrunk/schedule.json"));
         let kept = starts(&shrunk);
-        assert!(!kept.is_empty() && kept.len() <= recorded.len(), "{shrunk}");
+        // stale-local-read needs no fault at all (a lagging follower's local read), so an
+        // empty schedule is a right answer here
+        assert!(kept.len() <= recorded.len(), "{shrunk}");
         assert_eq!(log["kept"].as_array().unwrap().len(), kept.len(), "{log}");
-        // the candidate that was accepted reproduced
+        // the candidate that was accepted reproduced, and was replayed once more
         assert!(
             attempts.iter().any(|a| a["reproduced"] == json!(true)),
             "{log}"
         );
+        assert!(log["confirmed"].as_u64().is_some_and(|c| c <= 1), "{log}");
+        let confirms = attempts
+            .iter()
+            .filter(|a| a["purpose"] == "confirm")
+            .count();
+        assert_eq!(confirms, 1, "{log}");
     }
 }

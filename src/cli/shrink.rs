@@ -59,6 +59,10 @@ pub struct Args {
     /// With --schedule: replays of a candidate before it counts as not reproducing.
     #[arg(long, default_value_t = 1)]
     pub tries: usize,
+    /// With --schedule: replays of the shrunk schedule afterwards, to say how reliably it
+    /// reproduces (a candidate is kept on one reproducing replay).
+    #[arg(long, default_value_t = 2)]
+    pub confirm: usize,
 }
 
 /// One input's outcome.
@@ -94,6 +98,7 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
                 input,
                 Duration::from_secs_f64(args.budget),
                 args.tries,
+                args.confirm,
             )?);
         }
         return Ok(worst);

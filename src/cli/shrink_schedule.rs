@@ -1,8 +1,9 @@
-//! `faultline shrink --schedule RUN_DIR [--budget S] [--tries K]`: the fewest faults, held the
-//! shortest, that still make the run fail the same way. Each candidate is a `faultline
-//! replay RUN_DIR --faults CANDIDATE` child (so a wedged run takes nothing with it); it
-//! reproduces when the replay is invalid with the original's fingerprint (or its primary
-//! signature). Writes `RUN_DIR/shrunk/schedule.json` (replayable) and
+//! `faultline shrink --schedule RUN_DIR [--budget S] [--tries K] [--confirm N]`: the fewest
+//! faults, held the shortest, that still make the run fail the same way. Each candidate is a
+//! `faultline replay RUN_DIR --faults CANDIDATE` child (so a wedged run takes nothing with
+//! it); it reproduces when the replay is invalid with the original's fingerprint (or its
+//! primary signature). The result is replayed `--confirm` more times, to say how reliably it
+//! reproduces. Writes `RUN_DIR/shrunk/schedule.json` (replayable) and
 //! `RUN_DIR/shrunk/schedule-shrink.json` (every replay tried), and keeps the replays under
 //! `RUN_DIR/shrunk/replays/`.
 
@@ -61,7 +62,7 @@ fn time_limit(dir: &Path) -> f64 {
         .unwrap_or(60.0)
 }
 
-pub fn main(dir: &Path, budget: Duration, tries: usize) -> anyhow::Result<u8> {
+pub fn main(dir: &Path, budget: Duration, tries: usize, confirm: usize) -> anyhow::Result<u8> {
     let results = RunResults::read(&dir.join(store::RESULTS)).map_err(|e| {
         bad(format!(
             "{e} (a schedule is shrunk from a finished run directory)"
@@ -96,11 +97,8 @@ pub fn main(dir: &Path, budget: Duration, tries: usize) -> anyhow::Result<u8> {
     let mut spent = false;
     let mut n = 0usize;
 
-    let mut test = |c: &Candidate| -> bool {
-        if started.elapsed() >= budget {
-            spent = true;
-            return false;
-        }
+    // One replay of a candidate: reproduced or not, logged in `attempts`.
+    let mut replay_once = |c: &Candidate, why: &str| -> bool {
         let faults = select(&realised.faults, &c.keep, &c.holds);
         // The replay needs to run only until its last fault ends (and the anomaly was seen),
         // plus the recovery that follows.
@@ -112,53 +110,55 @@ pub fn main(dir: &Path, budget: Duration, tries: usize) -> anyhow::Result<u8> {
             // no fault and no time the anomaly was seen: as long as the original
             .unwrap_or(u64::MAX);
         let limit = (last_ns as f64 / 1e9 + 12.0).min(full_limit);
-        for _ in 0..tries.max(1) {
-            n += 1;
-            let file = replays.join(format!("candidate-{n:03}.json"));
-            let body = to_schedule_json(realised.seed, &realised.nemesis, &faults);
-            if std::fs::write(&file, format!("{body:#}\n")).is_err() {
-                return false;
-            }
-            let child = ChildRun {
-                exe: exe.clone(),
-                args: vec![
-                    "replay".into(),
-                    dir.display().to_string(),
-                    "--faults".into(),
-                    file.display().to_string(),
-                    "--time-limit".into(),
-                    format!("{limit:.1}"),
-                ],
-                store: replays.clone(),
-                log: replays.join("logs").join(format!("candidate-{n:03}.log")),
-                wall_limit: Duration::from_secs_f64(2.0 * limit + 180.0),
-            };
-            let rec = child.run(RunRecord::default());
-            let ok = rec.valid == Some(Validity::Invalid)
-                && target.compare(&rec.fingerprint).reproduces();
-            eprintln!(
-                "faultline shrink: replay {n}: {} fault(s) {:?}{}, {limit:.0} s: {} ({})",
-                c.keep.len(),
-                c.keep,
-                if c.holds.is_empty() {
-                    String::new()
-                } else {
-                    format!(", {} hold(s) halved", c.holds.len())
-                },
-                if ok { "reproduced" } else { "not reproduced" },
-                rec.fingerprint
-            );
-            attempts.push(json!({
-                "candidate": n, "keep": c.keep,
-                "holds_ms": holds_ms(&c.holds),
-                "time_limit": limit, "run_dir": rec.run_dir, "exit_code": rec.exit_code,
-                "fingerprint": rec.fingerprint.id(), "reproduced": ok, "error": rec.error,
-            }));
-            if ok {
-                return true;
-            }
+        n += 1;
+        let file = replays.join(format!("candidate-{n:03}.json"));
+        let body = to_schedule_json(realised.seed, &realised.nemesis, &faults);
+        if std::fs::write(&file, format!("{body:#}\n")).is_err() {
+            return false;
         }
-        false
+        let child = ChildRun {
+            exe: exe.clone(),
+            args: vec![
+                "replay".into(),
+                dir.display().to_string(),
+                "--faults".into(),
+                file.display().to_string(),
+                "--time-limit".into(),
+                format!("{limit:.1}"),
+            ],
+            store: replays.clone(),
+            log: replays.join("logs").join(format!("candidate-{n:03}.log")),
+            wall_limit: Duration::from_secs_f64(2.0 * limit + 180.0),
+        };
+        let rec = child.run(RunRecord::default());
+        let ok =
+            rec.valid == Some(Validity::Invalid) && target.compare(&rec.fingerprint).reproduces();
+        eprintln!(
+            "faultline shrink: replay {n} ({why}): {} fault(s) {:?}{}, {limit:.0} s: {} ({})",
+            c.keep.len(),
+            c.keep,
+            if c.holds.is_empty() {
+                String::new()
+            } else {
+                format!(", {} hold(s) halved", c.holds.len())
+            },
+            if ok { "reproduced" } else { "not reproduced" },
+            rec.fingerprint
+        );
+        attempts.push(json!({
+            "candidate": n, "purpose": why, "keep": c.keep,
+            "holds_ms": holds_ms(&c.holds),
+            "time_limit": limit, "run_dir": rec.run_dir, "exit_code": rec.exit_code,
+            "fingerprint": rec.fingerprint.id(), "reproduced": ok, "error": rec.error,
+        }));
+        ok
+    };
+    let mut test = |c: &Candidate| -> bool {
+        if started.elapsed() >= budget {
+            spent = true;
+            return false;
+        }
+        (0..tries.max(1)).any(|_| replay_once(c, "candidate"))
     };
 
     let all = Candidate {
@@ -170,6 +170,12 @@ pub fn main(dir: &Path, budget: Duration, tries: usize) -> anyhow::Result<u8> {
     } else {
         None
     };
+    // A candidate is kept on one reproducing replay: say how reliably the result reproduces.
+    let confirmed = outcome.as_ref().map(|best| {
+        (0..confirm)
+            .filter(|_| replay_once(best, "confirm"))
+            .count()
+    });
     let elapsed = started.elapsed().as_secs_f64();
     let log_path = out.join("schedule-shrink.json");
     let summary = json!({
@@ -177,6 +183,7 @@ pub fn main(dir: &Path, budget: Duration, tries: usize) -> anyhow::Result<u8> {
         "original_faults": realised.faults.len(), "seen_ns": seen,
         "kept": outcome.as_ref().map(|c| &c.keep),
         "holds_ms": outcome.as_ref().map(|c| holds_ms(&c.holds)),
+        "confirm_replays": confirm, "confirmed": confirmed,
         "replays": n, "elapsed_s": elapsed, "budget_s": budget.as_secs_f64(), "budget_spent": spent,
         "attempts": attempts,
     });
@@ -199,7 +206,8 @@ pub fn main(dir: &Path, budget: Duration, tries: usize) -> anyhow::Result<u8> {
         .with_context(|| format!("writing {}", path.display()))?;
     println!(
         "faultline shrink: {}: schedule {} -> {} fault(s) {:?}, {} hold(s) halved, in {n} \
-         replays ({elapsed:.0} s{}); replay it: faultline replay {} --faults {}",
+         replays ({elapsed:.0} s{}); reproduced in {} of {confirm} confirming replays; replay \
+         it: faultline replay {} --faults {}",
         dir.display(),
         realised.faults.len(),
         best.keep.len(),
@@ -210,6 +218,7 @@ pub fn main(dir: &Path, budget: Duration, tries: usize) -> anyhow::Result<u8> {
         } else {
             ""
         },
+        confirmed.unwrap_or(0),
         dir.display(),
         path.display()
     );
