@@ -323,7 +323,7 @@ pub async fn tick(cluster: &Cluster, active: &ActiveFault) {
     tick_on(&*faults::for_cluster(cluster), active).await
 }
 
-pub(super) async fn tick_on(backend: &dyn Faults, active: &ActiveFault) {
+async fn tick_on(backend: &dyn Faults, active: &ActiveFault) {
     let Some(clock) = &active.clock else { return };
     let elapsed = active.started.elapsed();
     let mut offsets = BTreeMap::new();
@@ -367,11 +367,7 @@ pub async fn stop_fault(cluster: &Cluster, active: ActiveFault, run_start: Insta
     stop_on(&*faults::for_cluster(cluster), active, run_start).await
 }
 
-pub(super) async fn stop_on(
-    backend: &dyn Faults,
-    active: ActiveFault,
-    run_start: Instant,
-) -> FaultEvent {
+async fn stop_on(backend: &dyn Faults, active: ActiveFault, run_start: Instant) -> FaultEvent {
     let decided = Instant::now();
     let mut detail = serde_json::Map::new();
     match backend.undo(&active.fault).await {
@@ -414,7 +410,7 @@ pub(super) async fn pause_or_stop(d: Duration, rx: &mut watch::Receiver<bool>) -
 
 /// Keeps `active` in force until `until` (ticking a time-varying clock fault); true if a
 /// stop was requested first.
-pub(super) async fn hold(
+async fn hold(
     backend: &dyn Faults,
     active: &ActiveFault,
     until: Instant,
@@ -434,6 +430,47 @@ pub(super) async fn hold(
     }
 }
 
+/// A lane's realised events: each sent on as it happens and kept for `stop_and_heal`.
+pub(super) struct LaneLog {
+    events: mpsc::UnboundedSender<FaultEvent>,
+    log: Vec<FaultEvent>,
+}
+
+impl LaneLog {
+    pub(super) fn new(events: mpsc::UnboundedSender<FaultEvent>) -> LaneLog {
+        LaneLog {
+            events,
+            log: Vec::new(),
+        }
+    }
+
+    pub(super) fn emit(&mut self, e: FaultEvent) {
+        let _ = self.events.send(e.clone());
+        self.log.push(e);
+    }
+
+    pub(super) fn into_events(self) -> Vec<FaultEvent> {
+        self.log
+    }
+}
+
+/// Records a fault just put in force (`started`), keeps it until `until`, then undoes and
+/// records that; true if a stop was requested first.
+pub(super) async fn held_then_undone(
+    backend: &dyn Faults,
+    out: &mut LaneLog,
+    started: FaultEvent,
+    active: ActiveFault,
+    until: Instant,
+    stop_rx: &mut watch::Receiver<bool>,
+    run_start: Instant,
+) -> bool {
+    out.emit(started);
+    let stopped = hold(backend, &active, until, stop_rx).await;
+    out.emit(stop_on(backend, active, run_start).await);
+    stopped
+}
+
 /// Runs one lane until it runs out of faults or a stop is requested; the fault in force
 /// at a stop is undone (and recorded) before returning.
 async fn run_lane(
@@ -445,28 +482,36 @@ async fn run_lane(
     events: mpsc::UnboundedSender<FaultEvent>,
     mut stop_rx: watch::Receiver<bool>,
 ) -> Vec<FaultEvent> {
-    let mut log = Vec::new();
-    let emit = |e: FaultEvent, log: &mut Vec<FaultEvent>| {
-        let _ = events.send(e.clone());
-        log.push(e);
-    };
+    let mut out = LaneLog::new(events);
     if pause_or_stop(lane.start_after, &mut stop_rx).await {
-        return log;
+        return out.into_events();
     }
     while let Some(step) = plan.next(&lane) {
         let (ev, active) = start_on(&*backend, &*c, &step.fault, &mut plan, run_start).await;
-        emit(ev, &mut log);
-        let mut stopped = false;
-        if let Some(active) = active {
-            stopped = hold(&*backend, &active, Instant::now() + step.hold, &mut stop_rx).await;
-            let ev = stop_on(&*backend, active, run_start).await;
-            emit(ev, &mut log);
-        }
+        let stopped = match active {
+            Some(active) => {
+                let until = Instant::now() + step.hold;
+                held_then_undone(
+                    &*backend,
+                    &mut out,
+                    ev,
+                    active,
+                    until,
+                    &mut stop_rx,
+                    run_start,
+                )
+                .await
+            }
+            None => {
+                out.emit(ev);
+                false
+            }
+        };
         if stopped || pause_or_stop(step.then_wait, &mut stop_rx).await {
             break;
         }
     }
-    log
+    out.into_events()
 }
 
 /// Starts `schedule` on `cluster`, seeded by `seed`: every lane at once, each with its own

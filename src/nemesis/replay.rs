@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, watch};
 
 use super::error::NemesisError;
 use super::executor::{
-    NEXT_RULE, NemesisHandle, Roster, hold, pause_or_stop, put_in_force, stop_on,
+    LaneLog, NEXT_RULE, NemesisHandle, Roster, held_then_undone, pause_or_stop, put_in_force,
 };
 use super::fault::{Action, ClockSpec, FaultEvent, FaultKind};
 use super::schedule::mechanism;
@@ -332,11 +332,7 @@ async fn run_recorded(
     events: mpsc::UnboundedSender<FaultEvent>,
     mut stop_rx: watch::Receiver<bool>,
 ) -> Vec<FaultEvent> {
-    let mut log = Vec::new();
-    let emit = |e: FaultEvent, log: &mut Vec<FaultEvent>| {
-        let _ = events.send(e.clone());
-        log.push(e);
-    };
+    let mut out = LaneLog::new(events);
     let at = |ns: u64, us: u64| {
         run_start + Duration::from_nanos(ns).saturating_sub(Duration::from_micros(us))
     };
@@ -380,19 +376,26 @@ async fn run_recorded(
             run_start,
         )
         .await;
-        emit(ev, &mut log);
         let end = match r.stop_ns {
             Some(s) => at(s, r.undo_us),
             // held to the end: until the schedule is stopped
             None => Instant::now() + Duration::from_secs(366 * 86_400),
         };
-        let stopped = hold(&*backend, &active, end, &mut stop_rx).await;
-        emit(stop_on(&*backend, active, run_start).await, &mut log);
+        let stopped = held_then_undone(
+            &*backend,
+            &mut out,
+            ev,
+            active,
+            end,
+            &mut stop_rx,
+            run_start,
+        )
+        .await;
         if stopped {
             break;
         }
     }
-    log
+    out.into_events()
 }
 
 /// Starts `replay` on `backend` over `roster`: one task per fault mechanism, each fault at

@@ -257,9 +257,9 @@ pub fn check(h: &History, opts: &BankOptions) -> Result<Verdict, BadOp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use faultline_history::Event;
     use faultline_history::EventType::{self, *};
     use faultline_history::testkit::{client_history, push_client};
-    use faultline_history::{Event, History};
     use proptest::prelude::*;
     use rand::{RngExt, SeedableRng};
     use rand_chacha::ChaCha8Rng;
@@ -342,9 +342,7 @@ mod tests {
         events
     }
 
-    fn history(events: Vec<Event>) -> History {
-        History::from_events(events, std::path::Path::new("gen.jsonl"), None).unwrap()
-    }
+    use faultline_history::testkit::history_of as history;
 
     fn read(events: &mut Vec<Event>, v: Value) {
         push_client(events, 9999, Invoke, "read", None, Value::Null);

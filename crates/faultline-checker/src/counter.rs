@@ -153,9 +153,9 @@ pub fn check(h: &History) -> Result<Verdict, BadOp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use faultline_history::Event;
     use faultline_history::EventType::{self, *};
     use faultline_history::testkit::{client_history, push_client};
-    use faultline_history::{Event, History};
     use proptest::prelude::*;
     use rand::{RngExt, SeedableRng};
     use rand_chacha::ChaCha8Rng;
@@ -223,9 +223,7 @@ mod tests {
         events
     }
 
-    fn history(events: Vec<Event>) -> History {
-        History::from_events(events, std::path::Path::new("gen.jsonl"), None).unwrap()
-    }
+    use faultline_history::testkit::history_of as history;
 
     fn seq_tail(events: &mut Vec<Event>, p: u64, tail: &[(&str, Value, Value)]) {
         for (f, inv, ok) in tail {

@@ -256,9 +256,9 @@ fn differences(a: &[(u32, bool)], b: &[(u32, bool)]) -> (Vec<u32>, Vec<u32>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use faultline_history::Event;
     use faultline_history::EventType::{self, *};
     use faultline_history::testkit::{client_history, push_client};
-    use faultline_history::{Event, History};
     use proptest::prelude::*;
     use rand::{RngExt, SeedableRng};
     use rand_chacha::ChaCha8Rng;
@@ -332,9 +332,7 @@ mod tests {
         events
     }
 
-    fn history(events: Vec<Event>) -> History {
-        History::from_events(events, std::path::Path::new("gen.jsonl"), None).unwrap()
-    }
+    use faultline_history::testkit::history_of as history;
 
     fn seq(events: &mut Vec<Event>, p: u64, f: &str, inv: Value, ok: Value) {
         push_client(events, p, Invoke, f, None, inv);

@@ -26,6 +26,11 @@ pub fn client_history(key: Option<&str>, evs: &[(u64, EventType, &str, Value)]) 
     History::from_events(events, Path::new("test.jsonl"), None).unwrap()
 }
 
+/// Validates events built with `push_client` into a history (a generated one: `gen.jsonl`).
+pub fn history_of(events: Vec<Event>) -> History {
+    History::from_events(events, Path::new("gen.jsonl"), None).unwrap()
+}
+
 /// Appends a client event to a history being built, its index the next one and its time
 /// 1 µs a step (as `client_history` spaces them), and returns its index.
 pub fn push_client(

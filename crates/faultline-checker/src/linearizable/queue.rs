@@ -295,9 +295,9 @@ mod tests {
     mod props {
         use crate::Validity;
         use crate::linearizable::{Model, Options, check};
+        use faultline_history::Event;
         use faultline_history::EventType::{self, *};
         use faultline_history::testkit::push_client;
-        use faultline_history::{Event, History};
         use proptest::prelude::*;
         use rand::{RngExt, SeedableRng};
         use rand_chacha::ChaCha8Rng;
@@ -372,9 +372,7 @@ mod tests {
             events
         }
 
-        fn history(events: Vec<Event>) -> History {
-            History::from_events(events, std::path::Path::new("gen.jsonl"), None).unwrap()
-        }
+        use faultline_history::testkit::history_of as history;
 
         proptest! {
             #![proptest_config(ProptestConfig::with_cases(150))]

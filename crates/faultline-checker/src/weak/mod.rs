@@ -134,9 +134,8 @@ impl<'a> Writes<'a> {
 /// Test histories built by construction, shared by the checkers' property tests.
 #[cfg(test)]
 pub(crate) mod histories {
-    use std::path::Path;
 
-    use faultline_history::{Event, EventType, History, Process};
+    use faultline_history::{Event, EventType, Process};
     use rand::{RngExt, SeedableRng};
     use rand_chacha::ChaCha8Rng;
     use serde_json::{Value, json};
@@ -274,9 +273,7 @@ pub(crate) mod histories {
         allowed[rng.random_range(0..allowed.len())].clone()
     }
 
-    pub fn history(events: Vec<Event>) -> History {
-        History::from_events(events, Path::new("gen.jsonl"), None).unwrap()
-    }
+    pub use faultline_history::testkit::history_of as history;
 
     /// Appends, after everything else completed, `tail` as sequential ops on key `k`:
     /// `(process, f, invoke value, ok value)`.

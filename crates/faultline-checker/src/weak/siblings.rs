@@ -209,9 +209,7 @@ mod tests {
         (events, dropped)
     }
 
-    fn history(events: Vec<Event>) -> History {
-        History::from_events(events, std::path::Path::new("gen.jsonl"), None).unwrap()
-    }
+    use faultline_history::testkit::history_of as history;
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(200))]
