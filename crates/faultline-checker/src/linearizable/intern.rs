@@ -55,6 +55,46 @@ impl Interner {
     }
 }
 
+/// Dense ids for model states that are lists of value ids (a set's sorted elements, a
+/// queue's contents head first, registers' values), so states compare and hash as integers.
+#[derive(Debug, Default)]
+pub struct States {
+    ids: HashMap<Vec<u64>, u64>,
+    states: Vec<Vec<u64>>,
+    /// Elements held over all interned states.
+    elements: u64,
+}
+
+impl States {
+    pub fn intern(&mut self, state: Vec<u64>) -> u64 {
+        if let Some(&id) = self.ids.get(&state) {
+            return id;
+        }
+        let id = self.states.len() as u64;
+        self.elements += state.len() as u64;
+        self.ids.insert(state.clone(), id);
+        self.states.push(state);
+        id
+    }
+
+    /// Bytes the states hold: each element twice (map key and table), 8 bytes each.
+    pub fn bytes(&self) -> u64 {
+        self.elements * 2 * 8
+    }
+
+    /// A state as the JSON list of its values.
+    pub fn list_json(&self, state: u64, values: &Interner) -> Value {
+        Value::Array(self[state].iter().map(|&e| values.value(e)).collect())
+    }
+}
+
+impl std::ops::Index<u64> for States {
+    type Output = Vec<u64>;
+    fn index(&self, state: u64) -> &Vec<u64> {
+        &self.states[state as usize]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

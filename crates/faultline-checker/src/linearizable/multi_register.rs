@@ -2,13 +2,11 @@
 //! micro-ops applied in order, atomically; every register starts nil. A state (one value
 //! per register) is interned to an id.
 
-use std::collections::HashMap;
-
 use serde_json::Value;
 
 use faultline_history::{Operation, Outcome};
 
-use super::intern::Interner;
+use super::intern::{Interner, States};
 use super::model::Machine;
 
 /// An `info` txn of reads only cannot change anything.
@@ -34,8 +32,7 @@ pub struct MultiRegister {
     ops: Vec<Vec<Micro>>,
     names: Vec<String>,
     values: Interner,
-    ids: HashMap<Vec<u64>, u64>,
-    states: Vec<Vec<u64>>,
+    states: States,
 }
 
 impl MultiRegister {
@@ -97,10 +94,9 @@ impl MultiRegister {
             ops: compiled,
             names,
             values,
-            ids: HashMap::new(),
-            states: Vec::new(),
+            states: States::default(),
         };
-        m.intern(vec![0; m.names.len()]);
+        m.states.intern(vec![0; m.names.len()]);
         Ok(m)
     }
 
@@ -117,18 +113,8 @@ impl MultiRegister {
                 regs[r] = self.values.id(val);
             }
         }
-        self.initial = self.intern(regs);
+        self.initial = self.states.intern(regs);
         Ok(())
-    }
-
-    fn intern(&mut self, regs: Vec<u64>) -> u64 {
-        if let Some(&id) = self.ids.get(&regs) {
-            return id;
-        }
-        let id = self.states.len() as u64;
-        self.ids.insert(regs.clone(), id);
-        self.states.push(regs);
-        id
     }
 }
 
@@ -140,18 +126,18 @@ impl Machine for MultiRegister {
     fn step(&mut self, state: u64, op: usize) -> Option<u64> {
         let mut regs: Option<Vec<u64>> = None;
         for m in &self.ops[op] {
-            let cur = regs.as_ref().unwrap_or(&self.states[state as usize]);
+            let cur = regs.as_ref().unwrap_or(&self.states[state]);
             match *m {
                 Micro::Read(r, v) if cur[r] != v => return None,
                 Micro::Read(..) => {}
                 Micro::Write(r, v) => {
-                    regs.get_or_insert_with(|| self.states[state as usize].clone())[r] = v;
+                    regs.get_or_insert_with(|| self.states[state].clone())[r] = v;
                 }
             }
         }
         Some(match regs {
             None => state,
-            Some(r) => self.intern(r),
+            Some(r) => self.states.intern(r),
         })
     }
 
@@ -160,7 +146,7 @@ impl Machine for MultiRegister {
     }
 
     fn state_json(&self, state: u64) -> Value {
-        let regs = &self.states[state as usize];
+        let regs = &self.states[state];
         Value::Object(
             self.names
                 .iter()

@@ -7,13 +7,11 @@
 //! enqueue may or may not have happened, as for every model. A state (the queue's value
 //! ids, head first) is interned to an id.
 
-use std::collections::HashMap;
-
 use serde_json::Value;
 
 use faultline_history::{Operation, Outcome};
 
-use super::intern::Interner;
+use super::intern::{Interner, States};
 use super::model::{Lookahead, Machine};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,10 +37,7 @@ pub struct Queue {
     initial: u64,
     ops: Vec<Op>,
     values: Interner,
-    ids: HashMap<Vec<u64>, u64>,
-    states: Vec<Vec<u64>>,
-    /// Elements held over all interned states (each is stored twice: map key and table).
-    elements: u64,
+    states: States,
 }
 
 impl Queue {
@@ -77,11 +72,9 @@ impl Queue {
             initial: 0,
             ops: compiled,
             values,
-            ids: HashMap::new(),
-            states: Vec::new(),
-            elements: 0,
+            states: States::default(),
         };
-        q.intern(Vec::new());
+        q.states.intern(Vec::new());
         Ok(q)
     }
 
@@ -96,19 +89,8 @@ impl Queue {
             return Err("a queue cannot hold nil".into());
         }
         let ids: Vec<u64> = elems.iter().map(|e| self.values.id(e)).collect();
-        self.initial = self.intern(ids);
+        self.initial = self.states.intern(ids);
         Ok(())
-    }
-
-    fn intern(&mut self, elems: Vec<u64>) -> u64 {
-        if let Some(&id) = self.ids.get(&elems) {
-            return id;
-        }
-        let id = self.states.len() as u64;
-        self.elements += elems.len() as u64;
-        self.ids.insert(elems.clone(), id);
-        self.states.push(elems);
-        id
     }
 
     /// Whether `op` removes the head when it succeeds on a non-empty queue.
@@ -123,18 +105,18 @@ impl Machine for Queue {
     }
 
     fn step(&mut self, state: u64, op: usize) -> Option<u64> {
-        let cur = &self.states[state as usize];
+        let cur = &self.states[state];
         match self.ops[op] {
             Op::Enqueue(v) => {
                 let mut next = Vec::with_capacity(cur.len() + 1);
                 next.extend_from_slice(cur);
                 next.push(v);
-                Some(self.intern(next))
+                Some(self.states.intern(next))
             }
             Op::Dequeue(v) => match cur.first() {
                 Some(&head) if head == v => {
                     let next = cur[1..].to_vec();
-                    Some(self.intern(next))
+                    Some(self.states.intern(next))
                 }
                 _ => None,
             },
@@ -142,7 +124,7 @@ impl Machine for Queue {
             Op::DequeueAny if cur.is_empty() => Some(state),
             Op::DequeueAny => {
                 let next = cur[1..].to_vec();
-                Some(self.intern(next))
+                Some(self.states.intern(next))
             }
         }
     }
@@ -168,7 +150,7 @@ impl Machine for Queue {
     /// it is not queued, an enqueue of it and everything queued popped); seeing the queue
     /// empty needs everything queued popped. Only dequeues in between can pop.
     fn reachable(&mut self, state: u64, target: usize, between: &[usize]) -> bool {
-        let cur = &self.states[state as usize];
+        let cur = &self.states[state];
         let pops = between.iter().filter(|&&o| self.pops(o)).count();
         match self.ops[target] {
             Op::Dequeue(v) => match cur.iter().position(|&e| e == v) {
@@ -191,16 +173,11 @@ impl Machine for Queue {
     }
 
     fn state_bytes(&self) -> u64 {
-        self.elements * 2 * 8
+        self.states.bytes()
     }
 
     fn state_json(&self, state: u64) -> Value {
-        Value::Array(
-            self.states[state as usize]
-                .iter()
-                .map(|&e| self.values.value(e))
-                .collect(),
-        )
+        self.states.list_json(state, &self.values)
     }
 }
 

@@ -1,13 +1,11 @@
 //! A grow-only set: `add v`, and `read` returning every element. A state (the sorted
 //! element ids) is interned to an id.
 
-use std::collections::HashMap;
-
 use serde_json::Value;
 
 use faultline_history::Operation;
 
-use super::intern::Interner;
+use super::intern::{Interner, States};
 use super::model::{Lookahead, Machine};
 
 #[derive(Clone, Debug)]
@@ -21,8 +19,7 @@ pub struct Set {
     initial: u64,
     ops: Vec<Op>,
     values: Interner,
-    ids: HashMap<Vec<u64>, u64>,
-    states: Vec<Vec<u64>>,
+    states: States,
 }
 
 impl Set {
@@ -51,10 +48,9 @@ impl Set {
             initial: 0,
             ops: compiled,
             values,
-            ids: HashMap::new(),
-            states: Vec::new(),
+            states: States::default(),
         };
-        s.intern(Vec::new());
+        s.states.intern(Vec::new());
         Ok(s)
     }
 
@@ -65,18 +61,8 @@ impl Set {
         let mut ids: Vec<u64> = elems.iter().map(|e| self.values.id(e)).collect();
         ids.sort_unstable();
         ids.dedup();
-        self.initial = self.intern(ids);
+        self.initial = self.states.intern(ids);
         Ok(())
-    }
-
-    fn intern(&mut self, elems: Vec<u64>) -> u64 {
-        if let Some(&id) = self.ids.get(&elems) {
-            return id;
-        }
-        let id = self.states.len() as u64;
-        self.ids.insert(elems.clone(), id);
-        self.states.push(elems);
-        id
     }
 }
 
@@ -87,15 +73,15 @@ impl Machine for Set {
 
     fn step(&mut self, state: u64, op: usize) -> Option<u64> {
         match &self.ops[op] {
-            Op::Read(want) => (self.states[state as usize] == *want).then_some(state),
+            Op::Read(want) => (self.states[state] == *want).then_some(state),
             Op::Add(v) => {
-                let cur = &self.states[state as usize];
+                let cur = &self.states[state];
                 match cur.binary_search(v) {
                     Ok(_) => Some(state),
                     Err(at) => {
                         let mut next = cur.clone();
                         next.insert(at, *v);
-                        Some(self.intern(next))
+                        Some(self.states.intern(next))
                     }
                 }
             }
@@ -116,7 +102,7 @@ impl Machine for Set {
         let Op::Read(want) = &self.ops[target] else {
             return true;
         };
-        let cur = &self.states[state as usize];
+        let cur = &self.states[state];
         cur.iter().all(|e| want.binary_search(e).is_ok())
             && want.iter().all(|e| {
                 cur.binary_search(e).is_ok()
@@ -127,12 +113,7 @@ impl Machine for Set {
     }
 
     fn state_json(&self, state: u64) -> Value {
-        Value::Array(
-            self.states[state as usize]
-                .iter()
-                .map(|&e| self.values.value(e))
-                .collect(),
-        )
+        self.states.list_json(state, &self.values)
     }
 }
 
