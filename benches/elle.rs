@@ -165,6 +165,7 @@ fn to_history(t: &elle::Txns) -> History {
             }
         }
         let ev = |index: u64, kind, value| Event {
+            request_id: None,
             index,
             time: index,
             process: Process::Client(x.process),

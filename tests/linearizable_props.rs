@@ -187,6 +187,7 @@ fn plant_stale_read(events: &mut Vec<Event>, kv: bool, key: &str) {
     let t0 = events.last().map_or(0, |e| e.time + 1000);
     for (i, (p, kind, f, value)) in seq.into_iter().enumerate() {
         events.push(Event {
+            request_id: None,
             index: events.len() as u64,
             time: t0 + i as u64,
             process: Process::Client(p),

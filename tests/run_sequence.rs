@@ -109,6 +109,7 @@ async fn run_once(workload: &str) -> (tempfile::TempDir, std::path::PathBuf, Loo
         probes: Default::default(),
         promise: None,
         key_prefix: String::new(),
+        pin_info: true,
     };
     let out = execute(&cfg, &dir, &mut target, Arc::new(AtomicBool::new(false)))
         .await

@@ -300,6 +300,7 @@ impl BufferedHistory {
         value: Value,
     ) -> anyhow::Result<()> {
         let e = Event {
+            request_id: None,
             index: self.index,
             time,
             process: Process::Client(p),

@@ -204,6 +204,7 @@ pub fn launch(
                     fault_classes: kinds.iter().map(|k| k.as_str().to_string()).collect(),
                 }),
             key_prefix: key_prefix.clone(),
+            pin_info: !args.no_pin_info,
         };
         let result = execute(&cfg, &dir, &mut target, interrupted.clone()).await;
         // heal (again, idempotent), collect node logs, close the SSH connections

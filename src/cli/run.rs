@@ -96,6 +96,11 @@ pub struct Args {
     /// instead of refusing the run.
     #[arg(long)]
     pub skip_unavailable: bool,
+    /// Leave info ops indeterminate instead of resolving them by the nodes' final logs
+    /// (an op the logs show committed becomes ok, one absent from every complete log fail).
+    #[arg(long)]
+    #[serde(default)]
+    pub no_pin_info: bool,
 }
 
 fn bad(e: impl std::fmt::Display) -> anyhow::Error {
@@ -242,6 +247,7 @@ pub fn launch(args: Args, replay: Option<Replay>) -> anyhow::Result<(u8, PathBuf
             }),
             // a local cluster starts empty: the bare keys
             key_prefix: String::new(),
+            pin_info: !args.no_pin_info,
         };
         let result = execute(&cfg, &dir, &mut target, interrupted.clone()).await;
         if result.is_err() {

@@ -107,6 +107,7 @@ mod tests {
 
     fn nem(index: u64, time: u64, f: &str, value: Value) -> Event {
         Event {
+            request_id: None,
             index,
             time,
             process: Process::nemesis(),

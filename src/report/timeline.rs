@@ -241,6 +241,7 @@ mod tests {
 
     fn ev(index: u64, time: u64, p: u64, kind: EventType, f: &str, value: Value) -> Event {
         Event {
+            request_id: None,
             index,
             time,
             process: Process::Client(p),

@@ -49,7 +49,12 @@ pub fn probe_options(results: &Path) -> crate::checker::split_brain::ProbeOption
     o
 }
 
-pub fn analyze(dir: &Path, time_limit: Duration) -> Result<Analysis, AnalyzeError> {
+/// Re-checks the run in `dir`; `pin_info`: resolve info ops by the stored final logs.
+pub fn analyze(
+    dir: &Path,
+    time_limit: Duration,
+    pin_info: bool,
+) -> Result<Analysis, AnalyzeError> {
     let mut notes = Vec::new();
     let (history, torn) = crate::report::run_dir::read_history(&dir.join(store::HISTORY))?;
     if let Some(t) = torn {
@@ -63,7 +68,11 @@ pub fn analyze(dir: &Path, time_limit: Duration) -> Result<Analysis, AnalyzeErro
     let samples = super::log_sampler::read(dir);
     let results_path = dir.join(store::RESULTS);
     let probes = probe_options(&results_path);
-    let verdicts = checks::check_run(&history, &spec, &logs, &samples, time_limit, &probes);
+    let pinned = pin_info
+        .then(|| checks::pin_run_dir(&history, dir))
+        .flatten();
+    let checked = pinned.as_ref().map_or(&history, |(h, _)| h);
+    let verdicts = checks::check_run(checked, &spec, &logs, &samples, time_limit, &probes);
     let mut results = if results_path.exists() {
         RunResults::read(&results_path)?
     } else {
@@ -84,6 +93,12 @@ pub fn analyze(dir: &Path, time_limit: Duration) -> Result<Analysis, AnalyzeErro
     results.valid = valid;
     results.extra.extend(fields);
     results.verdicts = verdicts;
+    if pinned.is_some() || !pin_info || results.extra.contains_key(checks::PINNING) {
+        results.extra.insert(
+            checks::PINNING.into(),
+            checks::pinning_field(pinned.as_ref().map(|(_, p)| p)),
+        );
+    }
     results.extra.insert(
         "analyzed_at".into(),
         json!(store::rfc3339_utc(std::time::SystemTime::now())),

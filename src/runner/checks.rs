@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::checker::elle::{self, ElleModel, ElleOptions};
+use crate::checker::pin::{self, Evidence, Pinning};
 use crate::checker::linearizable::{self, Model};
 use crate::checker::set;
 use crate::checker::split_brain::{self, LogEntry, LogSamples};
@@ -76,6 +77,71 @@ pub fn check_run(
             }],
         })
         .collect()
+}
+
+/// results.json's field saying what pinning info ops by the logs did (`enabled`, the counts
+/// of `checker::pin::Pinning`, `summary`).
+pub const PINNING: &str = "pinning";
+
+/// `history` with the info ops the nodes' logs resolve (`checker::pin`), and what was done;
+/// `None` when there are no slot logs to judge by (etcd has no `/log`, Dynamo's is a replica
+/// dump). `nodes` are the cluster's node ids; `healed`: faults were healed before the final
+/// logs were fetched.
+pub fn pin_info(
+    history: &History,
+    logs: &BTreeMap<String, Value>,
+    samples: &LogSamples,
+    nodes: &[String],
+    healed: bool,
+) -> Option<(History, Pinning)> {
+    if logs.is_empty() {
+        return None;
+    }
+    let logs = parse_logs(logs).ok()?;
+    Some(pin::pin(
+        history,
+        &Evidence {
+            logs: &logs,
+            samples,
+            nodes,
+            healed,
+        },
+    ))
+}
+
+/// The results.json `pinning` value: off, or what was done.
+pub fn pinning_field(p: Option<&Pinning>) -> Value {
+    match p {
+        None => json!({"enabled": false}),
+        Some(p) => {
+            let mut v = json!(p);
+            v["enabled"] = json!(true);
+            v["summary"] = json!(p.summary());
+            v
+        }
+    }
+}
+
+/// The pinning a stored run directory allows: its final logs, its samples, its nodes from
+/// results.json, healed when the run finished and recorded no healing trouble. `None` when
+/// it has no slot logs.
+pub fn pin_run_dir(history: &History, dir: &std::path::Path) -> Option<(History, Pinning)> {
+    let results: Value = std::fs::read_to_string(dir.join(super::store::RESULTS))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null);
+    let logs = super::analyze::read_logs(dir);
+    let nodes: Vec<String> = match results["nodes"].as_array() {
+        Some(n) => n.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+        None => logs.keys().cloned().collect(),
+    };
+    let healed = results.is_object()
+        && results.get("unfinished").is_none()
+        && !results["teardown_errors"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e.as_str().is_some_and(|e| e.starts_with("heal"))));
+    let samples = super::log_sampler::read(dir);
+    pin_info(history, &logs, &samples, &nodes, healed)
 }
 
 /// Each node's final `/log` in the Dynamo shape (its `/replica/dump` answers: one object per

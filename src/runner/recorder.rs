@@ -57,6 +57,7 @@ impl Recorder {
 
     pub fn invoke(&self, process: u64, op: &OpRequest) -> Result<u64, HistoryError> {
         self.append(Event {
+            request_id: None,
             index: 0,
             time: 0,
             process: Process::Client(process),
@@ -85,6 +86,7 @@ impl Recorder {
             EventType::Invoke => unreachable!("a completion is ok, fail or info"),
         };
         let index = self.append(Event {
+            request_id: op.request_id.clone(),
             index: 0,
             time: 0,
             process: Process::Client(process),
@@ -128,6 +130,7 @@ impl Recorder {
         value: Value,
     ) -> Result<(u64, u64), HistoryError> {
         self.append_timed(Event {
+            request_id: None,
             index: 0,
             time: 0,
             process,

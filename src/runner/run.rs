@@ -56,6 +56,8 @@ pub struct RunConfig {
     /// the run's own namespace on a cluster that keeps data between runs. "" for a fresh
     /// cluster: the bare keys.
     pub key_prefix: String,
+    /// Resolve info ops by the nodes' final logs before checking (`checker::pin`).
+    pub pin_info: bool,
 }
 
 /// How the time limit is spent.
@@ -334,6 +336,9 @@ pub async fn execute<T: Target>(
         progress.set_phase("quiescence");
         phase_sleep(CONVERGENCE_QUIESCENCE, &interrupted).await;
     }
+    // Judged before the logs' own errors join: a log that could not be fetched makes the
+    // logs incomplete by itself.
+    let healed = !teardown_errors.iter().any(|e| e.starts_with("heal"));
     progress.set_phase("collecting logs");
     let (logs, log_errors) = collect_logs(&drive, dir).await;
     teardown_errors.extend(log_errors);
@@ -347,15 +352,19 @@ pub async fn execute<T: Target>(
     let history = crate::report::run_dir::read_history(&dir.join(store::HISTORY))
         .map_err(|e| RunError::Io(e.to_string()))?
         .0;
+    let ids: Vec<String> = endpoints.iter().map(|e| e.id.clone()).collect();
+    let pinned = cfg
+        .pin_info
+        .then(|| checks::pin_info(&history, &logs, &samples, &ids, healed))
+        .flatten();
     let mut verdicts: Vec<Verdict> = checks::check_run(
-        &history,
+        pinned.as_ref().map_or(&history, |(h, _)| h),
         &cfg.workload,
         &logs,
         &samples,
         cfg.check_time_limit,
         &cfg.probes,
     );
-    let ids: Vec<String> = endpoints.iter().map(|e| e.id.clone()).collect();
     verdicts.extend(super::work_done::verdict(&history, dir, &ids));
     let counts = recorder.counts();
     let (valid, promise_fields) = promise::judge(cfg.promise.as_ref(), &verdicts);
@@ -397,6 +406,10 @@ pub async fn execute<T: Target>(
         "log_sampling".into(),
         json!({"sightings": samples.sightings.len(), "per_poll": Bounds::DEFAULT.per_poll,
                "cap": Bounds::DEFAULT.cap, "capped_at_ns": samples.capped_at_ns}),
+    );
+    x.insert(
+        checks::PINNING.into(),
+        checks::pinning_field(pinned.as_ref().map(|(_, p)| p)),
     );
     x.insert("teardown_errors".into(), json!(teardown_errors));
     x.extend(promise_fields);

@@ -139,6 +139,7 @@ mod tests {
         value: Value,
     ) -> Event {
         Event {
+            request_id: None,
             index,
             time: index,
             process,

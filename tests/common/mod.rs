@@ -56,6 +56,7 @@ pub struct Built {
 
 fn ev(time: u64, process: Process, kind: EventType, f: &str, value: Value) -> Event {
     Event {
+        request_id: None,
         index: 0,
         time,
         process,

@@ -68,6 +68,8 @@ mod tests {
         entries
             .iter()
             .map(|&(index, term)| LogEntry {
+                request_id: None,
+                took_effect: None,
                 index,
                 term,
                 id: format!("e{index}"),

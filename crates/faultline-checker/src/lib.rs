@@ -11,6 +11,7 @@ pub mod counter;
 pub mod elle;
 pub mod fencing;
 pub mod long_fork;
+pub mod pin;
 pub mod set;
 pub mod shrink;
 pub mod split_brain;

@@ -368,6 +368,7 @@ mod tests {
             .into_iter()
             .enumerate()
             .map(|(i, (p, kind, f, key, value))| Event {
+                request_id: None,
                 index: i as u64,
                 time: i as u64 * 1000,
                 process: Process::Client(p),

@@ -87,6 +87,10 @@ pub struct Event {
     pub node: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The request id the client sent with the op (node protocol `request_id`), on its
+    /// completion: what a node's `/log` names the op by. Optional (older histories lack it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
 }
 
 fn key_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {

@@ -321,6 +321,7 @@ pub fn assemble(raw: Vec<RawEvent>, path: &Path) -> Result<History, HistoryError
         };
         lines.push(r.line);
         events.push(Event {
+            request_id: None,
             index: i as u64,
             time,
             process,

@@ -214,6 +214,7 @@ mod tests {
         let mut w = HistoryWriter::create(&path).unwrap();
         for (kind, value) in [(EventType::Invoke, Value::Null), (EventType::Ok, 5.into())] {
             w.append(Event {
+                request_id: None,
                 index: 99,
                 time: 7,
                 process: Process::Client(0),

@@ -44,6 +44,8 @@ pub struct Operation {
     pub ret_time: Option<u64>,
     pub node: Option<String>,
     pub error: Option<String>,
+    /// The request id the client sent (from the invoke or the completion event).
+    pub request_id: Option<String>,
 }
 
 /// A validated history: its events, its client operations, and the events of named
@@ -135,6 +137,7 @@ impl History {
                         ret_time: None,
                         node: e.node.clone(),
                         error: None,
+                        request_id: e.request_id.clone(),
                     });
                 }
                 kind => {
@@ -166,6 +169,9 @@ impl History {
                     op.ret = Some(e.index);
                     op.ret_time = Some(e.time);
                     op.error = e.error.clone();
+                    if e.request_id.is_some() {
+                        op.request_id = e.request_id.clone();
+                    }
                     if e.node.is_some() {
                         op.node = e.node.clone();
                     }
@@ -213,6 +219,7 @@ mod tests {
 
     fn ev(index: u64, process: u64, kind: EventType, f: &str, value: Value) -> Event {
         Event {
+            request_id: None,
             index,
             time: index * 10,
             process: Process::Client(process),

@@ -12,6 +12,7 @@ pub fn client_history(key: Option<&str>, evs: &[(u64, EventType, &str, Value)]) 
         .iter()
         .enumerate()
         .map(|(i, (p, kind, f, value))| Event {
+            request_id: None,
             index: i as u64,
             time: i as u64 * 1000,
             process: Process::Client(*p),
@@ -43,6 +44,7 @@ pub fn push_client(
 ) -> u64 {
     let i = events.len() as u64;
     events.push(Event {
+        request_id: None,
         index: i,
         time: i * 1000,
         process: Process::Client(p),

@@ -50,7 +50,10 @@ impl NodeStatus {
 
 /// One committed entry of `GET /log?from=i` (slot-log shape: Raft, Paxos). `term` holds the
 /// generation the entry was committed in; `id` is the node's proposal id (or `noop`);
-/// `request_id` the client's, when the entry carries a client command that had one.
+/// `request_id` the client's, when the entry carries a client command that had one;
+/// `took_effect` whether applying it changed the state (false: a cas whose precondition
+/// failed, an aborted txn, a duplicate of an applied request), so a reader of the log can
+/// tell what happened to a request whose client never heard (protocol v2, additive).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogEntry {
     pub index: u64,
@@ -58,6 +61,8 @@ pub struct LogEntry {
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub took_effect: Option<bool>,
 }
 
 /// Every error answer: `definite` says whether the op surely did not happen (`fail`) or may

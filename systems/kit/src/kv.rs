@@ -1,6 +1,6 @@
 //! The replicated key-value state machine: what committed commands do, deterministically.
 //!
-//! Also keeps, per applied entry, `(index, generation, id)`: the node's `/log` (ground truth
+//! Also keeps, per applied entry, `(index, generation, id, request_id, took_effect)`: the node's `/log` (ground truth
 //! for the harness's split-brain checks), and the outcome of each client request id it
 //! applied, so a request delivered twice (forwarded, retried, duplicated on the wire) takes
 //! effect once. Both are carried through snapshots.
@@ -183,22 +183,34 @@ impl Kv {
                 Some(Ok(c)) => c.request_id.clone(),
                 _ => None,
             },
+            took_effect: None,
         });
-        let cmd = match cmd? {
+        let (outcome, took_effect) = self.run_command(cmd?);
+        if let Some(last) = self.meta.last_mut() {
+            last.took_effect = Some(took_effect);
+        }
+        Some(outcome)
+    }
+
+    /// Runs a client command once per request id; the outcome, and whether this entry
+    /// changed the state (a duplicate did not, whatever its first outcome was).
+    fn run_command(&mut self, cmd: Result<Command, serde_json::Error>) -> (Outcome, bool) {
+        let cmd = match cmd {
             Ok(c) => c,
-            Err(_) => return Some(failed("malformed-command", 400)),
+            Err(_) => return (failed("malformed-command", 400), false),
         };
         if let Some(rid) = &cmd.request_id
             && self.dedupe
             && let Some(first) = self.seen.get(rid)
         {
-            return Some(first.clone());
+            return (first.clone(), false);
         }
         let outcome = self.run(cmd.op);
         if let Some(rid) = cmd.request_id {
             self.remember(rid, outcome.clone());
         }
-        Some(outcome)
+        let took_effect = matches!(outcome, Outcome::Ok(_));
+        (outcome, took_effect)
     }
 
     fn remember(&mut self, rid: String, outcome: Outcome) {
@@ -354,7 +366,8 @@ mod tests {
                 index: 6,
                 term: 2,
                 id: "noop".into(),
-                request_id: None
+                request_id: None,
+                took_effect: None
             }
         );
     }
@@ -373,12 +386,17 @@ mod tests {
         );
         assert_eq!(kv.read("l"), json!([1]));
         assert_eq!(kv.log_from(2)[0].request_id.as_deref(), Some("p3-17"));
+        // the log tells which entry of a request took effect: the first, not its duplicate
+        let effects: Vec<_> = kv.log_from(1).iter().map(|e| e.took_effect).collect();
+        assert_eq!(effects, [Some(true), Some(false)]);
         // the first outcome is what a duplicate gets, even a failure
         let cas = json!({"op":"cas","key":"c","from":1,"to":2,"request_id":"p1-1"});
         assert_eq!(
             kv.apply(&entry(3, cas.clone())),
             Some(failed("precondition-failed", 409))
         );
+        // a cas committed to the log but failing its precondition took no effect
+        assert_eq!(kv.log_from(3)[0].took_effect, Some(false));
         kv.apply(&entry(4, json!({"op":"write","key":"c","value":1})));
         let mut kv = Kv::restore(kv.snapshot()).unwrap();
         assert_eq!(

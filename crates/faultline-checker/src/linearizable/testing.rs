@@ -11,6 +11,7 @@ use super::model::Model;
 /// An ok op with the given call index.
 pub fn op(call: u64, f: &str, invoke_value: Value, value: Value) -> Operation {
     Operation {
+        request_id: None,
         id: call as usize,
         process: call,
         f: f.into(),
@@ -49,6 +50,7 @@ pub fn history(text: &str) -> History {
                 serde_json::from_str(w[3]).expect("json value")
             };
             Event {
+                request_id: None,
                 index: i as u64,
                 time: i as u64,
                 process: Process::Client(w[0].parse().expect("process")),

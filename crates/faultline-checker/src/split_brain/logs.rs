@@ -11,7 +11,8 @@ use serde_json::{Value, json};
 
 use crate::{Anomaly, Verdict};
 
-/// One committed entry, as `/log` reports it: `{"index","term","id"}`.
+/// One committed entry, as `/log` reports it: `{"index","term","id"}`, and in protocol v2
+/// optionally the client's `request_id` and whether applying it `took_effect`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogEntry {
     pub index: u64,
@@ -19,6 +20,10 @@ pub struct LogEntry {
     /// The entry's identity (a proposal id); numbers are read as their text.
     #[serde(deserialize_with = "id_text")]
     pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub took_effect: Option<bool>,
 }
 
 fn id_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -224,6 +229,8 @@ mod tests {
         entries
             .iter()
             .map(|&(index, term, id)| LogEntry {
+                request_id: None,
+                took_effect: None,
                 index,
                 term,
                 id: id.into(),
@@ -274,6 +281,8 @@ mod tests {
         Sighting {
             node: node.into(),
             entry: LogEntry {
+                request_id: None,
+                took_effect: None,
                 index,
                 term,
                 id: id.into(),

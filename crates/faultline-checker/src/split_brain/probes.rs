@@ -320,6 +320,7 @@ mod tests {
 
     fn probe(index: u64, time: u64, node: &str, role: &str, term: u64) -> Event {
         Event {
+            request_id: None,
             index,
             time,
             process: Process::probe(),
@@ -334,6 +335,7 @@ mod tests {
 
     fn client(index: u64, time: u64, p: u64, kind: EventType, node: &str) -> Event {
         Event {
+            request_id: None,
             index,
             time,
             process: Process::Client(p),

@@ -282,6 +282,7 @@ pub(crate) mod histories {
             for (kind, v) in [(EventType::Invoke, inv), (EventType::Ok, ok)] {
                 let i = events.len() as u64;
                 events.push(Event {
+                    request_id: None,
                     index: i,
                     time: i * 1000,
                     process: Process::Client(*p),
