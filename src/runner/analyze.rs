@@ -50,11 +50,7 @@ pub fn probe_options(results: &Path) -> crate::checker::split_brain::ProbeOption
 }
 
 /// Re-checks the run in `dir`; `pin_info`: resolve info ops by the stored final logs.
-pub fn analyze(
-    dir: &Path,
-    time_limit: Duration,
-    pin_info: bool,
-) -> Result<Analysis, AnalyzeError> {
+pub fn analyze(dir: &Path, time_limit: Duration, pin_info: bool) -> Result<Analysis, AnalyzeError> {
     let mut notes = Vec::new();
     let (history, torn) = crate::report::run_dir::read_history(&dir.join(store::HISTORY))?;
     if let Some(t) = torn {

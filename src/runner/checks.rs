@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::checker::elle::{self, ElleModel, ElleOptions};
-use crate::checker::pin::{self, Evidence, Pinning};
 use crate::checker::linearizable::{self, Model};
+use crate::checker::pin::{self, Evidence, Pinning};
 use crate::checker::set;
 use crate::checker::split_brain::{self, LogEntry, LogSamples};
 use crate::checker::weak;
@@ -132,14 +132,18 @@ pub fn pin_run_dir(history: &History, dir: &std::path::Path) -> Option<(History,
         .unwrap_or(Value::Null);
     let logs = super::analyze::read_logs(dir);
     let nodes: Vec<String> = match results["nodes"].as_array() {
-        Some(n) => n.iter().filter_map(|v| v.as_str().map(String::from)).collect(),
+        Some(n) => n
+            .iter()
+            .filter_map(|v| v.as_str().map(String::from))
+            .collect(),
         None => logs.keys().cloned().collect(),
     };
     let healed = results.is_object()
         && results.get("unfinished").is_none()
-        && !results["teardown_errors"]
-            .as_array()
-            .is_some_and(|e| e.iter().any(|e| e.as_str().is_some_and(|e| e.starts_with("heal"))));
+        && !results["teardown_errors"].as_array().is_some_and(|e| {
+            e.iter()
+                .any(|e| e.as_str().is_some_and(|e| e.starts_with("heal")))
+        });
     let samples = super::log_sampler::read(dir);
     pin_info(history, &logs, &samples, &nodes, healed)
 }
