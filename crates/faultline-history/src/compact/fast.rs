@@ -203,8 +203,7 @@ impl<'a> Cur<'a> {
         while self.i < self.b.len() && self.b[self.i].is_ascii_digit() {
             self.i += 1;
         }
-        if self.i == digits
-            || matches!(self.peek(), Some(b'.' | b'e' | b'E' | b'N' | b'M' | b'/'))
+        if self.i == digits || matches!(self.peek(), Some(b'.' | b'e' | b'E' | b'N' | b'M' | b'/'))
         {
             return None;
         }
@@ -216,7 +215,10 @@ impl<'a> Cur<'a> {
         let start = self.i;
         while self.i < self.b.len()
             && (self.b[self.i].is_ascii_alphanumeric()
-                || matches!(self.b[self.i], b'-' | b'_' | b'?' | b'!' | b'*' | b'+' | b'.'))
+                || matches!(
+                    self.b[self.i],
+                    b'-' | b'_' | b'?' | b'!' | b'*' | b'+' | b'.'
+                ))
         {
             self.i += 1;
         }

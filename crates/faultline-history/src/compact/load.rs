@@ -172,7 +172,8 @@ impl Reader {
         loop {
             let have = buf.len();
             buf.resize(have + BLOCK, 0);
-            let n = read_full(&mut self.file, &mut buf[have..]).map_err(|e| HistoryError::io(path, e))?;
+            let n = read_full(&mut self.file, &mut buf[have..])
+                .map_err(|e| HistoryError::io(path, e))?;
             buf.truncate(have + n);
             if n == 0 {
                 self.done = true;
@@ -250,7 +251,12 @@ fn parse_block(seq: usize, buf: &[u8], mode: Mode, path: &Path) -> Block {
     block
 }
 
-fn stream(path: &Path, mode: Mode, limits: &LoadLimits, total: u64) -> Result<CompactHistory, Stop> {
+fn stream(
+    path: &Path,
+    mode: Mode,
+    limits: &LoadLimits,
+    total: u64,
+) -> Result<CompactHistory, Stop> {
     let file = File::open(path).map_err(|e| HistoryError::io(path, e))?;
     let threads = match limits.threads {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -394,7 +400,11 @@ impl<'p> Assembler<'p> {
     }
 
     fn sym(&self, id: u32) -> u32 {
-        if id == NONE { NONE } else { self.remap[id as usize] }
+        if id == NONE {
+            NONE
+        } else {
+            self.remap[id as usize]
+        }
     }
 
     fn val(&mut self, v: &LVal) -> Val {
@@ -417,7 +427,8 @@ impl<'p> Assembler<'p> {
     fn event(&mut self, l: &Line, line: usize, syms: &[String]) -> Result<(), Stop> {
         let i = self.c.events;
         let path = self.path;
-        let bad = |field: &str, msg: String| Stop::from(HistoryError::malformed(path, line, field, msg));
+        let bad =
+            |field: &str, msg: String| Stop::from(HistoryError::malformed(path, line, field, msg));
         let (f, key) = (self.sym(l.f), self.sym(l.key));
         let time = match self.mode {
             Mode::Jsonl => {
@@ -434,7 +445,10 @@ impl<'p> Assembler<'p> {
                 if t < self.last_time {
                     return Err(bad(
                         "time",
-                        format!("{t} is earlier than the previous event's {}", self.last_time),
+                        format!(
+                            "{t} is earlier than the previous event's {}",
+                            self.last_time
+                        ),
                     ));
                 }
                 t
@@ -514,11 +528,18 @@ impl<'p> Assembler<'p> {
                 let Some(open) = self.in_flight.remove(&p) else {
                     return Err(bad(
                         "type",
-                        format!("{} for process {p}, which has no op in flight", kind.as_str()),
+                        format!(
+                            "{} for process {p}, which has no op in flight",
+                            kind.as_str()
+                        ),
                     ));
                 };
                 let (node, error) = (self.sym(l.node), self.sym(l.error));
-                let value = if kind == EventType::Ok { Some(self.val(&l.value)) } else { None };
+                let value = if kind == EventType::Ok {
+                    Some(self.val(&l.value))
+                } else {
+                    None
+                };
                 let strings = &self.c.strings;
                 let op = &mut self.c.ops[open as usize];
                 if op.f != f {
@@ -566,7 +587,13 @@ impl<'p> Assembler<'p> {
     }
 
     /// `import::assemble`'s process rules, with fresh ids as placeholders.
-    fn lenient_process(&mut self, l: &Line, f: u32, key: u32, line: usize) -> Result<Process, Stop> {
+    fn lenient_process(
+        &mut self,
+        l: &Line,
+        f: u32,
+        key: u32,
+        line: usize,
+    ) -> Result<Process, Stop> {
         Ok(match &l.process {
             None if l.kind == EventType::Invoke => {
                 let id = self.next_fresh();
@@ -664,7 +691,10 @@ mod tests {
     fn write(text: &str, name: &str) -> (tempfile::TempDir, std::path::PathBuf) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(name);
-        std::fs::File::create(&path).unwrap().write_all(text.as_bytes()).unwrap();
+        std::fs::File::create(&path)
+            .unwrap()
+            .write_all(text.as_bytes())
+            .unwrap();
         (dir, path)
     }
 
@@ -714,9 +744,16 @@ mod tests {
         }
         text.push_str("{\"index\":7,\"time\":0,\"process\":1,\"type\":\"ok\",\"f\":\"read\"}\n");
         let (_d, path) = write(&text, "h.jsonl");
-        let err = load(&path, Format::Jsonl, &LoadLimits::default()).unwrap_err().to_string();
-        assert!(err.contains(&format!("h.jsonl:{}: index: expected {n}", n + 1)), "{err}");
-        let want = import::read_file(&path, Format::Jsonl).unwrap_err().to_string();
+        let err = load(&path, Format::Jsonl, &LoadLimits::default())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(&format!("h.jsonl:{}: index: expected {n}", n + 1)),
+            "{err}"
+        );
+        let want = import::read_file(&path, Format::Jsonl)
+            .unwrap_err()
+            .to_string();
         assert_eq!(err, want);
     }
 
@@ -730,12 +767,18 @@ mod tests {
             deadline: Some(Instant::now()),
             ..Default::default()
         };
-        assert!(matches!(load(&path, Format::Jsonl, &past), Err(LoadError::TimeLimit { .. })));
+        assert!(matches!(
+            load(&path, Format::Jsonl, &past),
+            Err(LoadError::TimeLimit { .. })
+        ));
         let tiny = LoadLimits {
             memory_bytes: Some(1),
             ..Default::default()
         };
-        assert!(matches!(load(&path, Format::Jsonl, &tiny), Err(LoadError::MemoryLimit { .. })));
+        assert!(matches!(
+            load(&path, Format::Jsonl, &tiny),
+            Err(LoadError::MemoryLimit { .. })
+        ));
     }
 
     #[test]

@@ -294,6 +294,8 @@ pub trait OpSource: Sync {
     /// Op indexes grouped by key (ops without a key under `None`), groups in order of
     /// first appearance, each in invocation order.
     fn key_groups(&self) -> Vec<(Option<String>, Vec<usize>)>;
+    /// The whole history, for checkers that read every event at once.
+    fn whole(&self) -> Cow<'_, History>;
 }
 
 impl OpSource for History {
@@ -315,6 +317,9 @@ impl OpSource for History {
             .map(|(k, ops)| (k, ops.into_iter().map(|o| o.id).collect()))
             .collect()
     }
+    fn whole(&self) -> Cow<'_, History> {
+        Cow::Borrowed(self)
+    }
 }
 
 impl OpSource for CompactHistory {
@@ -329,6 +334,9 @@ impl OpSource for CompactHistory {
     }
     fn op_f(&self, i: usize) -> &str {
         self.f(i)
+    }
+    fn whole(&self) -> Cow<'_, History> {
+        Cow::Owned(self.to_history())
     }
     fn key_groups(&self) -> Vec<(Option<String>, Vec<usize>)> {
         // Key ids are dense among all strings; a slot table by id is cheaper than hashing.
