@@ -278,7 +278,11 @@ fn export(history: &History, out: &Path) -> anyhow::Result<()> {
 }
 
 /// `--model` as given, or for `auto` the model the ops imply (bad input if none does).
-pub fn resolve_model<S: OpSource>(history: &S, model: &str, file: &Path) -> Result<String, BadInput> {
+pub fn resolve_model<S: OpSource>(
+    history: &S,
+    model: &str,
+    file: &Path,
+) -> Result<String, BadInput> {
     match model {
         "auto" => infer_model(history).ok_or_else(|| {
             BadInput(format!(
