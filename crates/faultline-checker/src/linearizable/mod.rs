@@ -101,7 +101,7 @@ pub struct KeyResult {
 ///     (1, Invoke, "read", json!(null)),
 ///     (1, Ok, "read", json!(null)),
 /// ]);
-/// let v = linearizable::check_with(&history, Model::CasRegister, &Budget::default());
+/// let v = linearizable::check(&history, Model::CasRegister, &Budget::default());
 /// assert_eq!(v.valid, Validity::Invalid);
 /// assert_eq!(v.anomalies[0].kind, "nonlinearizable");
 /// ```
