@@ -7,7 +7,7 @@ mod common;
 use common::corpora;
 use std::time::Duration;
 
-use faultline::checker::linearizable::{Model, Options, check};
+use faultline::checker::linearizable::{Model, Options, check_with};
 use faultline::checker::{Budget, Validity};
 use faultline::history::{Format, read_file};
 
@@ -37,7 +37,7 @@ fn verdicts_match_expected_tsv() {
             initial: (model == Model::MultiRegister).then(|| serde_json::json!({"x": 0, "y": 0})),
             ..Options::new(model)
         };
-        let v = check(&h, &opts);
+        let v = check_with(&h, &opts);
         let want = if expected == "valid" {
             Validity::Valid
         } else {

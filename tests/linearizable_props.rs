@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use serde_json::{Value, json};
 
 use faultline::checker::Validity;
-use faultline::checker::linearizable::{Model, Options, check};
+use faultline::checker::linearizable::{Model, Options, check_with};
 use faultline::history::{Event, EventType, Format, History, Process, import, jsonl};
 
 /// One simulated client action.
@@ -217,14 +217,14 @@ proptest! {
     #[test]
     fn linearizable_by_construction_is_valid(steps in prop::collection::vec(step(), 0..160), kv in any::<bool>()) {
         let h = history(simulate(&steps, kv));
-        let v = check(&h, &opts(kv));
+        let v = check_with(&h, &opts(kv));
         prop_assert_eq!(v.valid, Validity::Valid, "{}", v.explanation);
     }
 
     #[test]
     fn linearizable_with_repeated_values_is_valid(steps in prop::collection::vec(step(), 0..160), kv in any::<bool>(), modulo in 1u64..4) {
         let h = history(simulate_values(&steps, kv, modulo));
-        let v = check(&h, &opts(kv));
+        let v = check_with(&h, &opts(kv));
         prop_assert_eq!(v.valid, Validity::Valid, "{}", v.explanation);
     }
 
@@ -233,7 +233,7 @@ proptest! {
         let mut events = simulate(&steps, kv);
         let key = format!("k{key}");
         plant_stale_read(&mut events, kv, &key);
-        let v = check(&history(events), &opts(kv));
+        let v = check_with(&history(events), &opts(kv));
         prop_assert_eq!(v.valid, Validity::Invalid, "{}", v.explanation);
         prop_assert_eq!(v.anomalies.len(), 1);
         prop_assert_eq!(v.anomalies[0].key.as_deref(), Some(key.as_str()));

@@ -67,7 +67,7 @@ fn recorded_lease_no_drift_margin_run_has_one_stale_read() {
     let h = jsonl::read_path(&dir.join("history.jsonl")).expect("recorded history");
     let mut o = linearizable::Options::new(Model::CasRegister);
     o.all_keys = true;
-    let v = linearizable::check(&h, &o);
+    let v = linearizable::check_with(&h, &o);
     assert_eq!(v.valid, Validity::Invalid, "{}", v.explanation);
     assert_eq!(v.anomalies.len(), 1, "{:#?}", v.anomalies);
     assert!(

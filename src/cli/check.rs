@@ -13,7 +13,8 @@ use serde_json::{Value, json};
 
 use faultline::checker::linearizable::{self, Model};
 use faultline::checker::{Budget, Validity, Verdict};
-use faultline::history::{Format, History, edn_export, read_file};
+use faultline::history::compact::{self, LoadError, LoadLimits, OpSource};
+use faultline::history::{Format, History, edn_export};
 use faultline::report;
 
 use super::BadInput;
@@ -91,20 +92,48 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
         ),
     };
     let mut overall = Validity::Valid;
-    let stdout = std::io::stdout();
+    let settings = Settings {
+        budget: budget.clone(),
+        all_keys: args.all_keys,
+        threads: args.threads,
+        initial: initial.clone(),
+        negative_balances: args.negative_balances,
+    };
     for file in &args.files {
-        let history = read_file(file, format)?;
-        if let Some(out) = &args.export_edn {
-            export(&history, out)?;
-        }
-        let model = resolve_model(&history, &args.model, file)?;
-        let settings = Settings {
-            budget: budget.clone(),
-            all_keys: args.all_keys,
+        // The budget covers loading as well as checking.
+        let started = Instant::now();
+        let limits = LoadLimits {
+            deadline: budget.time_limit.map(|t| started + t),
+            memory_bytes: budget.memory_limit_bytes,
             threads: args.threads,
-            initial: initial.clone(),
-            negative_balances: args.negative_balances,
         };
+        let compact = match compact::load(file, format, &limits) {
+            Ok((c, _stats)) => c,
+            Err(LoadError::History(e)) => return Err(e.into()),
+            Err(stop) => {
+                let verdict = Verdict {
+                    checker: "load".into(),
+                    valid: Validity::Unknown,
+                    anomalies: vec![],
+                    explanation: format!("undecided: {stop}"),
+                    stats: json!({"ops": 0, "keys": 0, "elapsed_ms": started.elapsed().as_secs_f64() * 1e3}),
+                };
+                overall = overall.and(verdict.valid);
+                print_verdict(&args, file, &args.model, &verdict)?;
+                continue;
+            }
+        };
+        let mut settings = settings.clone();
+        settings.budget.time_limit = budget
+            .time_limit
+            .map(|t| t.saturating_sub(started.elapsed()));
+        // Reports and exports read the whole history; the search reads the compact one.
+        let full: Option<History> =
+            (args.html.is_some() || args.export_edn.is_some()).then(|| compact.to_history());
+        if let (Some(out), Some(h)) = (&args.export_edn, &full) {
+            export(h, out)?;
+        }
+        let model = resolve_model(&compact, &args.model, file)?;
         let bar = progress_bar();
         let progress: Option<linearizable::Progress> = bar.as_ref().map(|bar| {
             let (bar, start) = (bar.clone(), Instant::now());
@@ -116,26 +145,34 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
                 bar.set_position(done as u64);
             }) as linearizable::Progress
         });
-        let verdict = verdict_of(&history, &model, &settings, progress)
-            .map_err(|e| BadInput(format!("{}: {}", file.display(), e.0)))?;
+        let verdict = match &full {
+            Some(h) => verdict_of(h, &model, &settings, progress),
+            None => verdict_of(&compact, &model, &settings, progress),
+        }
+        .map_err(|e| BadInput(format!("{}: {}", file.display(), e.0)))?;
         if let Some(bar) = bar {
             bar.finish_and_clear();
         }
         overall = overall.and(verdict.valid);
-        if let Some(out) = &args.html {
+        if let (Some(out), Some(history)) = (&args.html, &full) {
             let title = file.display().to_string();
             let verdicts = [verdict.clone()];
-            let page = report::render_html(&report::ReportInput::new(title, &history, &verdicts));
+            let page = report::render_html(&report::ReportInput::new(title, history, &verdicts));
             std::fs::write(out, page).with_context(|| format!("writing {}", out.display()))?;
         }
-        let mut out = stdout.lock();
-        if args.json {
-            writeln!(out, "{}", json_line(file, &model, &verdict))?;
-        } else {
-            write!(out, "{}", text_report(file, &model, &verdict))?;
-        }
+        print_verdict(&args, file, &model, &verdict)?;
     }
     Ok(overall.exit_code())
+}
+
+fn print_verdict(args: &Args, file: &Path, model: &str, verdict: &Verdict) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", json_line(file, model, verdict))?;
+    } else {
+        write!(out, "{}", text_report(file, model, verdict))?;
+    }
+    Ok(())
 }
 
 /// How `check` checks one history, whatever the model.
@@ -152,15 +189,17 @@ pub struct Settings {
 /// The verdict `check` gives `history` under `model`: the Elle checker for the transaction
 /// models, the weak-consistency and Jepsen workload checkers by name, the linearizability
 /// search for the others. An op the model cannot interpret is bad input.
-pub fn verdict_of(
-    history: &History,
+pub fn verdict_of<S: OpSource>(
+    source: &S,
     model: &str,
     settings: &Settings,
     progress: Option<linearizable::Progress>,
 ) -> Result<Verdict, BadInput> {
+    // Only the search reads ops one key at a time; the other checkers read the whole history.
+    let history = || source.whole();
     Ok(match model {
         "list-append" | "rw-register" => {
-            let txns = faultline::checker::elle::Txns::from_history(history)
+            let txns = faultline::checker::elle::Txns::from_history(&history())
                 .map_err(|e| BadInput(e.to_string()))?;
             let mut opts = faultline::checker::elle::ElleOptions::new(if model == "list-append" {
                 faultline::checker::elle::ElleModel::ListAppend
@@ -170,13 +209,13 @@ pub fn verdict_of(
             opts.budget = settings.budget.clone();
             faultline::checker::elle::check_txns(&txns, &opts)
         }
-        "read-after-write" => faultline::checker::weak::read_after_write::check(history),
-        "monotonic-reads" => faultline::checker::weak::monotonic_reads::check(history),
-        "sibling-lost-writes" => faultline::checker::weak::siblings::check(history),
-        "staleness" => faultline::checker::weak::staleness::check(history),
-        "counter" => faultline::checker::counter::check(history).map_err(bad_op)?,
-        "unique-ids" => faultline::checker::unique_ids::check(history).map_err(bad_op)?,
-        "long-fork" => faultline::checker::long_fork::check(history).map_err(bad_op)?,
+        "read-after-write" => faultline::checker::weak::read_after_write::check(&history()),
+        "monotonic-reads" => faultline::checker::weak::monotonic_reads::check(&history()),
+        "sibling-lost-writes" => faultline::checker::weak::siblings::check(&history()),
+        "staleness" => faultline::checker::weak::staleness::check(&history()),
+        "counter" => faultline::checker::counter::check(&history()).map_err(bad_op)?,
+        "unique-ids" => faultline::checker::unique_ids::check(&history()).map_err(bad_op)?,
+        "long-fork" => faultline::checker::long_fork::check(&history()).map_err(bad_op)?,
         "bank" => {
             let mut opts = match &settings.initial {
                 None => faultline::checker::bank::BankOptions::default(),
@@ -184,7 +223,7 @@ pub fn verdict_of(
                     .map_err(|e| BadInput(format!("--initial: {e}")))?,
             };
             opts.negative_balances = settings.negative_balances;
-            faultline::checker::bank::check(history, &opts).map_err(bad_op)?
+            faultline::checker::bank::check(&history(), &opts).map_err(bad_op)?
         }
         m => {
             let model: Model = m.parse().map_err(BadInput)?;
@@ -196,7 +235,7 @@ pub fn verdict_of(
                 progress,
                 ..linearizable::Options::new(model)
             };
-            linearizable::check(history, &opts)
+            linearizable::check_with(source, &opts)
         }
     })
 }
@@ -239,7 +278,11 @@ fn export(history: &History, out: &Path) -> anyhow::Result<()> {
 }
 
 /// `--model` as given, or for `auto` the model the ops imply (bad input if none does).
-pub fn resolve_model(history: &History, model: &str, file: &Path) -> Result<String, BadInput> {
+pub fn resolve_model<S: OpSource>(
+    history: &S,
+    model: &str,
+    file: &Path,
+) -> Result<String, BadInput> {
     match model {
         "auto" => infer_model(history).ok_or_else(|| {
             BadInput(format!(
@@ -252,27 +295,20 @@ pub fn resolve_model(history: &History, model: &str, file: &Path) -> Result<Stri
 }
 
 /// Picks the model the ops' functions imply.
-pub fn infer_model(history: &History) -> Option<String> {
-    let mut fs: Vec<&str> = history.operations.iter().map(|o| o.f.as_str()).collect();
+pub fn infer_model<S: OpSource>(history: &S) -> Option<String> {
+    let mut fs: Vec<&str> = (0..history.op_count()).map(|i| history.op_f(i)).collect();
     fs.sort_unstable();
     fs.dedup();
     let all = |allowed: &[&str]| !fs.is_empty() && fs.iter().all(|f| allowed.contains(f));
+    // Ops are built one at a time, and only for the shapes that need their values.
+    let ops = || (0..history.op_count()).map(|i| history.op(i));
     // Jepsen's long-fork workload: reads and writes whose values are micro-op lists.
-    if all(&["read", "write"])
-        && history
-            .operations
-            .iter()
-            .all(|o| is_rw_txn(&o.invoke_value))
-    {
+    if all(&["read", "write"]) && ops().all(|o| is_rw_txn(&o.invoke_value)) {
         return Some("long-fork".into());
     }
     // Jepsen's bank: transfers, and reads of every balance (a map), maybe reads alone.
-    let ok_reads = || {
-        history
-            .operations
-            .iter()
-            .filter(|o| o.f == "read" && o.outcome == faultline::history::Outcome::Ok)
-    };
+    let ok_reads =
+        || ops().filter(|o| o.f == "read" && o.outcome == faultline::history::Outcome::Ok);
     if all(&["transfer", "read"])
         && (fs.contains(&"transfer")
             || ok_reads().next().is_some() && ok_reads().all(|o| o.value.is_object()))
@@ -300,10 +336,8 @@ pub fn infer_model(history: &History) -> Option<String> {
         return Some("queue".into());
     }
     if all(&["txn"]) {
-        let micro: Vec<String> = history
-            .operations
-            .iter()
-            .filter_map(|o| o.invoke_value.as_array())
+        let micro: Vec<String> = ops()
+            .filter_map(|o| o.invoke_value.as_array().cloned())
             .flatten()
             .filter_map(|m| m.get(0).and_then(Value::as_str).map(str::to_string))
             .collect();

@@ -41,7 +41,7 @@ pub fn check_run(
                 let mut o = linearizable::Options::new(model);
                 o.budget = budget.clone();
                 o.all_keys = true;
-                vec![linearizable::check(history, &o)]
+                vec![linearizable::check_with(history, &o)]
             }
             CheckerName::Elle => {
                 let mut o = ElleOptions::new(ElleModel::ListAppend);

@@ -351,7 +351,7 @@ pub fn build_run(store: &Path, test: &str, stamp: &str, fx: &Fixture) -> Built {
         // Verdicts computed by the real checkers on the history as written.
         let history = faultline::history::jsonl::read_path(&dir.join("history.jsonl")).unwrap();
         let verdicts = vec![
-            linearizable::check(
+            linearizable::check_with(
                 &history,
                 &linearizable::Options::new(linearizable::Model::CasRegister),
             ),

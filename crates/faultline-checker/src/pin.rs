@@ -457,18 +457,18 @@ mod tests {
         // the info write of 3 is the only way to explain the read of 3
         let h = hist(&[(1, "write", json!(3), Info), (2, "read", json!(3), Ok)]);
         let o = linearizable::Options::new(Model::CasRegister);
-        assert_eq!(linearizable::check(&h, &o).valid, Validity::Valid);
+        assert_eq!(linearizable::check_with(&h, &o).valid, Validity::Valid);
         let (p, s) = run(
             &h,
             &same_logs(vec![entry(1, None, None)]),
             &LogSamples::default(),
         );
         assert_eq!(s.resolved_fail, 1);
-        assert_eq!(linearizable::check(&p, &o).valid, Validity::Invalid);
+        assert_eq!(linearizable::check_with(&p, &o).valid, Validity::Invalid);
         // committed: pinned ok, and the read is explained
         let logs = same_logs(vec![entry(1, Some("r1"), Some(true))]);
         let (p, _) = run(&h, &logs, &LogSamples::default());
-        assert_eq!(linearizable::check(&p, &o).valid, Validity::Valid);
+        assert_eq!(linearizable::check_with(&p, &o).valid, Validity::Valid);
     }
 
     #[test]
@@ -488,6 +488,6 @@ mod tests {
         let (p, s) = run(&h, &logs, &LogSamples::default());
         assert_eq!(s.resolved_ok, 1);
         let o = linearizable::Options::new(Model::CasRegister);
-        assert_eq!(linearizable::check(&p, &o).valid, Validity::Valid);
+        assert_eq!(linearizable::check_with(&p, &o).valid, Validity::Valid);
     }
 }

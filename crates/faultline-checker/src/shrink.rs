@@ -386,7 +386,7 @@ mod tests {
     fn not_linearizable(h: &History) -> bool {
         let mut o = Options::new(Model::Register);
         o.all_keys = true;
-        linearizable::check(h, &o).valid == Validity::Invalid
+        linearizable::check_with(h, &o).valid == Validity::Invalid
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Operations and histories: the native event model, its JSONL reader and writer, and
 //! importers from other tools' formats.
 
+pub mod compact;
 pub mod edn;
 pub mod edn_export;
 pub mod error;

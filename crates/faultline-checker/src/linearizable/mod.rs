@@ -25,7 +25,8 @@ use std::time::Instant;
 use serde_json::{Map, Value, json};
 
 use crate::{Anomaly, Budget, Validity, Verdict};
-use faultline_history::{History, Operation};
+use faultline_history::Operation;
+use faultline_history::compact::OpSource;
 
 pub use limits::Stop;
 pub use model::{Machine, Model};
@@ -82,20 +83,41 @@ pub struct KeyResult {
     pub elapsed_ms: f64,
 }
 
-/// Checks `history` against `opts.model`.
-pub fn check(history: &History, opts: &Options) -> Verdict {
+/// Checks `history` (a [`History`](faultline_history::History) or a
+/// [`CompactHistory`](faultline_history::compact::CompactHistory)) against `model` within
+/// `budget`, stopping at the first key with no valid order.
+///
+/// ```
+/// use faultline_checker::linearizable::{self, Model};
+/// use faultline_checker::{Budget, Validity};
+/// use faultline_history::testkit::client_history;
+/// use faultline_history::EventType::{Invoke, Ok};
+/// use serde_json::json;
+///
+/// // Process 0 writes 1; process 1 then reads nil: a stale read.
+/// let history = client_history(Some("x"), &[
+///     (0, Invoke, "write", json!(1)),
+///     (0, Ok, "write", json!(1)),
+///     (1, Invoke, "read", json!(null)),
+///     (1, Ok, "read", json!(null)),
+/// ]);
+/// let v = linearizable::check(&history, Model::CasRegister, &Budget::default());
+/// assert_eq!(v.valid, Validity::Invalid);
+/// assert_eq!(v.anomalies[0].kind, "nonlinearizable");
+/// ```
+pub fn check<S: OpSource + ?Sized>(history: &S, model: Model, budget: &Budget) -> Verdict {
+    let opts = Options {
+        budget: budget.clone(),
+        ..Options::new(model)
+    };
+    check_with(history, &opts)
+}
+
+/// Checks `history` with every option (all keys, threads, progress, initial state).
+pub fn check_with<S: OpSource + ?Sized>(history: &S, opts: &Options) -> Verdict {
     let start = Instant::now();
     let limits = limits::Limits::new(&opts.budget, start);
-    let mut groups: Vec<(Option<String>, Vec<&Operation>)> = history
-        .by_key()
-        .into_iter()
-        .map(|(k, ops)| {
-            (
-                k,
-                ops.into_iter().filter(|o| !opts.model.ignores(o)).collect(),
-            )
-        })
-        .collect();
+    let mut groups: Vec<(Option<String>, Vec<usize>)> = history.key_groups();
     // Biggest keys first, so the slowest start early and threads finish together.
     groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(&b.0)));
     let total = groups.len();
@@ -113,7 +135,14 @@ pub fn check(history: &History, opts: &Options) -> Verdict {
             let Some((key, ops)) = groups.get(i) else {
                 break;
             };
-            let r = check_key(opts, key.as_deref(), ops, &limits);
+            // A compact history's ops become whole only while their key is checked.
+            let owned: Vec<_> = ops.iter().map(|&i| history.op(i)).collect();
+            let ops: Vec<&Operation> = owned
+                .iter()
+                .map(|o| o.as_ref())
+                .filter(|o| !opts.model.ignores(o))
+                .collect();
+            let r = check_key(opts, key.as_deref(), &ops, &limits);
             if r.valid == Validity::Invalid && !opts.all_keys {
                 limits.cancel();
             }
@@ -209,10 +238,10 @@ fn key_label(k: &Option<String>) -> String {
     k.clone().unwrap_or_else(|| "(no key)".into())
 }
 
-fn verdict(
+fn verdict<S: OpSource + ?Sized>(
     opts: &Options,
     results: &[KeyResult],
-    history: &History,
+    history: &S,
     start: Instant,
     peak: u64,
 ) -> Verdict {
@@ -270,7 +299,7 @@ fn verdict(
         stats: json!({
             "model": model,
             "ops": ops,
-            "events": history.events.len(),
+            "events": history.event_count(),
             "keys": keys,
             "keys_valid": valid_keys,
             "keys_invalid": invalid_keys,
@@ -299,7 +328,7 @@ mod tests {
         );
         let mut opts = Options::new(Model::CasRegister);
         opts.all_keys = true;
-        let v = check(&h, &opts);
+        let v = check_with(&h, &opts);
         assert_eq!(v.valid, Validity::Invalid);
         assert_eq!(v.anomalies.len(), 2);
         assert_eq!(v.stats["per_key"]["a"]["valid"], json!(true));
@@ -320,7 +349,7 @@ mod tests {
         let h = history(
             "0 invoke write 1; 0 ok write 1; 0 invoke write 2; 0 ok write 2; 1 invoke read nil; 1 ok read 1",
         );
-        let v = check(&h, &Options::new(Model::CasRegister));
+        let v = check_with(&h, &Options::new(Model::CasRegister));
         assert_eq!(v.valid, Validity::Invalid);
         let a = &v.anomalies[0];
         assert!(
@@ -340,14 +369,14 @@ mod tests {
         let h = history("0 invoke write 1; 0 ok write 1; 1 invoke read nil; 1 ok read 1");
         let mut opts = Options::new(Model::CasRegister);
         opts.budget.time_limit = Some(Duration::ZERO);
-        let v = check(&h, &opts);
+        let v = check_with(&h, &opts);
         assert_eq!(v.valid, Validity::Unknown);
         assert!(v.explanation.contains("time limit"), "{}", v.explanation);
         opts.budget = Budget {
             time_limit: None,
             memory_limit_bytes: Some(1),
         };
-        let v = check(&h, &opts);
+        let v = check_with(&h, &opts);
         assert_eq!(v.valid, Validity::Unknown);
         assert!(v.explanation.contains("memory limit"), "{}", v.explanation);
     }
@@ -355,7 +384,7 @@ mod tests {
     #[test]
     fn model_mismatch_is_unknown_with_the_event() {
         let h = history("0 invoke cas [1,2]; 0 ok cas [1,2]");
-        let v = check(&h, &Options::new(Model::Register));
+        let v = check_with(&h, &Options::new(Model::Register));
         assert_eq!(v.valid, Validity::Unknown);
         assert!(v.explanation.contains("event 0"), "{}", v.explanation);
     }

@@ -241,8 +241,8 @@ mod tests {
     fn fifo_order_and_unknown_outcomes_through_the_search() {
         use crate::Validity;
         use crate::linearizable::testing::history;
-        use crate::linearizable::{Model, Options, check};
-        let run = |text: &str| check(&history(text), &Options::new(Model::Queue));
+        use crate::linearizable::{Model, Options, check_with};
+        let run = |text: &str| check_with(&history(text), &Options::new(Model::Queue));
         let v = run(
             "0 invoke enqueue 1; 0 ok enqueue 1; 0 invoke enqueue 2; 0 ok enqueue 2; \
              1 invoke dequeue nil; 1 ok dequeue 2",
@@ -271,7 +271,7 @@ mod tests {
 
     mod props {
         use crate::Validity;
-        use crate::linearizable::{Model, Options, check};
+        use crate::linearizable::{Model, Options, check_with};
         use faultline_history::Event;
         use faultline_history::EventType::{self, *};
         use faultline_history::testkit::push_client;
@@ -356,7 +356,7 @@ mod tests {
 
             #[test]
             fn a_linearizable_queue_passes(seed: u64, procs in 1u64..5, ops in 1usize..40) {
-                let v = check(&history(simulate(seed, procs, ops)), &Options::new(Model::Queue));
+                let v = check_with(&history(simulate(seed, procs, ops)), &Options::new(Model::Queue));
                 prop_assert_eq!(v.valid, Validity::Valid, "{}", v.explanation);
             }
 
@@ -374,7 +374,7 @@ mod tests {
                 seq("enqueue", json!("a"), json!("a"), &mut events);
                 seq("dequeue", Value::Null, json!("a"), &mut events);
                 seq("dequeue", Value::Null, json!("a"), &mut events);
-                let v = check(&history(events), &Options::new(Model::Queue));
+                let v = check_with(&history(events), &Options::new(Model::Queue));
                 prop_assert_eq!(v.valid, Validity::Invalid, "{}", v.explanation);
                 prop_assert_eq!(v.anomalies[0].kind.as_str(), "nonlinearizable");
             }
