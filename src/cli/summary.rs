@@ -39,6 +39,13 @@ pub fn print(r: &RunResults, dir: &Path, report: Result<&Path, &String>) {
         c.info,
         ops_s.map_or(String::new(), |x| format!(" ({x:.0} ops/s)"))
     );
+    if let Some(s) = r
+        .extra
+        .get(faultline::runner::checks::PINNING)
+        .and_then(|p| p["summary"].as_str())
+    {
+        println!("info ops: {s}");
+    }
     if let Some(errs) = r.extra.get("teardown_errors").and_then(|v| v.as_array())
         && !errs.is_empty()
     {

@@ -130,6 +130,9 @@ pub fn render_html(input: &ReportInput) -> String {
                 meta_row(&mut out, name, v);
             }
         }
+        if let Some(p) = r.extra.get(crate::runner::checks::PINNING) {
+            meta_row(&mut out, "info ops", &p["summary"]);
+        }
     }
     if let Some(src) = &input.source {
         meta_row(&mut out, "history", &Value::String(src.clone()));

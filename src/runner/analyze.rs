@@ -64,9 +64,11 @@ pub fn analyze(dir: &Path, time_limit: Duration, pin_info: bool) -> Result<Analy
     let samples = super::log_sampler::read(dir);
     let results_path = dir.join(store::RESULTS);
     let probes = probe_options(&results_path);
-    let pinned = pin_info
-        .then(|| checks::pin_run_dir(&history, dir))
-        .flatten();
+    let pinned = if pin_info {
+        checks::pin_run_dir(&history, dir)
+    } else {
+        Err(checks::PIN_OFF.into())
+    };
     let checked = pinned.as_ref().map_or(&history, |(h, _)| h);
     let verdicts = checks::check_run(checked, &spec, &logs, &samples, time_limit, &probes);
     let mut results = if results_path.exists() {
@@ -89,12 +91,10 @@ pub fn analyze(dir: &Path, time_limit: Duration, pin_info: bool) -> Result<Analy
     results.valid = valid;
     results.extra.extend(fields);
     results.verdicts = verdicts;
-    if pinned.is_some() || !pin_info || results.extra.contains_key(checks::PINNING) {
-        results.extra.insert(
-            checks::PINNING.into(),
-            checks::pinning_field(pinned.as_ref().map(|(_, p)| p)),
-        );
-    }
+    results.extra.insert(
+        checks::PINNING.into(),
+        checks::pinning_field(pinned.as_ref().map(|(_, p)| p).map_err(String::as_str)),
+    );
     results.extra.insert(
         "analyzed_at".into(),
         json!(store::rfc3339_utc(std::time::SystemTime::now())),

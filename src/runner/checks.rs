@@ -84,21 +84,21 @@ pub fn check_run(
 pub const PINNING: &str = "pinning";
 
 /// `history` with the info ops the nodes' logs resolve (`checker::pin`), and what was done;
-/// `None` when there are no slot logs to judge by (etcd has no `/log`, Dynamo's is a replica
-/// dump). `nodes` are the cluster's node ids; `healed`: faults were healed before the final
-/// logs were fetched.
+/// or why nothing could be judged (etcd serves no `/log`; Dynamo's is a replica dump).
+/// `nodes` are the cluster's node ids; `healed`: faults were healed before the final logs
+/// were fetched.
 pub fn pin_info(
     history: &History,
     logs: &BTreeMap<String, Value>,
     samples: &LogSamples,
     nodes: &[String],
     healed: bool,
-) -> Option<(History, Pinning)> {
+) -> Result<(History, Pinning), String> {
     if logs.is_empty() {
-        return None;
+        return Err("no node served a committed log".into());
     }
-    let logs = parse_logs(logs).ok()?;
-    Some(pin::pin(
+    let logs = parse_logs(logs).map_err(|e| format!("the logs are not slot logs ({e})"))?;
+    Ok(pin::pin(
         history,
         &Evidence {
             logs: &logs,
@@ -109,11 +109,15 @@ pub fn pin_info(
     ))
 }
 
-/// The results.json `pinning` value: off, or what was done.
-pub fn pinning_field(p: Option<&Pinning>) -> Value {
+/// Why pinning was not even tried: the user said so.
+pub const PIN_OFF: &str = "off (--no-pin-info)";
+
+/// The results.json `pinning` value: what was done, or why nothing was.
+pub fn pinning_field(p: Result<&Pinning, &str>) -> Value {
     match p {
-        None => json!({"enabled": false}),
-        Some(p) => {
+        Err(why) => json!({"enabled": false, "reason": why,
+                           "summary": format!("no info op resolved by the logs: {why}")}),
+        Ok(p) => {
             let mut v = json!(p);
             v["enabled"] = json!(true);
             v["summary"] = json!(p.summary());
@@ -123,9 +127,8 @@ pub fn pinning_field(p: Option<&Pinning>) -> Value {
 }
 
 /// The pinning a stored run directory allows: its final logs, its samples, its nodes from
-/// results.json, healed when the run finished and recorded no healing trouble. `None` when
-/// it has no slot logs.
-pub fn pin_run_dir(history: &History, dir: &std::path::Path) -> Option<(History, Pinning)> {
+/// results.json, healed when the run finished and recorded no healing trouble.
+pub fn pin_run_dir(history: &History, dir: &std::path::Path) -> Result<(History, Pinning), String> {
     let results: Value = std::fs::read_to_string(dir.join(super::store::RESULTS))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())

@@ -3,7 +3,7 @@
 //! id: the task continues as `process + concurrency`.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -54,6 +54,8 @@ pub struct Drive {
     pub seed: u64,
     pub concurrency: usize,
     pub stop: AtomicBool,
+    /// Ops started so far: numbers each request id, so ids are unique within the run.
+    pub started: AtomicU64,
 }
 
 /// One op, recorded from invoke to completion. Returns the process to use next.
@@ -63,10 +65,13 @@ async fn perform(
     process: u64,
     op: &OpRequest,
 ) -> Result<(u64, bool), HistoryError> {
-    let index = drive.recorder.invoke(process, op)?;
     let mut op = op.clone();
-    op.request_id = Some(format!("{}{process}:{index}", drive.client.key_prefix()));
+    // Recorded on the invoke too, so an op never completed (a control node killed
+    // mid-run) can still be found in the nodes' logs.
+    let n = drive.started.fetch_add(1, Ordering::Relaxed);
+    op.request_id = Some(format!("{}{process}:{n}", drive.client.key_prefix()));
     let op = &op;
+    drive.recorder.invoke(process, op)?;
     let (reply, node) = drive.client.invoke(picker, op).await;
     let node_id = drive.client.nodes()[node].id.as_str();
     let (kind, value, error) = match reply {

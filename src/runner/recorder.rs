@@ -57,7 +57,7 @@ impl Recorder {
 
     pub fn invoke(&self, process: u64, op: &OpRequest) -> Result<u64, HistoryError> {
         self.append(Event {
-            request_id: None,
+            request_id: op.request_id.clone(),
             index: 0,
             time: 0,
             process: Process::Client(process),

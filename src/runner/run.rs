@@ -182,6 +182,7 @@ pub async fn execute<T: Target>(
         seed: cfg.seed,
         concurrency: cfg.concurrency,
         stop: Default::default(),
+        started: Default::default(),
     });
     let progress = Arc::new(Progress::new(cfg.time_limit));
     let schedule = Arc::new(Mutex::new(Schedule {
@@ -353,10 +354,11 @@ pub async fn execute<T: Target>(
         .map_err(|e| RunError::Io(e.to_string()))?
         .0;
     let ids: Vec<String> = endpoints.iter().map(|e| e.id.clone()).collect();
-    let pinned = cfg
-        .pin_info
-        .then(|| checks::pin_info(&history, &logs, &samples, &ids, healed))
-        .flatten();
+    let pinned = if cfg.pin_info {
+        checks::pin_info(&history, &logs, &samples, &ids, healed)
+    } else {
+        Err(checks::PIN_OFF.into())
+    };
     let mut verdicts: Vec<Verdict> = checks::check_run(
         pinned.as_ref().map_or(&history, |(h, _)| h),
         &cfg.workload,
@@ -409,7 +411,7 @@ pub async fn execute<T: Target>(
     );
     x.insert(
         checks::PINNING.into(),
-        checks::pinning_field(pinned.as_ref().map(|(_, p)| p)),
+        checks::pinning_field(pinned.as_ref().map(|(_, p)| p).map_err(String::as_str)),
     );
     x.insert("teardown_errors".into(), json!(teardown_errors));
     x.extend(promise_fields);
