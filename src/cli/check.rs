@@ -1,5 +1,6 @@
 //! `faultline check FILE... [--model M] [--format F] [--json] [--time-limit S]
-//! [--memory-limit MB] [--all-keys] [--negative-balances] [--html OUT]`: checks recorded histories and exits 0 valid,
+//! [--memory-limit MB] [--all-keys] [--negative-balances] [--consistency-models M,..]
+//! [--linearizable-keys] [--sequential-keys] [--wfr-keys] [--html OUT]`: checks recorded histories and exits 0 valid,
 //! 1 anomalies found, 2 unknown, 254 unreadable input.
 
 use std::io::{IsTerminal, Write};
@@ -56,6 +57,19 @@ pub struct Args {
     /// bank: balances may go negative (no negative-value anomaly).
     #[arg(long)]
     pub negative_balances: bool,
+    /// Elle (list-append, rw-register): the consistency models expected to hold, comma
+    /// separated, in Elle's names (default strict-serializable).
+    #[arg(long, value_name = "MODELS", value_delimiter = ',')]
+    pub consistency_models: Vec<String>,
+    /// Elle rw-register: infer version order from the real-time order of txns on each key.
+    #[arg(long)]
+    pub linearizable_keys: bool,
+    /// Elle rw-register: infer version order from each process's successive txns on a key.
+    #[arg(long)]
+    pub sequential_keys: bool,
+    /// Elle rw-register: within a txn, a write of a key follows the txn's read of it.
+    #[arg(long)]
+    pub wfr_keys: bool,
     /// Also write each history as Jepsen EDN to this file (one file only).
     #[arg(long, value_name = "FILE")]
     pub export_edn: Option<PathBuf>,
@@ -91,8 +105,23 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
                 .map_or_else(default_memory_limit, |mb| mb.saturating_mul(1 << 20)),
         ),
     };
+    let consistency_models = args
+        .consistency_models
+        .iter()
+        .map(|m| {
+            m.trim()
+                .parse()
+                .map_err(|e| BadInput(format!("--consistency-models: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let mut overall = Validity::Valid;
     let settings = Settings {
+        elle: ElleFlags {
+            consistency_models,
+            linearizable_keys: args.linearizable_keys,
+            sequential_keys: args.sequential_keys,
+            wfr_keys: args.wfr_keys,
+        },
         budget: budget.clone(),
         all_keys: args.all_keys,
         threads: args.threads,
@@ -184,6 +213,17 @@ pub struct Settings {
     pub initial: Option<Value>,
     /// bank: balances may go negative.
     pub negative_balances: bool,
+    pub elle: ElleFlags,
+}
+
+/// The options elle-cli users pass, for the Elle models.
+#[derive(Clone, Default)]
+pub struct ElleFlags {
+    /// Empty: Elle's default, strict-serializable.
+    pub consistency_models: Vec<faultline::checker::elle::ConsistencyModel>,
+    pub linearizable_keys: bool,
+    pub sequential_keys: bool,
+    pub wfr_keys: bool,
 }
 
 /// The verdict `check` gives `history` under `model`: the Elle checker for the transaction
@@ -207,6 +247,13 @@ pub fn verdict_of<S: OpSource>(
                 faultline::checker::elle::ElleModel::RwRegister
             });
             opts.budget = settings.budget.clone();
+            let e = &settings.elle;
+            if !e.consistency_models.is_empty() {
+                opts.consistency_models = e.consistency_models.clone();
+            }
+            opts.linearizable_keys = e.linearizable_keys;
+            opts.sequential_keys = e.sequential_keys;
+            opts.wfr_keys = e.wfr_keys;
             faultline::checker::elle::check_txns(&txns, &opts)
         }
         "read-after-write" => faultline::checker::weak::read_after_write::check(&history()),

@@ -65,7 +65,7 @@ pub fn analyze(dir: &Path, time_limit: Duration, pin_info: bool) -> Result<Analy
     let results_path = dir.join(store::RESULTS);
     let probes = probe_options(&results_path);
     let pinned = if pin_info {
-        checks::pin_run_dir(&history, dir)
+        checks::pin_run_dir(&history, dir, &logs, &samples)
     } else {
         Err(checks::PIN_OFF.into())
     };

@@ -12,7 +12,7 @@ use crate::checker::set;
 use crate::checker::split_brain::{self, LogEntry, LogSamples};
 use crate::checker::weak;
 use crate::checker::{Budget, Validity, Verdict};
-use crate::history::History;
+use crate::history::{History, Outcome};
 use crate::workload::{CheckerName, WorkloadSpec};
 
 /// Runs every checker `spec` names, each within `time_limit`. `logs` holds each node's
@@ -97,6 +97,14 @@ pub fn pin_info(
     if logs.is_empty() {
         return Err("no node served a committed log".into());
     }
+    if !history
+        .operations
+        .iter()
+        .any(|o| o.outcome == Outcome::Info)
+    {
+        // Nothing to resolve: spare reading the logs.
+        return Ok((history.clone(), Pinning::default()));
+    }
     let logs = parse_logs(logs).map_err(|e| format!("the logs are not slot logs ({e})"))?;
     Ok(pin::pin(
         history,
@@ -126,14 +134,18 @@ pub fn pinning_field(p: Result<&Pinning, &str>) -> Value {
     }
 }
 
-/// The pinning a stored run directory allows: its final logs, its samples, its nodes from
-/// results.json, healed when the run finished and recorded no healing trouble.
-pub fn pin_run_dir(history: &History, dir: &std::path::Path) -> Result<(History, Pinning), String> {
+/// The pinning a stored run directory allows, given its final `logs` and `samples`: its
+/// nodes from results.json, healed when the run finished and recorded no healing trouble.
+pub fn pin_run_dir(
+    history: &History,
+    dir: &std::path::Path,
+    logs: &BTreeMap<String, Value>,
+    samples: &LogSamples,
+) -> Result<(History, Pinning), String> {
     let results: Value = std::fs::read_to_string(dir.join(super::store::RESULTS))
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or(Value::Null);
-    let logs = super::analyze::read_logs(dir);
     let nodes: Vec<String> = match results["nodes"].as_array() {
         Some(n) => n
             .iter()
@@ -147,8 +159,7 @@ pub fn pin_run_dir(history: &History, dir: &std::path::Path) -> Result<(History,
             e.iter()
                 .any(|e| e.as_str().is_some_and(|e| e.starts_with("heal")))
         });
-    let samples = super::log_sampler::read(dir);
-    pin_info(history, &logs, &samples, &nodes, healed)
+    pin_info(history, logs, samples, &nodes, healed)
 }
 
 /// Each node's final `/log` in the Dynamo shape (its `/replica/dump` answers: one object per
@@ -169,7 +180,8 @@ fn parse_dumps(
 fn parse_logs(logs: &BTreeMap<String, Value>) -> Result<BTreeMap<String, Vec<LogEntry>>, String> {
     logs.iter()
         .map(|(node, v)| {
-            serde_json::from_value::<Vec<LogEntry>>(v.clone())
+            // From the borrowed value: a run's logs are large, a clone of them is not free.
+            <Vec<LogEntry> as serde::Deserialize>::deserialize(v)
                 .map(|l| (node.clone(), l))
                 .map_err(|e| format!("nodes/{node}/log.json: {e}"))
         })

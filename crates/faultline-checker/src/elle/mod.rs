@@ -87,6 +87,9 @@ pub struct ElleOptions {
     pub sequential_keys: bool,
     /// rw-register: infer version order from real-time order of transactions on a key.
     pub linearizable_keys: bool,
+    /// rw-register: a txn's write of a key comes after the version it read of that key
+    /// (Elle's `wfr-keys?`; off by default, as in Elle).
+    pub wfr_keys: bool,
     /// Time allowed to search one SCC for cycles (Elle's default: 1 s).
     pub cycle_search_timeout: Duration,
     /// Overall limits; exceeding them gives `unknown` with what was found.
@@ -101,6 +104,7 @@ impl ElleOptions {
             anomalies: Vec::new(),
             sequential_keys: false,
             linearizable_keys: false,
+            wfr_keys: false,
             cycle_search_timeout: Duration::from_secs(1),
             budget: Budget::default(),
         }
@@ -229,6 +233,7 @@ pub fn check_txns(t: &Txns, o: &ElleOptions) -> Verdict {
             let sources = rw_register::Sources {
                 sequential_keys: o.sequential_keys,
                 linearizable_keys: o.linearizable_keys,
+                wfr_keys: o.wfr_keys,
             };
             let inf = rw_register::infer(t, sources, &mut found);
             (inf.vertex, inf.edges, Box::new(inf.explainer))

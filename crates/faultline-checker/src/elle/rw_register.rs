@@ -37,6 +37,8 @@ pub struct RwRegister {
 pub struct Sources {
     pub sequential_keys: bool,
     pub linearizable_keys: bool,
+    /// Within a txn, a write to a key follows the txn's read of it (Elle's `wfr-keys?`).
+    pub wfr_keys: bool,
 }
 
 fn touches_of(t: &Txns, i: usize, found: &mut Found) -> Vec<(u32, Touch)> {
@@ -191,6 +193,7 @@ pub fn infer(t: &Txns, sources: Sources, found: &mut Found) -> Inference<RwRegis
             if let Some(w) = tc.final_write {
                 versions[k as usize].insert(Some(w));
                 if let Some(r) = tc.ext_read
+                    && sources.wfr_keys
                     && r != Some(w)
                 {
                     *vgraph[k as usize].entry((r, Some(w))).or_default() |= WFR;
@@ -411,5 +414,56 @@ impl Explain for RwRegister {
                 _ => None,
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{ElleModel, ElleOptions, check};
+    use faultline_history::EventType;
+    use faultline_history::testkit::{history_of, push_client};
+    use serde_json::json;
+
+    /// Two committed txns, each reading x and then writing it: T1 reads 1 and writes 2,
+    /// T2 reads 2 and writes 1.
+    fn read_then_write_both_ways() -> faultline_history::History {
+        let mut events = Vec::new();
+        for (p, txn) in [
+            (0, json!([["r", "x", 1], ["w", "x", 2]])),
+            (1, json!([["r", "x", 2], ["w", "x", 1]])),
+        ] {
+            push_client(&mut events, p, EventType::Invoke, "txn", None, txn.clone());
+            push_client(&mut events, p, EventType::Ok, "txn", None, txn);
+        }
+        history_of(events)
+    }
+
+    fn types(o: &ElleOptions) -> Vec<String> {
+        let v = check(&read_then_write_both_ways(), o);
+        serde_json::from_value::<Vec<String>>(v.stats["anomaly_types"].clone()).unwrap()
+    }
+
+    #[test]
+    fn writes_follow_reads_orders_versions_only_when_asked() {
+        let mut o = ElleOptions::new(ElleModel::RwRegister);
+        let off = types(&o);
+        assert!(!off.iter().any(|t| t == "cyclic-versions"), "{off:?}");
+        // Without the assumption the wr edges alone close a cycle.
+        assert!(off.iter().any(|t| t == "G1c"), "{off:?}");
+        o.wfr_keys = true;
+        let on = types(&o);
+        assert!(on.iter().any(|t| t == "cyclic-versions"), "{on:?}");
+        let v = check(&read_then_write_both_ways(), &o);
+        let cyc = v
+            .anomalies
+            .iter()
+            .find(|a| a.kind == "cyclic-versions")
+            .unwrap();
+        assert_eq!(
+            cyc.data["sources"],
+            json!(["writes-follow-reads"]),
+            "{}",
+            cyc.data
+        );
     }
 }
