@@ -55,6 +55,7 @@ async fn measure(spec: &WorkloadSpec, concurrency: usize, dur: Duration) -> f64 
         seed: 1,
         concurrency,
         stop: AtomicBool::new(false),
+        started: Default::default(),
     });
     let handles = clients::spawn_generated(&drive);
     // let connections warm up, then count completions over `dur`

@@ -212,8 +212,11 @@ async fn a_run_leaves_the_conventional_store() {
         .collect();
     assert!(!writes.is_empty());
     for o in writes {
-        let rid = format!("{}:{}", o.process, o.call);
-        assert!(rids.contains(rid.as_str()), "{rid} not in the node's /log");
+        let rid = o
+            .request_id
+            .as_deref()
+            .expect("every client op has a request id");
+        assert!(rids.contains(rid), "{rid} not in the node's /log");
     }
     assert_eq!(
         results["leadership"],

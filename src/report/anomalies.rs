@@ -81,9 +81,9 @@ enum Witness {
 
 impl Witness {
     fn of(a: &Anomaly) -> Witness {
-        if let Some(w) = witness::lin_witness(&a.data) {
+        if let Some(w) = witness::lin_witness(a) {
             Witness::Linearizability(w)
-        } else if let Some(c) = witness::cycle(&a.data) {
+        } else if let Some(c) = witness::cycle(a) {
             Witness::Cycle(c)
         } else {
             Witness::Other
@@ -97,8 +97,7 @@ fn anomaly_events(ctx: &Context, a: &Anomaly, w: &Witness) -> Vec<u64> {
     match w {
         Witness::Linearizability(l) => ev.extend(&l.unplaceable),
         Witness::Cycle(c) => ev.extend(c.iter().filter_map(|s| {
-            cycle_drawing::op_of(&s.txn, ctx.history, &ctx.op_of_event)
-                .map(|o| ctx.history.operations[o].call)
+            cycle_drawing::op_of(s.op, ctx.history).map(|o| ctx.history.operations[o].call)
         })),
         Witness::Other => {}
     }
@@ -191,7 +190,7 @@ fn anomaly(ctx: &Context, a: &Anomaly, w: &Witness, id: &str, events: &[u64]) ->
     let rich = match w {
         Witness::Linearizability(l) => counterexample::render(l, ctx.history, &ctx.op_of_event)
             .map(|html| format!(r#"<div class="counterexample">{html}</div>"#)),
-        Witness::Cycle(c) => Some(cycle_drawing::render(c, ctx.history, &ctx.op_of_event)),
+        Witness::Cycle(c) => Some(cycle_drawing::render(c, ctx.history)),
         Witness::Other => None,
     };
     let drew = rich.is_some();

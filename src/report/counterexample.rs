@@ -196,8 +196,7 @@ pub fn render(
     let last_state = w
         .final_state
         .as_ref()
-        .or(prefix.last().and_then(|(_, _, s)| *s))
-        .or(w.initial_state.as_ref());
+        .or(prefix.last().and_then(|(_, _, s)| *s));
     let last_state = state_text(last_state);
     let mut out = String::new();
     let _ = write!(
@@ -220,19 +219,9 @@ pub fn render(
     out.push_str(r#"<table class="cx-steps"><thead><tr><th>step</th><th>process</th><th>op</th><th>invoked – returned (s)</th><th>model state after</th></tr></thead><tbody>"#);
     let from = prefix.len().saturating_sub(TABLE_STEPS);
     if from > 0 {
-        let initial = w
-            .initial_state
-            .as_ref()
-            .map(|s| {
-                format!(
-                    " from initial state <code>{}</code>",
-                    escape::html(&state_text(Some(s)))
-                )
-            })
-            .unwrap_or_default();
         let _ = write!(
             out,
-            r#"<tr><td colspan="5" class="muted">… {from} earlier step(s){initial}</td></tr>"#
+            r#"<tr><td colspan="5" class="muted">… {from} earlier step(s)</td></tr>"#
         );
     }
     let interval = |op: &Operation| match op.ret_time {

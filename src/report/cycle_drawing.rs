@@ -1,13 +1,12 @@
 //! A graph checker's cycle: transactions on a circle, an arrow per dependency edge labelled
 //! with its type (ww, wr, rw, process, realtime), and the steps explained in words.
 
-use std::collections::HashMap;
 use std::f64::consts::PI;
 use std::fmt::Write;
 
 use super::counterexample::op_text;
 use super::escape;
-use super::witness::{CycleStep, TxnRef};
+use super::witness::CycleStep;
 use crate::history::History;
 
 fn edge_color(edge: &str) -> &'static str {
@@ -22,15 +21,11 @@ fn edge_color(edge: &str) -> &'static str {
 }
 
 /// The op id a step's transaction refers to, if it is in the history.
-pub fn op_of(t: &TxnRef, history: &History, op_of_event: &HashMap<u64, usize>) -> Option<usize> {
-    match t {
-        TxnRef::Op(o) => (*o < history.operations.len()).then_some(*o),
-        TxnRef::Event(e) => op_of_event.get(e).copied(),
-        TxnRef::Name(_) => None,
-    }
+pub fn op_of(op: usize, history: &History) -> Option<usize> {
+    (op < history.operations.len()).then_some(op)
 }
 
-pub fn render(steps: &[CycleStep], history: &History, op_of_event: &HashMap<u64, usize>) -> String {
+pub fn render(steps: &[CycleStep], history: &History) -> String {
     let label = |i: usize| {
         steps[i]
             .name
@@ -74,7 +69,7 @@ pub fn render(steps: &[CycleStep], history: &History, op_of_event: &HashMap<u64,
     }
     for (i, s) in steps.iter().enumerate() {
         let (x, y) = pos[i];
-        let title = op_of(&s.txn, history, op_of_event)
+        let title = op_of(s.op, history)
             .map(|o| {
                 let op = &history.operations[o];
                 format!("process {} · {}", op.process, op_text(op))
@@ -93,7 +88,7 @@ pub fn render(steps: &[CycleStep], history: &History, op_of_event: &HashMap<u64,
     out.push_str(&svg);
     out.push_str(r#"<ol class="cycle-steps">"#);
     for (i, s) in steps.iter().enumerate() {
-        let txn = op_of(&s.txn, history, op_of_event)
+        let txn = op_of(s.op, history)
             .map(|o| {
                 let op = &history.operations[o];
                 format!(" (process {}, {})", op.process, op_text(op))

@@ -6,9 +6,8 @@
 
 use std::collections::BTreeSet;
 
-use serde_json::Value;
-
-use crate::checker::{Validity, Verdict};
+use crate::checker::witness::Witness;
+use crate::checker::{Anomaly, Validity, Verdict};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Fingerprint {
@@ -29,14 +28,12 @@ fn rank(sig: &str) -> u8 {
     }
 }
 
-/// The shape of one anomaly's witness.
-fn shape(data: &Value) -> Option<String> {
-    let fs: BTreeSet<&str> = data
-        .get("unplaceable")?
-        .as_array()?
-        .iter()
-        .filter_map(|op| op.get("f").and_then(Value::as_str))
-        .collect();
+/// The shape of one anomaly's witness: the functions of the ops that cannot be placed.
+fn shape(a: &Anomaly) -> Option<String> {
+    let Some(Witness::Linearizability(l)) = Witness::of(a) else {
+        return None;
+    };
+    let fs: BTreeSet<&str> = l.unplaceable.iter().map(|op| op.f.as_str()).collect();
     (!fs.is_empty()).then(|| fs.into_iter().collect::<Vec<_>>().join("+"))
 }
 
@@ -50,7 +47,7 @@ impl Fingerprint {
             }
             for a in &v.anomalies {
                 let mut s = format!("{}:{}", v.checker, a.kind);
-                if let Some(sh) = shape(&a.data) {
+                if let Some(sh) = shape(a) {
                     s.push(':');
                     s.push_str(&sh);
                 }
@@ -135,7 +132,7 @@ impl Match {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::checker::Anomaly;
+    use serde_json::Value;
     use serde_json::json;
 
     fn verdict(checker: &str, valid: Validity, anomalies: Vec<Anomaly>) -> Verdict {
@@ -164,7 +161,8 @@ mod tests {
             anomaly(
                 "nonlinearizable",
                 key,
-                json!({"unplaceable": [{"f": "read", "value": v}]}),
+                json!({"witness": "linearizability", "model": "cas-register", "prefix": [],
+                       "state": null, "unplaceable": [{"process": 0, "f": "read", "value": v, "call": 1}]}),
             )
         };
         let a = Fingerprint::of(&[

@@ -439,7 +439,7 @@ fn planted_verdicts(
                         prev_state_of[s]
                     ),
                     events: vec![call_event_of_op[s], ret_event_of_op[s]],
-                    data: json!({"model": "cas-register", "key": "r", "prefix": prefix, "state": prev_state_of[s].clone(), "unplaceable": [{"process": ops[s].process, "f": "read", "call": call_event_of_op[s]}]}),
+                    data: json!({"witness": "linearizability", "model": "cas-register", "key": "r", "prefix": prefix, "state": prev_state_of[s].clone(), "unplaceable": [{"process": ops[s].process, "f": "read", "call": call_event_of_op[s]}]}),
                 }],
                 explanation:
                     "Key r is not linearizable: a read returned a value already overwritten.".into(),

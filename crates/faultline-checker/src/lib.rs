@@ -17,3 +17,4 @@ pub mod shrink;
 pub mod split_brain;
 pub mod unique_ids;
 pub mod weak;
+pub mod witness;

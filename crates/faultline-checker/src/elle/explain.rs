@@ -1,6 +1,8 @@
 //! A cycle in words: one sentence per step, then why the whole cannot be serialized.
 
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use crate::witness::{Cycle as WitnessCycle, CycleStep, Witness};
 
 use super::cycles::Cycle;
 use super::graph::rel;
@@ -17,14 +19,14 @@ pub fn cycle(t: &Txns, ex: &dyn Explain, c: &Cycle) -> (String, Value, Vec<u64>)
         if key.is_none() {
             key = k.clone();
         }
-        steps.push(json!({
-            "from": txn_name(t, a),
-            "to": txn_name(t, b),
-            "type": rel::name(r),
-            "key": k,
-            "text": text,
-        }));
-        sentences.push(text);
+        sentences.push(text.clone());
+        steps.push(CycleStep {
+            from: txn_name(t, a),
+            to: txn_name(t, b),
+            rel: rel::name(r).into(),
+            key: k,
+            text,
+        });
     }
     let names: Vec<String> = c.steps.iter().map(|s| txn_name(t, s.0)).collect();
     let first = names.first().cloned().unwrap_or_default();
@@ -44,13 +46,18 @@ pub fn cycle(t: &Txns, ex: &dyn Explain, c: &Cycle) -> (String, Value, Vec<u64>)
             events.push(x.ret);
         }
     }
-    let data = json!({
-        "type": c.kind,
-        "key": key,
-        "cycle": names,
-        "ops": c.steps.iter().map(|s| t.txns[s.0 as usize].op).collect::<Vec<_>>(),
-        "steps": steps,
-    });
+    let data = Witness::Cycle(WitnessCycle {
+        kind: c.kind.clone(),
+        key,
+        cycle: names,
+        ops: c
+            .steps
+            .iter()
+            .map(|s| t.txns[s.0 as usize].op as usize)
+            .collect(),
+        steps,
+    })
+    .to_data();
     (description, data, events)
 }
 

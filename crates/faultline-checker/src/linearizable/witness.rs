@@ -4,24 +4,29 @@
 
 use std::collections::HashSet;
 
-use serde_json::{Value, json};
-
 use crate::Anomaly;
+use crate::witness::{Linearizability, PrefixStep, Witness, WitnessOp};
 use faultline_history::{Operation, Outcome};
 
 use super::model::{Machine, Model, describe};
 use super::search::Deepest;
 
-fn op_json(op: &Operation) -> Value {
-    json!({
-        "process": op.process,
-        "f": op.f,
-        "invoke_value": op.invoke_value,
-        "value": op.value,
-        "outcome": match op.outcome { Outcome::Ok => "ok", Outcome::Fail => "fail", Outcome::Info => "info" },
-        "call": op.call,
-        "ret": op.ret,
-    })
+fn op_ref(op: &Operation) -> WitnessOp {
+    WitnessOp {
+        process: op.process,
+        f: op.f.clone(),
+        invoke_value: op.invoke_value.clone(),
+        value: op.value.clone(),
+        outcome: match op.outcome {
+            Outcome::Ok => "ok",
+            Outcome::Fail => "fail",
+            Outcome::Info => "info",
+        }
+        .into(),
+        call: op.call,
+        ret: op.ret,
+        placed: None,
+    }
 }
 
 /// "write 3 (process 5, events 12–15)"
@@ -138,20 +143,36 @@ pub fn anomaly<M: Machine>(
             words
         }
     };
-    let data = json!({
-        "model": model.name(),
-        "key": key,
-        "ops": ops.len(),
-        "prefix": deep.prefix.iter().map(|&(o, s)| json!({"op": op_json(ops[o]), "state": m.state_json(s)})).collect::<Vec<_>>(),
-        "state": state,
-        "unplaceable": deep.blocked.map(|b| vec![op_json(ops[b])]).unwrap_or_default(),
-        "candidates": deep.candidates.iter().map(|&c| op_json(ops[c])).collect::<Vec<_>>(),
-        "producers": deep.blocked.map(|b| m.producers(b)).unwrap_or_default().iter().map(|&p| {
-            let mut j = op_json(ops[p]);
-            j["placed"] = Value::Bool(placed.contains(&p));
-            j
-        }).collect::<Vec<_>>(),
-    });
+    let data = Witness::Linearizability(Linearizability {
+        model: model.name().into(),
+        key: key.map(str::to_string),
+        ops: ops.len(),
+        prefix: deep
+            .prefix
+            .iter()
+            .map(|&(o, s)| PrefixStep {
+                op: op_ref(ops[o]),
+                state: m.state_json(s),
+            })
+            .collect(),
+        state,
+        unplaceable: deep
+            .blocked
+            .map(|b| vec![op_ref(ops[b])])
+            .unwrap_or_default(),
+        candidates: deep.candidates.iter().map(|&c| op_ref(ops[c])).collect(),
+        producers: deep
+            .blocked
+            .map(|b| m.producers(b))
+            .unwrap_or_default()
+            .iter()
+            .map(|&p| WitnessOp {
+                placed: Some(placed.contains(&p)),
+                ..op_ref(ops[p])
+            })
+            .collect(),
+    })
+    .to_data();
     Anomaly {
         kind: "nonlinearizable".into(),
         key: key.map(str::to_string),
