@@ -12,7 +12,7 @@ use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 
-use faultline::checker::linearizable::{self, Model};
+use faultline::checker::linearizable;
 use faultline::checker::{Budget, Validity, Verdict};
 use faultline::history::compact::{self, LoadError, LoadLimits, OpSource};
 use faultline::history::{Format, History, edn_export};
@@ -25,11 +25,8 @@ pub struct Args {
     /// History files (native JSONL, Jepsen EDN / JSON / log lines, Porcupine kv).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// auto, register, cas-register, kv, append-kv, multi-register, mutex, set, queue
-    /// (list-append and rw-register go to the Elle checker; read-after-write,
-    /// monotonic-reads, sibling-lost-writes and staleness to the weak-consistency checkers;
-    /// counter, unique-ids, bank and long-fork to Jepsen's workload checkers).
-    #[arg(long, default_value = "auto")]
+    /// auto (the model the ops imply), or a checker's name (--help lists them)
+    #[arg(long, default_value = "auto", long_help = model_help())]
     pub model: String,
     /// auto, jsonl, edn, json, jepsen-log, porcupine-kv.
     #[arg(long, default_value = "auto")]
@@ -122,6 +119,7 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
             sequential_keys: args.sequential_keys,
             wfr_keys: args.wfr_keys,
         },
+        progress: None,
         budget: budget.clone(),
         all_keys: args.all_keys,
         threads: args.threads,
@@ -204,91 +202,32 @@ fn print_verdict(args: &Args, file: &Path, model: &str, verdict: &Verdict) -> an
     Ok(())
 }
 
-/// How `check` checks one history, whatever the model.
-#[derive(Clone, Default)]
-pub struct Settings {
-    pub budget: Budget,
-    pub all_keys: bool,
-    pub threads: usize,
-    pub initial: Option<Value>,
-    /// bank: balances may go negative.
-    pub negative_balances: bool,
-    pub elle: ElleFlags,
+pub use faultline::checker::registry::{ElleFlags, Settings};
+
+/// `--model`'s long help: every checker in the registry.
+fn model_help() -> String {
+    let mut s = String::from("auto: the model the ops' functions imply; or one of:\n");
+    for e in faultline::checker::registry::entries() {
+        s.push_str(&format!("  {}: {}\n", e.name, e.about));
+    }
+    s
 }
 
-/// The options elle-cli users pass, for the Elle models.
-#[derive(Clone, Default)]
-pub struct ElleFlags {
-    /// Empty: Elle's default, strict-serializable.
-    pub consistency_models: Vec<faultline::checker::elle::ConsistencyModel>,
-    pub linearizable_keys: bool,
-    pub sequential_keys: bool,
-    pub wfr_keys: bool,
-}
-
-/// The verdict `check` gives `history` under `model`: the Elle checker for the transaction
-/// models, the weak-consistency and Jepsen workload checkers by name, the linearizability
-/// search for the others. An op the model cannot interpret is bad input.
+/// The verdict `check` gives `history` under `model`: the registry's checker of that name
+/// (the linearizability search, Elle, the weak-consistency and Jepsen workload checkers).
+/// An op the checker cannot interpret is bad input.
 pub fn verdict_of<S: OpSource>(
     source: &S,
     model: &str,
     settings: &Settings,
     progress: Option<linearizable::Progress>,
 ) -> Result<Verdict, BadInput> {
-    // Only the search reads ops one key at a time; the other checkers read the whole history.
-    let history = || source.whole();
-    Ok(match model {
-        "list-append" | "rw-register" => {
-            let txns = faultline::checker::elle::Txns::from_history(&history())
-                .map_err(|e| BadInput(e.to_string()))?;
-            let mut opts = faultline::checker::elle::ElleOptions::new(if model == "list-append" {
-                faultline::checker::elle::ElleModel::ListAppend
-            } else {
-                faultline::checker::elle::ElleModel::RwRegister
-            });
-            opts.budget = settings.budget.clone();
-            let e = &settings.elle;
-            if !e.consistency_models.is_empty() {
-                opts.consistency_models = e.consistency_models.clone();
-            }
-            opts.linearizable_keys = e.linearizable_keys;
-            opts.sequential_keys = e.sequential_keys;
-            opts.wfr_keys = e.wfr_keys;
-            faultline::checker::elle::check_txns(&txns, &opts)
-        }
-        "read-after-write" => faultline::checker::weak::read_after_write::check(&history()),
-        "monotonic-reads" => faultline::checker::weak::monotonic_reads::check(&history()),
-        "sibling-lost-writes" => faultline::checker::weak::siblings::check(&history()),
-        "staleness" => faultline::checker::weak::staleness::check(&history()),
-        "counter" => faultline::checker::counter::check(&history()).map_err(bad_op)?,
-        "unique-ids" => faultline::checker::unique_ids::check(&history()).map_err(bad_op)?,
-        "long-fork" => faultline::checker::long_fork::check(&history()).map_err(bad_op)?,
-        "bank" => {
-            let mut opts = match &settings.initial {
-                None => faultline::checker::bank::BankOptions::default(),
-                Some(v) => faultline::checker::bank::BankOptions::from_initial(v)
-                    .map_err(|e| BadInput(format!("--initial: {e}")))?,
-            };
-            opts.negative_balances = settings.negative_balances;
-            faultline::checker::bank::check(&history(), &opts).map_err(bad_op)?
-        }
-        m => {
-            let model: Model = m.parse().map_err(BadInput)?;
-            let opts = linearizable::Options {
-                budget: settings.budget.clone(),
-                all_keys: settings.all_keys,
-                threads: settings.threads,
-                initial: settings.initial.clone(),
-                progress,
-                ..linearizable::Options::new(model)
-            };
-            linearizable::check_with(source, &opts)
-        }
-    })
-}
-
-fn bad_op(e: faultline::checker::BadOp) -> BadInput {
-    BadInput(e.to_string())
+    let settings = Settings {
+        progress,
+        ..settings.clone()
+    };
+    faultline::checker::registry::check(source, model, &settings)
+        .map_err(|e| BadInput(e.to_string()))
 }
 
 /// A bar on stderr that only appears once a check has run for a second, and only on a

@@ -160,9 +160,13 @@ pub fn render_html(input: &ReportInput) -> String {
         } else {
             ""
         };
+        // What the checker decides, from the registry, as the name's tooltip.
+        let about = crate::checker::registry::about(&v.checker)
+            .map(|a| format!(r#" title="{}""#, escape::html(a)))
+            .unwrap_or_default();
         let _ = write!(
             out,
-            r##"<tr><td><a href="#verdict-{i}">{}</a></td><td><span class="badge b-{w}">{w}</span>{label}</td><td>{}</td><td>{}</td></tr>"##,
+            r##"<tr><td><a href="#verdict-{i}"{about}>{}</a></td><td><span class="badge b-{w}">{w}</span>{label}</td><td>{}</td><td>{}</td></tr>"##,
             escape::html(&v.checker),
             v.anomalies.len(),
             escape::html(&escape::truncate(&v.explanation, 300))

@@ -38,6 +38,7 @@ pub mod elle;
 pub mod fencing;
 pub mod long_fork;
 pub mod pin;
+pub mod registry;
 pub mod set;
 pub mod shrink;
 pub mod split_brain;

@@ -115,6 +115,11 @@ impl Machine for Set {
     fn state_json(&self, state: u64) -> Value {
         self.states.list_json(state, &self.values)
     }
+
+    /// A set's states grow with the adds: the search charges them to the memory budget.
+    fn state_bytes(&self) -> u64 {
+        self.states.bytes()
+    }
 }
 
 #[cfg(test)]
@@ -134,8 +139,10 @@ mod tests {
         let mut s = Set::new(&refs).unwrap();
         let s0 = s.init();
         assert_eq!(s.step(s0, 2), None);
+        let before = s.state_bytes();
         let sa = s.step(s0, 0).unwrap();
         let s2 = s.step(sa, 1).unwrap();
+        assert!(s.state_bytes() > before, "new states are charged");
         assert_eq!(s.step(s2, 2), Some(s2));
         let s1 = s.step(s0, 1).unwrap();
         assert!(s.reachable(s1, 2, &[0]));
