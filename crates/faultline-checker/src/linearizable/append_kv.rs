@@ -23,7 +23,7 @@ const NO_PREFIXES: u32 = u32::MAX;
 const P: u64 = (1 << 61) - 1;
 const BASE: u64 = 0x1F3D_5B79_A2C4_E681 % P;
 
-fn mulmod(a: u64, b: u64) -> u64 {
+const fn mulmod(a: u64, b: u64) -> u64 {
     let x = (a as u128) * (b as u128);
     let lo = (x as u64) & P;
     let hi = (x >> 61) as u64;
@@ -31,16 +31,42 @@ fn mulmod(a: u64, b: u64) -> u64 {
     if s >= P { s - P } else { s }
 }
 
-fn addmod(a: u64, b: u64) -> u64 {
+const fn addmod(a: u64, b: u64) -> u64 {
     let s = a + b;
     if s >= P { s - P } else { s }
 }
 
-/// (hash, BASE^len) of a text.
+const B2: u64 = mulmod(BASE, BASE);
+const B3: u64 = mulmod(B2, BASE);
+const B4: u64 = mulmod(B3, BASE);
+
+/// (hash, BASE^len) of a text: the hash is Σ (byte + 1)·BASE^(len-1-i), the recurrence
+/// `h·BASE + byte + 1` taken four bytes a step, so the serial chain of multiplications
+/// is a quarter as long; BASE^len by squaring.
 fn hash_text(t: &str) -> (u64, u64) {
-    t.bytes().fold((0, 1), |(h, pw), b| {
-        (addmod(mulmod(h, BASE), b as u64 + 1), mulmod(pw, BASE))
-    })
+    let bytes = t.as_bytes();
+    let mut chunks = bytes.chunks_exact(4);
+    let mut h = 0;
+    for c in &mut chunks {
+        let d = |i: usize| c[i] as u64 + 1;
+        let four = addmod(
+            addmod(mulmod(d(0), B3), mulmod(d(1), B2)),
+            addmod(mulmod(d(2), BASE), d(3)),
+        );
+        h = addmod(mulmod(h, B4), four);
+    }
+    for &b in chunks.remainder() {
+        h = addmod(mulmod(h, BASE), b as u64 + 1);
+    }
+    let (mut pw, mut sq, mut n) = (1, BASE, bytes.len());
+    while n > 0 {
+        if n & 1 == 1 {
+            pw = mulmod(pw, sq);
+        }
+        sq = mulmod(sq, sq);
+        n >>= 1;
+    }
+    (h, pw)
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -401,5 +427,20 @@ mod tests {
         assert!(!m.reachable(sc, 2, &[0]), "\"c\" is no prefix of \"abc\"");
         assert!(m.reachable(sc, 2, &[3]), "a put may intervene");
         assert_eq!(m.producers(2), vec![0, 1, 3, 5, 6]);
+    }
+
+    #[test]
+    fn hash_text_is_the_byte_recurrence() {
+        let slow = |t: &str| {
+            t.bytes().fold((0, 1), |(h, pw), b| {
+                (addmod(mulmod(h, BASE), b as u64 + 1), mulmod(pw, BASE))
+            })
+        };
+        let mut t = String::new();
+        for i in 0..40u8 {
+            assert_eq!(hash_text(&t), slow(&t), "{t:?}");
+            t.push((b'a' + i % 26) as char);
+        }
+        assert_eq!(hash_text("ü x 3 ÿ"), slow("ü x 3 ÿ"));
     }
 }
