@@ -173,10 +173,12 @@ impl Reader {
         let mut buf = std::mem::take(&mut self.carry);
         loop {
             let have = buf.len();
-            buf.resize(have + BLOCK, 0);
-            let n = read_full(&mut self.file, &mut buf[have..])
+            // Read into spare capacity: no 4 MiB of zeroes written first.
+            buf.reserve(BLOCK);
+            let n = (&mut self.file)
+                .take(BLOCK as u64)
+                .read_to_end(&mut buf)
                 .map_err(|e| HistoryError::io(path, e))?;
-            buf.truncate(have + n);
             if n == 0 {
                 self.done = true;
                 break;
@@ -193,17 +195,6 @@ impl Reader {
         self.seq += 1;
         Ok(Some((self.seq - 1, buf)))
     }
-}
-
-fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 fn parse_block(seq: usize, buf: &[u8], mode: Mode, path: &Path) -> Block {
