@@ -1,6 +1,6 @@
 //! A compact history for checking large recordings: fixed-size operations (96 bytes)
-//! whose names, keys and string values are interned, loaded by a streaming, parallel
-//! reader (`load`). Only the named-process events (faults, probes) are kept whole.
+//! whose names and keys are interned and whose string values are spans of one text,
+//! loaded by a streaming, parallel reader (`load`). Only the named-process events (faults, probes) are kept whole.
 //!
 //! A checker reads operations through [`OpSource`], which both [`History`] and
 //! [`CompactHistory`] implement; a compact op becomes an [`Operation`] only while its key
