@@ -214,20 +214,37 @@ impl CompactHistory {
             }
             (v, out) => *out = self.value(v),
         };
-        out.id = i;
-        out.process = o.process;
-        out.f.clear();
-        out.f.push_str(self.strings.get(o.f));
-        name(&mut out.key, o.key);
-        value(&mut out.invoke_value, o.invoke_value);
-        value(&mut out.value, o.value);
-        out.outcome = o.outcome;
-        out.call = o.call;
-        out.ret = (o.ret != NO_RET).then_some(o.ret);
-        out.call_time = o.call_time;
-        out.ret_time = (o.ret != NO_RET).then_some(o.ret_time);
-        name(&mut out.node, o.node);
-        name(&mut out.error, o.error);
+        // Every field named, so a field added to `Operation` fails to compile here
+        // instead of keeping a stale value from the slot's previous op.
+        let Operation {
+            id,
+            process,
+            f,
+            key,
+            invoke_value,
+            value: result,
+            outcome,
+            call,
+            ret,
+            call_time,
+            ret_time,
+            node,
+            error,
+        } = out;
+        *id = i;
+        *process = o.process;
+        f.clear();
+        f.push_str(self.strings.get(o.f));
+        name(key, o.key);
+        value(invoke_value, o.invoke_value);
+        value(result, o.value);
+        *outcome = o.outcome;
+        *call = o.call;
+        *ret = (o.ret != NO_RET).then_some(o.ret);
+        *call_time = o.call_time;
+        *ret_time = (o.ret != NO_RET).then_some(o.ret_time);
+        name(node, o.node);
+        name(error, o.error);
     }
 
     /// Intern a value.
@@ -409,22 +426,10 @@ impl OpSource for CompactHistory {
         Cow::Owned(self.to_history())
     }
     fn ops_of<'a>(&'a self, ids: &[usize], pool: &'a mut Vec<Operation>) -> Vec<&'a Operation> {
+        // New slots start as whole ops; old ones are overwritten in place below.
         if pool.len() < ids.len() {
-            pool.resize_with(ids.len(), || Operation {
-                id: 0,
-                process: 0,
-                f: String::new(),
-                key: None,
-                invoke_value: Value::Null,
-                value: Value::Null,
-                outcome: Outcome::Info,
-                call: 0,
-                ret: None,
-                call_time: 0,
-                ret_time: None,
-                node: None,
-                error: None,
-            });
+            let have = pool.len();
+            pool.extend(ids[have..].iter().map(|&i| self.operation(i)));
         }
         // A key's ops lie scattered over the whole history. Touching them (and their
         // texts) first, in loops of independent loads, lets the cache misses overlap
