@@ -130,16 +130,16 @@ pub fn check_with<S: OpSource + ?Sized>(history: &S, opts: &Options) -> Verdict 
     let done = AtomicUsize::new(0);
     let worker = || {
         let mut out = Vec::new();
+        let mut pool = Vec::new();
         loop {
             let i = cursor.fetch_add(1, Ordering::Relaxed);
-            let Some((key, ops)) = groups.get(i) else {
+            let Some((key, ids)) = groups.get(i) else {
                 break;
             };
             // A compact history's ops become whole only while their key is checked.
-            let owned: Vec<_> = ops.iter().map(|&i| history.op(i)).collect();
-            let ops: Vec<&Operation> = owned
-                .iter()
-                .map(|o| o.as_ref())
+            let ops: Vec<&Operation> = history
+                .ops_of(ids, &mut pool)
+                .into_iter()
                 .filter(|o| !opts.model.ignores(o))
                 .collect();
             let r = check_key(opts, key.as_deref(), &ops, &limits);

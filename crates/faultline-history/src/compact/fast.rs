@@ -15,12 +15,13 @@ use crate::event::{EventType, Process};
 use crate::jepsen_op;
 use crate::jsonl;
 
-/// A value as a worker read it; strings are block-local symbols.
+/// A value as a worker read it; a string is a span (start, length) of the block's
+/// value text.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LVal {
     Null,
     Int(i64),
-    Str(u32),
+    Str(u32, u32),
     Json(Value),
 }
 
@@ -40,11 +41,14 @@ pub struct Line {
     pub error: u32,
 }
 
-/// A block's symbol table: strings borrowed from the block where possible.
+/// A block's symbol table (names: functions, keys, nodes, errors), strings borrowed from
+/// the block where possible, and its string values end to end. Values are nearly all
+/// distinct in a large history, so they are copied, not hashed.
 #[derive(Default)]
 pub struct Syms<'a> {
     ids: FxMap<Cow<'a, str>, u32>,
     pub list: Vec<Cow<'a, str>>,
+    pub vals: String,
 }
 
 impl<'a> Syms<'a> {
@@ -66,9 +70,26 @@ impl<'a> Syms<'a> {
         match v {
             Value::Null => LVal::Null,
             Value::Number(n) if n.is_i64() => LVal::Int(n.as_i64().expect("is_i64")),
-            Value::String(s) => LVal::Str(self.intern(Cow::Owned(s))),
+            Value::String(s) => self.text(&s),
             other => LVal::Json(other),
         }
+    }
+
+    /// A string value, copied to the block's value text.
+    pub fn text(&mut self, s: &str) -> LVal {
+        let start = self.vals.len();
+        match (u32::try_from(start), u32::try_from(s.len())) {
+            (Ok(at), Ok(n)) => {
+                self.vals.push_str(s);
+                LVal::Str(at, n)
+            }
+            _ => LVal::Json(Value::String(s.to_string())),
+        }
+    }
+
+    /// The text of a string value.
+    pub fn text_of(&self, at: u32, n: u32) -> &str {
+        &self.vals[at as usize..(at + n) as usize]
     }
 }
 
@@ -377,7 +398,7 @@ fn json_fast<'a>(b: &'a [u8], t: &'a str, syms: &mut Syms<'a>) -> Option<Line> {
                     b'"' => {
                         c.i += 1;
                         match c.plain_str() {
-                            Some(s) => LVal::Str(syms.intern(Cow::Borrowed(s))),
+                            Some(s) => syms.text(s),
                             None => return None,
                         }
                     }
@@ -494,11 +515,11 @@ fn edn_scalar<'a>(c: &mut Cur<'a>, syms: &mut Syms<'a>) -> Option<LVal> {
     Some(match c.peek()? {
         b'"' => {
             c.i += 1;
-            LVal::Str(syms.intern(Cow::Borrowed(c.plain_str()?)))
+            syms.text(c.plain_str()?)
         }
         b':' => {
             c.i += 1;
-            LVal::Str(syms.intern(Cow::Borrowed(c.name()?)))
+            syms.text(c.name()?)
         }
         b'n' if c.b[c.i..].starts_with(b"nil") => {
             c.i += 3;
@@ -513,6 +534,7 @@ fn edn_value<'a>(c: &mut Cur<'a>, syms: &mut Syms<'a>) -> Option<LVal> {
         return edn_scalar(c, syms);
     }
     let mut items = Vec::new();
+    let mark = syms.vals.len();
     loop {
         c.ws();
         if c.eat(b']').is_some() {
@@ -521,7 +543,12 @@ fn edn_value<'a>(c: &mut Cur<'a>, syms: &mut Syms<'a>) -> Option<LVal> {
         let item = match edn_scalar(c, syms)? {
             LVal::Null => Value::Null,
             LVal::Int(i) => Value::from(i),
-            LVal::Str(s) => Value::String(syms.list[s as usize].to_string()),
+            LVal::Str(at, n) => {
+                let s = Value::String(syms.text_of(at, n).to_string());
+                // The array holds its own strings: no span of the value text.
+                syms.vals.truncate(mark);
+                s
+            }
             LVal::Json(v) => v,
         };
         items.push(item);
@@ -548,7 +575,7 @@ mod tests {
         let show = |l: &Line, s: &Syms| {
             let name = |id: u32| (id != NONE).then(|| s.list[id as usize].to_string());
             let v = match &l.value {
-                LVal::Str(x) => Value::String(s.list[*x as usize].to_string()),
+                LVal::Str(at, n) => Value::String(s.text_of(*at, *n).to_string()),
                 LVal::Int(i) => Value::from(*i),
                 LVal::Null => Value::Null,
                 LVal::Json(v) => v.clone(),

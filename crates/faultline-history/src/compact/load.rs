@@ -150,6 +150,8 @@ struct Block {
     seq: usize,
     lines: Vec<Line>,
     syms: Vec<String>,
+    /// The block's string values, end to end (`LVal::Str` spans).
+    vals: String,
     line_count: usize,
     bytes: usize,
     error: Option<HistoryError>,
@@ -171,10 +173,12 @@ impl Reader {
         let mut buf = std::mem::take(&mut self.carry);
         loop {
             let have = buf.len();
-            buf.resize(have + BLOCK, 0);
-            let n = read_full(&mut self.file, &mut buf[have..])
+            // Read into spare capacity: no 4 MiB of zeroes written first.
+            buf.reserve(BLOCK);
+            let n = (&mut self.file)
+                .take(BLOCK as u64)
+                .read_to_end(&mut buf)
                 .map_err(|e| HistoryError::io(path, e))?;
-            buf.truncate(have + n);
             if n == 0 {
                 self.done = true;
                 break;
@@ -193,43 +197,41 @@ impl Reader {
     }
 }
 
-fn read_full(f: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
-}
-
 fn parse_block(seq: usize, buf: &[u8], mode: Mode, path: &Path) -> Block {
     let mut block = Block {
         seq,
         lines: Vec::with_capacity(buf.len() / 64),
         syms: Vec::new(),
+        vals: String::new(),
         line_count: 0,
         bytes: buf.len(),
         error: None,
     };
     let mut syms = Syms::default();
-    for (i, raw) in buf.split(|&b| b == b'\n').enumerate() {
-        if i > 0 || !raw.is_empty() {
-            block.line_count = i + 1;
-        }
-        let line = (i + 1) as u32;
-        let text = match std::str::from_utf8(raw) {
-            Ok(t) => t,
-            Err(_) => {
-                block.error = Some(HistoryError::malformed(
-                    path,
-                    line as usize,
-                    "encoding",
-                    "the file is not UTF-8 text",
-                ));
-                break;
-            }
+    // One UTF-8 check for the whole block ('\n' never splits a character); a block
+    // that fails is checked line by line to name the line.
+    let whole = std::str::from_utf8(buf).ok();
+    let (mut start, mut i) = (0usize, 0usize);
+    while start < buf.len() {
+        let end = memchr::memchr(b'\n', &buf[start..]).map_or(buf.len(), |k| start + k);
+        let (from, raw) = (start, &buf[start..end]);
+        start = end + 1;
+        i += 1;
+        let line = i as u32;
+        let text = match whole {
+            Some(w) => &w[from..end],
+            None => match std::str::from_utf8(raw) {
+                Ok(t) => t,
+                Err(_) => {
+                    block.error = Some(HistoryError::malformed(
+                        path,
+                        line as usize,
+                        "encoding",
+                        "the file is not UTF-8 text",
+                    ));
+                    break;
+                }
+            },
         };
         let text = text.trim_end_matches('\r');
         if text.trim().is_empty() || mode == Mode::Edn && text.trim_start().starts_with(';') {
@@ -243,10 +245,10 @@ fn parse_block(seq: usize, buf: &[u8], mode: Mode, path: &Path) -> Block {
             }
         }
     }
-    // A buffer ending in '\n' splits into a last empty piece that is not a line.
-    if buf.last() == Some(&b'\n') {
-        block.line_count = buf.iter().filter(|&&b| b == b'\n').count();
-    }
+    // Lines spanned: a last line without its '\n' counts too.
+    block.line_count = memchr::memchr_iter(b'\n', buf).count()
+        + usize::from(buf.last().is_some_and(|&b| b != b'\n'));
+    block.vals = std::mem::take(&mut syms.vals);
     block.syms = syms.list.into_iter().map(Cow::into_owned).collect();
     block
 }
@@ -335,12 +337,12 @@ struct Assembler<'p> {
     line_base: usize,
     last_time: u64,
     time_seen: bool,
-    in_flight: FxMap<u64, u32>,
-    retired: FxMap<u64, usize>,
+    in_flight: PidMap<u32>,
+    retired: PidMap<usize>,
     // Jepsen leniency
-    current: FxMap<u64, u64>,
-    lenient_in_flight: FxMap<u64, ()>,
-    lenient_retired: FxMap<u64, ()>,
+    current: PidMap<u64>,
+    lenient_in_flight: PidMap<()>,
+    lenient_retired: PidMap<()>,
     fresh: u64,
     max_client: Option<u64>,
     anonymous: Vec<(u32, u32, u64)>,
@@ -359,11 +361,11 @@ impl<'p> Assembler<'p> {
             line_base: 0,
             last_time: 0,
             time_seen: false,
-            in_flight: FxMap::default(),
-            retired: FxMap::default(),
-            current: FxMap::default(),
-            lenient_in_flight: FxMap::default(),
-            lenient_retired: FxMap::default(),
+            in_flight: PidMap::default(),
+            retired: PidMap::default(),
+            current: PidMap::default(),
+            lenient_in_flight: PidMap::default(),
+            lenient_retired: PidMap::default(),
             fresh: 0,
             max_client: None,
             anonymous: Vec::new(),
@@ -374,6 +376,7 @@ impl<'p> Assembler<'p> {
     fn held_bytes(&self) -> u64 {
         (self.c.ops.capacity() * std::mem::size_of::<CompactOp>()
             + self.c.strings.bytes()
+            + self.c.text.capacity()
             + self.c.values.len() * 64
             + self.c.annotations.len() * 200
             + self.in_flight.len() * 16) as u64
@@ -386,7 +389,7 @@ impl<'p> Assembler<'p> {
         }
         let base = self.line_base;
         for l in &b.lines {
-            self.event(l, base + l.line as usize, &b.syms)?;
+            self.event(l, base + l.line as usize, &b.syms, &b.vals)?;
         }
         if let Some(e) = b.error {
             // A line that is not a whole EDN map may be part of a multi-line one.
@@ -407,11 +410,11 @@ impl<'p> Assembler<'p> {
         }
     }
 
-    fn val(&mut self, v: &LVal) -> Val {
+    fn val(&mut self, v: &LVal, vals: &str) -> Val {
         match v {
             LVal::Null => Val::Null,
             LVal::Int(i) => Val::Int(*i),
-            LVal::Str(s) => Val::Str(self.remap[*s as usize]),
+            &LVal::Str(at, n) => self.c.push_str(&vals[at as usize..(at + n) as usize]),
             LVal::Json(j) => {
                 self.c.values.push(j.clone());
                 Val::Json(self.c.values.len() as u32 - 1)
@@ -424,7 +427,7 @@ impl<'p> Assembler<'p> {
         FRESH + self.fresh - 1
     }
 
-    fn event(&mut self, l: &Line, line: usize, syms: &[String]) -> Result<(), Stop> {
+    fn event(&mut self, l: &Line, line: usize, syms: &[String], vals: &str) -> Result<(), Stop> {
         let i = self.c.events;
         let path = self.path;
         let bad =
@@ -477,7 +480,7 @@ impl<'p> Assembler<'p> {
                     value: match &l.value {
                         LVal::Null => serde_json::Value::Null,
                         LVal::Int(n) => (*n).into(),
-                        LVal::Str(s) => syms[*s as usize].clone().into(),
+                        &LVal::Str(at, n) => vals[at as usize..(at + n) as usize].into(),
                         LVal::Json(v) => v.clone(),
                     },
                     node: text(l.node),
@@ -490,7 +493,7 @@ impl<'p> Assembler<'p> {
         };
         match l.kind {
             EventType::Invoke => {
-                if let Some(&open) = self.in_flight.get(&p) {
+                if let Some(open) = self.in_flight.get(p) {
                     return Err(bad(
                         "process",
                         format!(
@@ -499,7 +502,7 @@ impl<'p> Assembler<'p> {
                         ),
                     ));
                 }
-                if let Some(&at) = self.retired.get(&p) {
+                if let Some(at) = self.retired.get(p) {
                     return Err(bad(
                         "process",
                         format!(
@@ -509,7 +512,7 @@ impl<'p> Assembler<'p> {
                     ));
                 }
                 self.in_flight.insert(p, self.c.ops.len() as u32);
-                let v = self.val(&l.value);
+                let v = self.val(&l.value, vals);
                 self.c.ops.push(CompactOp {
                     call: i,
                     ret: NO_RET,
@@ -526,7 +529,7 @@ impl<'p> Assembler<'p> {
                 });
             }
             kind => {
-                let Some(open) = self.in_flight.remove(&p) else {
+                let Some(open) = self.in_flight.remove(p) else {
                     return Err(bad(
                         "type",
                         format!(
@@ -537,7 +540,16 @@ impl<'p> Assembler<'p> {
                 };
                 let (node, error) = (self.sym(l.node), self.sym(l.error));
                 let value = if kind == EventType::Ok {
-                    Some(self.val(&l.value))
+                    // A write's completion mostly repeats its invocation's value: share it.
+                    let invoked = self.c.ops[open as usize].invoke_value;
+                    Some(match (&l.value, invoked) {
+                        (&LVal::Str(at, n), Val::Str { .. })
+                            if self.c.str_of(invoked) == &vals[at as usize..(at + n) as usize] =>
+                        {
+                            invoked
+                        }
+                        (v, _) => self.val(v, vals),
+                    })
                 } else {
                     None
                 };
@@ -620,9 +632,12 @@ impl<'p> Assembler<'p> {
             Some(Process::Client(p)) => {
                 let p = *p;
                 self.max_client = Some(self.max_client.map_or(p, |m| m.max(p)));
-                let id = *self.current.entry(p).or_insert(p);
+                let id = self.current.get(p).unwrap_or_else(|| {
+                    self.current.insert(p, p);
+                    p
+                });
                 if l.kind == EventType::Invoke {
-                    let id = if self.lenient_retired.contains_key(&id) {
+                    let id = if self.lenient_retired.get(id).is_some() {
                         let fresh = self.next_fresh();
                         self.current.insert(p, fresh);
                         fresh
@@ -631,7 +646,7 @@ impl<'p> Assembler<'p> {
                     };
                     self.lenient_in_flight.insert(id, ());
                     Process::Client(id)
-                } else if self.lenient_in_flight.remove(&id).is_some() {
+                } else if self.lenient_in_flight.remove(id).is_some() {
                     if l.kind == EventType::Info {
                         self.lenient_retired.insert(id, ());
                     }
@@ -664,6 +679,79 @@ impl<'p> Assembler<'p> {
         }
         self.c.ops.shrink_to_fit();
         self.c
+    }
+}
+
+/// A map keyed by process id: a slot per id for the small ids recorders use and for the
+/// loader's fresh ids, a hash map for any other. Every event looks its process up
+/// several times, so this is the assembler's inner loop.
+struct PidMap<V: Copy> {
+    low: Vec<Option<V>>,
+    fresh: Vec<Option<V>>,
+    other: FxMap<u64, V>,
+    len: usize,
+}
+
+impl<V: Copy> Default for PidMap<V> {
+    fn default() -> Self {
+        PidMap {
+            low: Vec::new(),
+            fresh: Vec::new(),
+            other: FxMap::default(),
+            len: 0,
+        }
+    }
+}
+
+/// Ids below this (from 0, and from `FRESH`) get slots: 16 MiB of slots at most.
+const DENSE: u64 = 1 << 20;
+
+impl<V: Copy> PidMap<V> {
+    /// The dense table and index for `k`, if it has one.
+    fn dense(&mut self, k: u64) -> Option<(&mut Vec<Option<V>>, usize)> {
+        if k < DENSE {
+            Some((&mut self.low, k as usize))
+        } else if k >= FRESH && k - FRESH < DENSE {
+            Some((&mut self.fresh, (k - FRESH) as usize))
+        } else {
+            None
+        }
+    }
+
+    fn get(&self, k: u64) -> Option<V> {
+        if k < DENSE {
+            self.low.get(k as usize).copied().flatten()
+        } else if k >= FRESH && k - FRESH < DENSE {
+            self.fresh.get((k - FRESH) as usize).copied().flatten()
+        } else {
+            self.other.get(&k).copied()
+        }
+    }
+
+    fn insert(&mut self, k: u64, v: V) {
+        let old = match self.dense(k) {
+            Some((table, i)) => {
+                if table.len() <= i {
+                    table.resize(i + 1, None);
+                }
+                table[i].replace(v)
+            }
+            None => self.other.insert(k, v),
+        };
+        self.len += usize::from(old.is_none());
+    }
+
+    fn remove(&mut self, k: u64) -> Option<V> {
+        let old = match self.dense(k) {
+            Some((table, i)) => table.get_mut(i).and_then(Option::take),
+            None => self.other.remove(&k),
+        };
+        self.len -= usize::from(old.is_some());
+        old
+    }
+
+    fn len(&self) -> usize {
+        self.len
     }
 }
 
@@ -791,5 +879,21 @@ mod tests {
         let (c, stats) = load(&path, Format::Edn, &LoadLimits::default()).unwrap();
         assert!(!stats.streamed);
         assert_eq!(c.len(), 1);
+    }
+
+    #[test]
+    fn pid_map_holds_small_fresh_and_other_ids() {
+        let mut m: PidMap<u32> = PidMap::default();
+        for (k, v) in [(3, 1), (FRESH + 2, 2), (DENSE + 5, 3), (u64::MAX, 4)] {
+            assert_eq!(m.get(k), None);
+            m.insert(k, v);
+            assert_eq!(m.get(k), Some(v));
+        }
+        m.insert(3, 9);
+        assert_eq!((m.get(3), m.len()), (Some(9), 4));
+        assert_eq!(m.remove(FRESH + 2), Some(2));
+        assert_eq!(m.remove(FRESH + 2), None);
+        assert_eq!(m.remove(DENSE + 5), Some(3));
+        assert_eq!((m.get(FRESH + 2), m.get(7), m.len()), (None, None, 2));
     }
 }

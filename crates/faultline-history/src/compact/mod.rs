@@ -1,6 +1,6 @@
 //! A compact history for checking large recordings: fixed-size operations (96 bytes)
-//! whose names, keys and string values are interned, loaded by a streaming, parallel
-//! reader (`load`). Only the named-process events (faults, probes) are kept whole.
+//! whose names and keys are interned and whose string values are spans of one text,
+//! loaded by a streaming, parallel reader (`load`). Only the named-process events (faults, probes) are kept whole.
 //!
 //! A checker reads operations through [`OpSource`], which both [`History`] and
 //! [`CompactHistory`] implement; a compact op becomes an [`Operation`] only while its key
@@ -37,14 +37,18 @@ pub use load::{LoadError, LoadLimits, LoadStats, load};
 pub const NONE: u32 = u32::MAX;
 const NO_RET: u64 = u64::MAX;
 
-/// A value as a compact op holds it: small cases inline, strings interned, anything else
-/// an index into the history's value table.
+/// A value as a compact op holds it: small cases inline, strings as spans of the
+/// history's value text, anything else an index into the history's value table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Val {
     Null,
     Int(i64),
-    /// An interned string.
-    Str(u32),
+    /// `CompactHistory::text[start..start + len]`. Values are nearly all distinct in a
+    /// large history, so they are stored end to end rather than interned.
+    Str {
+        len: u32,
+        start: u64,
+    },
     /// Index into `CompactHistory::values`.
     Json(u32),
 }
@@ -111,6 +115,8 @@ impl Strings {
 pub struct CompactHistory {
     pub ops: Vec<CompactOp>,
     pub strings: Strings,
+    /// The string values, end to end.
+    pub text: String,
     /// Values that are neither null, an integer nor a string.
     pub values: Vec<Value>,
     /// Named-process events (faults, probes, orphaned completions), whole.
@@ -137,8 +143,31 @@ impl CompactHistory {
         match v {
             Val::Null => Value::Null,
             Val::Int(i) => Value::from(i),
-            Val::Str(s) => Value::String(self.strings.get(s).to_string()),
+            Val::Str { .. } => Value::String(self.str_of(v).to_string()),
             Val::Json(j) => self.values[j as usize].clone(),
+        }
+    }
+
+    /// The text of a string value ("" for any other).
+    pub fn str_of(&self, v: Val) -> &str {
+        match v {
+            Val::Str { len, start } => &self.text[start as usize..start as usize + len as usize],
+            _ => "",
+        }
+    }
+
+    /// Appends a string value to the value text.
+    pub(crate) fn push_str(&mut self, s: &str) -> Val {
+        match u32::try_from(s.len()) {
+            Ok(len) => {
+                let start = self.text.len() as u64;
+                self.text.push_str(s);
+                Val::Str { len, start }
+            }
+            Err(_) => {
+                self.values.push(Value::String(s.to_string()));
+                Val::Json(self.values.len() as u32 - 1)
+            }
         }
     }
 
@@ -170,12 +199,63 @@ impl CompactHistory {
         }
     }
 
+    /// Op `i` written over `out`, reusing its strings' allocations.
+    pub fn operation_into(&self, i: usize, out: &mut Operation) {
+        let o = &self.ops[i];
+        let name = |out: &mut Option<String>, id: u32| match out {
+            _ if id == NONE => *out = None,
+            Some(s) => {
+                s.clear();
+                s.push_str(self.strings.get(id));
+            }
+            None => *out = Some(self.strings.get(id).to_string()),
+        };
+        let value = |out: &mut Value, v: Val| match (v, out) {
+            (Val::Str { .. }, Value::String(s)) => {
+                s.clear();
+                s.push_str(self.str_of(v));
+            }
+            (v, out) => *out = self.value(v),
+        };
+        // Every field named, so a field added to `Operation` fails to compile here
+        // instead of keeping a stale value from the slot's previous op.
+        let Operation {
+            id,
+            process,
+            f,
+            key,
+            invoke_value,
+            value: result,
+            outcome,
+            call,
+            ret,
+            call_time,
+            ret_time,
+            node,
+            error,
+        } = out;
+        *id = i;
+        *process = o.process;
+        f.clear();
+        f.push_str(self.strings.get(o.f));
+        name(key, o.key);
+        value(invoke_value, o.invoke_value);
+        value(result, o.value);
+        *outcome = o.outcome;
+        *call = o.call;
+        *ret = (o.ret != NO_RET).then_some(o.ret);
+        *call_time = o.call_time;
+        *ret_time = (o.ret != NO_RET).then_some(o.ret_time);
+        name(node, o.node);
+        name(error, o.error);
+    }
+
     /// Intern a value.
     fn val(&mut self, v: &Value) -> Val {
         match v {
             Value::Null => Val::Null,
             Value::Number(n) if n.is_i64() => Val::Int(n.as_i64().expect("is_i64")),
-            Value::String(s) => Val::Str(self.strings.intern(s)),
+            Value::String(s) => self.push_str(s),
             other => {
                 self.values.push(other.clone());
                 Val::Json(self.values.len() as u32 - 1)
@@ -301,6 +381,10 @@ pub trait OpSource: Sync {
     fn key_groups(&self) -> Vec<(Option<String>, Vec<usize>)>;
     /// The whole history, for checkers that read every event at once.
     fn whole(&self) -> Cow<'_, History>;
+    /// Ops `ids` as [`Operation`]s: borrowed when the source holds them whole, else
+    /// written into `pool`, whose allocations are reused from call to call (building
+    /// each op afresh costs several allocations per op).
+    fn ops_of<'a>(&'a self, ids: &[usize], pool: &'a mut Vec<Operation>) -> Vec<&'a Operation>;
 }
 
 impl OpSource for History {
@@ -325,6 +409,9 @@ impl OpSource for History {
     fn whole(&self) -> Cow<'_, History> {
         Cow::Borrowed(self)
     }
+    fn ops_of<'a>(&'a self, ids: &[usize], _: &'a mut Vec<Operation>) -> Vec<&'a Operation> {
+        ids.iter().map(|&i| &self.operations[i]).collect()
+    }
 }
 
 impl OpSource for CompactHistory {
@@ -342,6 +429,36 @@ impl OpSource for CompactHistory {
     }
     fn whole(&self) -> Cow<'_, History> {
         Cow::Owned(self.to_history())
+    }
+    fn ops_of<'a>(&'a self, ids: &[usize], pool: &'a mut Vec<Operation>) -> Vec<&'a Operation> {
+        // New slots start as whole ops; old ones are overwritten in place below.
+        if pool.len() < ids.len() {
+            let have = pool.len();
+            pool.extend(ids[have..].iter().map(|&i| self.operation(i)));
+        }
+        // A key's ops lie scattered over the whole history. Touching them (and their
+        // texts) first, in loops of independent loads, lets the cache misses overlap
+        // instead of stalling the conversion one op at a time; a chunk at a time, so
+        // what was touched is still cached when it is read.
+        let byte = |v: Val| match v {
+            Val::Str { start, len } if len > 0 => self.text.as_bytes()[start as usize] as u64,
+            _ => 0,
+        };
+        for (ids, outs) in ids.chunks(512).zip(pool.chunks_mut(512)) {
+            let mut sink = 0u64;
+            for &i in ids {
+                sink = sink.wrapping_add(self.ops[i].call);
+            }
+            for &i in ids {
+                let o = &self.ops[i];
+                sink = sink.wrapping_add(byte(o.invoke_value) + byte(o.value));
+            }
+            std::hint::black_box(sink);
+            for (&i, out) in ids.iter().zip(outs.iter_mut()) {
+                self.operation_into(i, out);
+            }
+        }
+        pool[..ids.len()].iter().collect()
     }
     fn key_groups(&self) -> Vec<(Option<String>, Vec<usize>)> {
         // Key ids are dense among all strings; a slot table by id is cheaper than hashing.
@@ -426,5 +543,29 @@ mod tests {
         let groups = c.key_groups();
         assert_eq!(groups, vec![(Some("k".to_string()), vec![0, 1, 2])]);
         assert_eq!(groups, h.key_groups());
+    }
+
+    #[test]
+    fn ops_of_reuses_the_pool_and_gives_each_op_whole() {
+        use EventType::*;
+        let h = client_history(
+            Some("k"),
+            &[
+                (0, Invoke, "write", json!("long text")),
+                (0, Ok, "write", json!("long text")),
+                (1, Invoke, "read", Value::Null),
+                (1, Ok, "read", json!(7)),
+                (2, Invoke, "cas", json!([1, 2])),
+                (2, Fail, "cas", json!([1, 2])),
+            ],
+        );
+        let c = CompactHistory::from_history(&h);
+        let mut pool = Vec::new();
+        // Each slot is overwritten by ops of other shapes (string, null, int, array).
+        for ids in [vec![0, 1, 2], vec![2, 0, 1], vec![1]] {
+            let got: Vec<Operation> = c.ops_of(&ids, &mut pool).into_iter().cloned().collect();
+            let want: Vec<Operation> = ids.iter().map(|&i| h.operations[i].clone()).collect();
+            assert_eq!(got, want);
+        }
     }
 }
