@@ -233,6 +233,7 @@ impl CompactHistory {
             ret_time,
             node,
             error,
+            request_id,
         } = out;
         *id = i;
         *process = o.process;
@@ -248,6 +249,8 @@ impl CompactHistory {
         *ret_time = (o.ret != NO_RET).then_some(o.ret_time);
         name(node, o.node);
         name(error, o.error);
+        // As in `operation`: the compact form drops request ids.
+        *request_id = None;
     }
 
     /// Intern a value.
