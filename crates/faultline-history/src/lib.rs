@@ -2,6 +2,7 @@
 //! importers from other tools' formats.
 
 pub mod compact;
+pub mod cores;
 pub mod edn;
 pub mod edn_export;
 pub mod error;

@@ -121,11 +121,7 @@ pub fn check_with<S: OpSource + ?Sized>(history: &S, opts: &Options) -> Verdict 
     // Biggest keys first, so the slowest start early and threads finish together.
     groups.sort_by(|a, b| b.1.len().cmp(&a.1.len()).then_with(|| a.0.cmp(&b.0)));
     let total = groups.len();
-    let threads = match opts.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    }
-    .clamp(1, total.max(1));
+    let threads = faultline_history::cores::or_available(opts.threads).clamp(1, total.max(1));
     let cursor = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let worker = || {

@@ -260,11 +260,7 @@ fn stream(
     total: u64,
 ) -> Result<CompactHistory, Stop> {
     let file = File::open(path).map_err(|e| HistoryError::io(path, e))?;
-    let threads = match limits.threads {
-        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        n => n,
-    }
-    .clamp(1, 16);
+    let threads = crate::cores::or_available(limits.threads).clamp(1, 16);
     let reader = Mutex::new(Reader {
         file,
         carry: Vec::new(),
