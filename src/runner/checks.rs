@@ -58,6 +58,14 @@ pub fn check_run(
                 Ok(d) => weak::convergence::check(&d),
                 Err(e) => unavailable(c, &e),
             }],
+            CheckerName::Linearizable
+                if !registry::find(&spec.model).is_some_and(registry::Entry::is_linearizable) =>
+            {
+                vec![unavailable(
+                    c,
+                    &format!("{:?} is not a linearizability model", spec.model),
+                )]
+            }
             // The rest judge the history alone: the registry's.
             _ => vec![
                 registry::check(history, registry_name(c, spec), &settings)
