@@ -269,3 +269,89 @@ async fn clock_faults_on_etcd_are_reported_unsupported() {
     h.stop_and_heal().await.unwrap();
     c.teardown().await.unwrap();
 }
+
+/// A protocol-clock drift (`clock = "protocol"`) reaches a kit node's clock file and moves
+/// its clock at the scheduled rate (monotonic and wall together), the other nodes' clocks
+/// stay real, and the heal puts the rate back to 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_clock_drift_runs_a_kit_nodes_clock_at_the_scheduled_rate() {
+    let Some((c, _dir)) = common::raft_cluster("nemesis-protocol-clock", 3, &[]).await else {
+        return;
+    };
+    c.wait_for_leader(Duration::from_secs(10)).await.unwrap();
+    let schedule = Schedule::parse(
+        r#"
+description = "one node's protocol clock at half speed"
+start_after_s = 0.1
+interval_s = [100.0, 100.0]
+duration_s = [6.0, 6.0]
+
+[[fault]]
+kind = "clock"
+clock = "protocol"
+targets = "one"
+mode = "drift"
+ms_per_s = -500.0
+"#,
+        "protocol-drift",
+        "test",
+    )
+    .unwrap();
+    nemesis::check_supported(&c, &schedule).expect("raft reads FAULTLINE_CLOCK_FILE");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let handle = nemesis::spawn(c.clone(), schedule, 3, Instant::now(), tx).unwrap();
+    let start = rx.recv().await.expect("the fault started");
+    assert_eq!(start.detail["clock"], "protocol", "{start:?}");
+    assert_eq!(start.detail["rate"], 0.5, "{start:?}");
+    let target = start.targets[0].clone();
+    let other = c.node_ids().into_iter().find(|n| *n != target).unwrap();
+    assert_eq!(c.protocol_clock(&target).unwrap(), (0, 0.5));
+    // Each node's clock advance over 3 s of harness time.
+    let clock = |id: String| {
+        let c = c.clone();
+        async move { c.status(&id).await.unwrap()["clock_ms"].as_i64().unwrap() }
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t0 = Instant::now();
+    let (a0, b0) = (clock(target.clone()).await, clock(other.clone()).await);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (a1, b1) = (clock(target.clone()).await, clock(other.clone()).await);
+    let real = t0.elapsed().as_millis() as f64;
+    let (ra, rb) = ((a1 - a0) as f64 / real, (b1 - b0) as f64 / real);
+    assert!((0.35..0.65).contains(&ra), "{target} ran at {ra:.2}");
+    assert!((0.85..1.15).contains(&rb), "{other} ran at {rb:.2}");
+    handle.stop_and_heal().await.unwrap();
+    for id in c.node_ids() {
+        assert_eq!(c.protocol_clock(&id).unwrap(), (0, 1.0), "{id}");
+    }
+    assert_healed_then_tear_down(c).await;
+}
+
+/// A system whose descriptor names no `clock_file_env` is refused a protocol-clock schedule
+/// before any fault, saying why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn protocol_clock_faults_need_a_clock_file() {
+    if !common::capable("nemesis no clock file") || !common::raft_available("no clock file") {
+        return;
+    }
+    let dir = common::run_dir("nemesis-no-clock-file");
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("systems/raft.toml"),
+    )
+    .unwrap()
+    .replace("clock_file_env = \"FAULTLINE_CLOCK_FILE\"", "");
+    let path = dir.path().join("raft-no-clock-file.toml");
+    std::fs::write(&path, text).unwrap();
+    let desc = SystemDescriptor::load(path.to_str().unwrap()).unwrap();
+    let c = Cluster::start(desc, ClusterConfig::new(3, dir.path().join("run")))
+        .await
+        .unwrap();
+    let schedule = Schedule::load("protocol-clock-drift").unwrap();
+    let err = nemesis::check_supported(&c, &schedule)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("clock_file_env"), "{err}");
+    let short = c.short_id().to_string();
+    c.teardown().await.unwrap();
+    common::assert_gone(&short);
+}

@@ -210,6 +210,7 @@ async fn clock_bump_is_seen_by_the_node() {
     let spec = nemesis::FaultSpec::Clock {
         targets: nemesis::TargetSpec::One,
         clock: nemesis::ClockSpec::Drift { ms_per_s: 2000.0 },
+        of: nemesis::ClockOf::Wall,
         weight: 1,
     };
     let mut plan = nemesis::Plan::new(3);

@@ -118,6 +118,23 @@ pub fn write_offset(path: &Path, offset_ms: i64) -> Result<(), ClusterError> {
     std::fs::rename(&tmp, path).map_err(|e| ClusterError::io(path, e))
 }
 
+/// The per-node protocol-clock file (read by nodes whose descriptor names `clock_file_env`).
+pub fn protocol_file(node_dir: &Path) -> PathBuf {
+    node_dir.join("protocol-clock")
+}
+
+/// The protocol-clock file's line: `OFFSET_MS RATE` (the node kit's `clock::parse_setting`).
+pub fn protocol_text(offset_ms: i64, rate: f64) -> String {
+    format!("{offset_ms} {rate}\n")
+}
+
+/// Rewrites the protocol clock atomically (the node re-reads the file every few ms).
+pub fn write_protocol(path: &Path, offset_ms: i64, rate: f64) -> Result<(), ClusterError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, protocol_text(offset_ms, rate)).map_err(|e| ClusterError::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| ClusterError::io(path, e))
+}
+
 /// Environment that preloads libfaketime reading `file` live.
 pub fn env(file: &Path, fake_monotonic: bool) -> Vec<(String, String)> {
     let mut v = vec![
@@ -143,6 +160,14 @@ mod tests {
         assert_eq!(offset_text(1500), "+1.500\n");
         assert_eq!(offset_text(-250), "-0.250\n");
         assert_eq!(offset_text(-86_400_001), "-86400.001\n");
+    }
+
+    #[test]
+    fn protocol_text_is_what_the_kit_parses() {
+        for (off, rate) in [(0, 1.0), (-1500, 0.8), (250, 1.25)] {
+            let s = faultline_node::clock::parse_setting(&protocol_text(off, rate)).unwrap();
+            assert_eq!((s.offset_ms, s.rate), (off, rate));
+        }
     }
 
     #[test]

@@ -96,6 +96,8 @@ struct NodeRt {
     state: NodeState,
     net: NetFaults,
     clock_ms: i64,
+    /// The protocol clock's (offset ms, rate), where the node reads a clock file.
+    protocol_clock: (i64, f64),
 }
 
 struct Inner {
@@ -104,6 +106,8 @@ struct Inner {
     subnet: Subnet,
     run_dir: PathBuf,
     clock: ClockSupport,
+    /// Whether the nodes read a protocol-clock file (and if not, why).
+    protocol_clock: Result<(), String>,
     http: reqwest::Client,
     nodes: Mutex<Vec<NodeRt>>,
     /// One persistent `nft -i` per node namespace (see `firewall::NftShell`).
@@ -171,6 +175,17 @@ impl Cluster {
             });
         }
         let binary = desc.resolve_binary()?;
+        let protocol_clock = match (&desc.clock_file_env, cfg.clock_faults) {
+            (Some(_), true) => Ok(()),
+            (None, _) => Err(format!(
+                "system `{}` names no `clock_file_env`, so its protocol clock cannot be moved \
+                 (`clock = \"wall\"` moves the wall clock through libfaketime)",
+                desc.name
+            )),
+            (Some(_), false) => {
+                Err("the cluster was started without clock faults being asked for".into())
+            }
+        };
         let clock = if cfg.clock_faults {
             clock::support_for(desc.clock, &binary)
         } else {
@@ -232,6 +247,13 @@ impl Cluster {
                 clock::write_offset(&f, 0)?;
                 env.extend(clock::env(&f, desc.fake_monotonic));
             }
+            if protocol_clock.is_ok()
+                && let Some(var) = &desc.clock_file_env
+            {
+                let f = clock::protocol_file(&node_dir);
+                clock::write_protocol(&f, 0, 1.0)?;
+                env.push((var.clone(), f.display().to_string()));
+            }
             let url = desc
                 .client_url_for(slot)
                 .map_err(|m| ClusterError::Descriptor {
@@ -268,6 +290,7 @@ impl Cluster {
                 state: NodeState::Stopped,
                 net: NetFaults::default(),
                 clock_ms: 0,
+                protocol_clock: (0, 1.0),
             });
         }
         let mut record = record;
@@ -285,6 +308,7 @@ impl Cluster {
             subnet: sub,
             run_dir,
             clock,
+            protocol_clock,
             http,
             nft: (0..cfg.nodes).map(|_| Mutex::new(None)).collect(),
             nodes: Mutex::new(nodes),
@@ -860,14 +884,44 @@ impl Cluster {
         Ok(())
     }
 
+    /// Whether the nodes' protocol clocks can be moved (and if not, why).
+    pub fn protocol_clock_support(&self) -> Result<(), String> {
+        self.inner.protocol_clock.clone()
+    }
+
+    /// Sets the node's protocol clock (wall and monotonic): `offset_ms` plus real time run at
+    /// `rate`. The node's clock stays continuous across rate changes, so the skew a rate
+    /// built up stays when the rate goes back to 1.
+    pub async fn set_protocol_clock(
+        &self,
+        id: &str,
+        offset_ms: i64,
+        rate: f64,
+    ) -> Result<(), ClusterError> {
+        if let Err(why) = &self.inner.protocol_clock {
+            return Err(ClusterError::ClockUnsupported(why.clone()));
+        }
+        let i = self.index_of(id)?;
+        let file = clock::protocol_file(&lock(&self.inner.nodes)[i].spec.node_dir);
+        clock::write_protocol(&file, offset_ms, rate)?;
+        lock(&self.inner.nodes)[i].protocol_clock = (offset_ms, rate);
+        Ok(())
+    }
+
+    /// The node's protocol clock setting (offset ms, rate).
+    pub fn protocol_clock(&self, id: &str) -> Result<(i64, f64), ClusterError> {
+        let i = self.index_of(id)?;
+        Ok(lock(&self.inner.nodes)[i].protocol_clock)
+    }
+
     /// Puts every node's clock back to the real time (no-op where clocks are unsupported).
     pub async fn reset_clocks(&self) -> Result<(), ClusterError> {
-        if !self.inner.clock.is_supported() {
-            return Ok(());
-        }
         for id in self.node_ids() {
-            if self.clock_offset_ms(&id)? != 0 {
+            if self.inner.clock.is_supported() && self.clock_offset_ms(&id)? != 0 {
                 self.set_clock_offset(&id, 0).await?;
+            }
+            if self.inner.protocol_clock.is_ok() && self.protocol_clock(&id)? != (0, 1.0) {
+                self.set_protocol_clock(&id, 0, 1.0).await?;
             }
         }
         Ok(())

@@ -154,6 +154,8 @@ struct Raw {
     clock: ClockMode,
     #[serde(default)]
     fake_monotonic: bool,
+    #[serde(default)]
+    clock_file_env: Option<String>,
     #[serde(default = "default_stop_timeout")]
     stop_timeout_s: f64,
     #[serde(default)]
@@ -295,6 +297,16 @@ pub const KEYS: &[Key] = &[
         example: "false",
         doc: "clock faults move CLOCK_MONOTONIC too (timers, elections), not only the wall \
               clock; Python 3.11 nodes need it (README: clock faults)",
+    },
+    Key {
+        table: None,
+        name: "clock_file_env",
+        required: false,
+        example: "\"FAULTLINE_CLOCK_FILE\"",
+        doc: "the environment variable through which the node reads a protocol-clock file \
+              (one line `OFFSET_MS RATE`, re-read live; wall and monotonic readings both \
+              move): clock faults with `clock = \"protocol\"` write it, so drift is a true \
+              rate on timers and leases. Bundled kit systems read FAULTLINE_CLOCK_FILE",
     },
     Key {
         table: None,
@@ -595,6 +607,8 @@ pub struct SystemDescriptor {
     pub clock: ClockMode,
     /// Also fake CLOCK_MONOTONIC (timers, elections), not just the wall clock.
     pub fake_monotonic: bool,
+    /// The variable naming the node's protocol-clock file, if it reads one.
+    pub clock_file_env: Option<String>,
     pub stop_timeout: Duration,
     pub leadership: Leadership,
     /// Which node clients use unless `--node-choice` says (None: the harness default).
@@ -728,6 +742,7 @@ impl SystemDescriptor {
             bug_args: raw.bug_args,
             clock: raw.clock,
             fake_monotonic: raw.fake_monotonic,
+            clock_file_env: raw.clock_file_env,
             stop_timeout: Duration::from_secs_f64(raw.stop_timeout_s),
             leadership: raw.leadership,
             node_choice: raw.node_choice,

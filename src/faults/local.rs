@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::{BoxFuture, Fault, FaultKind, Faults, FaultsError, Need};
+use super::{BoxFuture, ClockDomain, Fault, FaultKind, Faults, FaultsError, Need};
 use crate::cluster::{ClockSupport, Cluster, ClusterError};
 
 pub struct LocalFaults {
@@ -41,6 +41,14 @@ impl Faults for LocalFaults {
     fn supports(&self, need: Need) -> Result<(), String> {
         match need.kind {
             FaultKind::Partition | FaultKind::Loss | FaultKind::Pause | FaultKind::Kill => Ok(()),
+            FaultKind::Clock if need.protocol_clock => {
+                self.cluster.protocol_clock_support().map_err(|why| {
+                    format!(
+                        "protocol clock faults unsupported for this system ({}): {why}",
+                        self.cluster.descriptor().name
+                    )
+                })
+            }
             FaultKind::Clock => match self.cluster.clock_support() {
                 ClockSupport::Unsupported(why) => Err(format!(
                     "clock faults unsupported for this system ({}): {why}",
@@ -63,10 +71,16 @@ impl Faults for LocalFaults {
                 Fault::Loss { targets, percent } => c.set_loss(targets, *percent).await?,
                 Fault::Pause { targets } => each(targets, |id| c.pause(id)).await?,
                 Fault::Kill { targets } => each(targets, |id| c.kill(id)).await?,
-                Fault::Clock { offsets } => {
+                Fault::Clock { offsets, domain } => {
                     let mut first = None;
                     for (id, off) in offsets {
-                        if let Err(e) = c.set_clock_offset(id, *off).await {
+                        let r = match domain {
+                            ClockDomain::Wall => c.set_clock_offset(id, *off).await,
+                            ClockDomain::Protocol { rate } => {
+                                c.set_protocol_clock(id, *off, *rate).await
+                            }
+                        };
+                        if let Err(e) = r {
                             first.get_or_insert(e);
                         }
                     }
@@ -93,7 +107,10 @@ impl Faults for LocalFaults {
                 Fault::Loss { .. } => c.set_loss(&[], 0).await?,
                 Fault::Pause { targets } => each(targets, |id| c.resume(id)).await?,
                 Fault::Kill { targets } => each(targets, |id| c.restart(id)).await?,
-                Fault::Clock { offsets } => {
+                Fault::Clock {
+                    offsets,
+                    domain: ClockDomain::Wall,
+                } => {
                     let before: BTreeMap<&String, i64> = offsets
                         .keys()
                         .map(|id| (id, c.clock_offset_ms(id).unwrap_or(0)))
@@ -101,6 +118,15 @@ impl Faults for LocalFaults {
                     detail = json!({ "offset_ms_before": before });
                     let ids: Vec<String> = offsets.keys().cloned().collect();
                     each(&ids, |id| c.set_clock_offset(id, 0)).await?;
+                }
+                Fault::Clock { offsets, .. } => {
+                    let before: BTreeMap<&String, (i64, f64)> = offsets
+                        .keys()
+                        .map(|id| (id, c.protocol_clock(id).unwrap_or((0, 1.0))))
+                        .collect();
+                    detail = json!({ "protocol_clock_before": before });
+                    let ids: Vec<String> = offsets.keys().cloned().collect();
+                    each(&ids, |id| c.set_protocol_clock(id, 0, 1.0)).await?;
                 }
                 Fault::Message { .. } => {}
             }

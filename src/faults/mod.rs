@@ -42,9 +42,11 @@ pub enum Fault {
     Kill {
         targets: Vec<String>,
     },
-    /// Wall-clock offsets (ms) per node; undo puts them back to 0.
+    /// Clock offsets (ms) per node, on the clock `domain` names; undo puts them back to 0
+    /// (and a protocol clock's rate back to 1).
     Clock {
         offsets: BTreeMap<String, i64>,
+        domain: ClockDomain,
     },
     /// A message or connection rule on the peer proxy.
     Message {
@@ -92,8 +94,9 @@ impl Fault {
             Fault::Kill { targets } => Fault::Kill {
                 targets: all(targets),
             },
-            Fault::Clock { offsets } => Fault::Clock {
+            Fault::Clock { offsets, domain } => Fault::Clock {
                 offsets: offsets.iter().map(|(k, v)| (name(k), *v)).collect(),
+                domain: *domain,
             },
             Fault::Message { rule } => {
                 let mut rule = rule.clone();
@@ -104,12 +107,42 @@ impl Fault {
     }
 }
 
+impl Fault {
+    /// What applying it needs from a backend.
+    pub fn need(&self) -> Need {
+        Need {
+            kind: self.kind(),
+            sees_messages: matches!(self, Fault::Message { rule } if rule.needs_l7()),
+            protocol_clock: matches!(
+                self,
+                Fault::Clock {
+                    domain: ClockDomain::Protocol { .. },
+                    ..
+                }
+            ),
+        }
+    }
+}
+
+/// The clock a clock fault moves, as the backend applies it.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub enum ClockDomain {
+    /// The wall clock (libfaketime's offset file).
+    #[default]
+    Wall,
+    /// The node's protocol clock (wall and monotonic), running at `rate` (1.0 = real time)
+    /// plus the offset.
+    Protocol { rate: f64 },
+}
+
 /// What a schedule's fault needs from a backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Need {
     pub kind: FaultKind,
     /// It must see inside messages (type or path filters, duplicates, holds): L7 only.
     pub sees_messages: bool,
+    /// A clock fault on the node's protocol clock (its clock file), not libfaketime's.
+    pub protocol_clock: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,13 +175,7 @@ pub struct Stack(pub Vec<Arc<dyn Faults>>);
 
 impl Stack {
     fn route(&self, fault: &Fault) -> Result<&Arc<dyn Faults>, FaultsError> {
-        let need = Need {
-            kind: fault.kind(),
-            sees_messages: match fault {
-                Fault::Message { rule } => rule.needs_l7(),
-                _ => false,
-            },
-        };
+        let need = fault.need();
         self.0
             .iter()
             .find(|b| b.supports(need).is_ok())

@@ -15,7 +15,7 @@ use crate::cluster::Cluster;
 use crate::faults::{self, Fault, Faults};
 
 use super::error::NemesisError;
-use super::fault::{Action, ClockSpec, FaultEvent, FaultKind};
+use super::fault::{Action, ClockOf, ClockSpec, FaultEvent, FaultKind};
 use super::grudge;
 use super::schedule::{FaultSpec, Lane, Plan, Schedule};
 
@@ -119,6 +119,18 @@ pub fn check_clock(
     Ok(())
 }
 
+/// The clock a fault moves and how: a protocol clock drifts by its rate (the node's clock
+/// file carries one), a wall clock by offsets the executor ticks.
+pub(super) fn clock_domain(of: ClockOf, spec: &ClockSpec) -> faults::ClockDomain {
+    match (of, spec) {
+        (ClockOf::Wall, _) => faults::ClockDomain::Wall,
+        (ClockOf::Protocol, ClockSpec::Drift { ms_per_s }) => faults::ClockDomain::Protocol {
+            rate: 1.0 + ms_per_s / 1000.0,
+        },
+        (ClockOf::Protocol, _) => faults::ClockDomain::Protocol { rate: 1.0 },
+    }
+}
+
 /// Whether resolving `spec` needs the current leader.
 fn needs_leader(spec: &FaultSpec) -> bool {
     use super::fault::{GrudgeSpec, LinkSpec, TargetSpec};
@@ -183,7 +195,10 @@ fn resolve(
             (Fault::Kill { targets: t.clone() }, t)
         }
         FaultSpec::Clock {
-            targets, clock: c, ..
+            targets,
+            clock: c,
+            of,
+            ..
         } => {
             use rand::RngExt;
             let t = grudge::targets(*targets, nodes, leader, &mut plan.targets);
@@ -205,7 +220,12 @@ fn resolve(
             }
             detail.insert("offset_ms".into(), json!(offsets));
             clock = Some(c.clone());
-            (Fault::Clock { offsets }, t)
+            let domain = clock_domain(*of, c);
+            if let faults::ClockDomain::Protocol { rate } = domain {
+                detail.insert("clock".into(), json!(of));
+                detail.insert("rate".into(), json!(rate));
+            }
+            (Fault::Clock { offsets, domain }, t)
         }
         FaultSpec::Msg { spec: m, .. } => {
             let links = grudge::links(m.links, nodes, leader, &mut plan.targets);
@@ -304,7 +324,7 @@ pub(super) async fn put_in_force(
         detail: Value::Object(detail),
     };
     let offsets = match &fault {
-        Fault::Clock { offsets } => offsets.clone(),
+        Fault::Clock { offsets, .. } => offsets.clone(),
         _ => BTreeMap::new(),
     };
     let active = ActiveFault {
@@ -325,6 +345,9 @@ pub async fn tick(cluster: &Cluster, active: &ActiveFault) {
 
 async fn tick_on(backend: &dyn Faults, active: &ActiveFault) {
     let Some(clock) = &active.clock else { return };
+    let Fault::Clock { domain, .. } = &active.fault else {
+        return;
+    };
     let elapsed = active.started.elapsed();
     let mut offsets = BTreeMap::new();
     for id in &active.targets {
@@ -346,7 +369,11 @@ async fn tick_on(backend: &dyn Faults, active: &ActiveFault) {
         offsets.insert(id.clone(), off);
     }
     if !offsets.is_empty() {
-        let _ = backend.apply(&Fault::Clock { offsets }).await;
+        let fault = Fault::Clock {
+            offsets,
+            domain: *domain,
+        };
+        let _ = backend.apply(&fault).await;
     }
 }
 
@@ -356,7 +383,14 @@ pub fn tick_period(active: &ActiveFault) -> Option<Duration> {
         Some(ClockSpec::Strobe { period_ms, .. }) => {
             Some(Duration::from_millis(*period_ms / 2).max(Duration::from_millis(5)))
         }
-        Some(ClockSpec::Drift { .. }) => Some(Duration::from_millis(50)),
+        // A protocol clock drifts by its own rate; only a wall clock's offset is stepped.
+        Some(ClockSpec::Drift { .. }) => match active.fault {
+            Fault::Clock {
+                domain: faults::ClockDomain::Wall,
+                ..
+            } => Some(Duration::from_millis(50)),
+            _ => None,
+        },
         _ => None,
     }
 }

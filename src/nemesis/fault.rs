@@ -85,6 +85,19 @@ pub enum ClockSpec {
     Drift { ms_per_s: f64 },
 }
 
+/// Which clock a clock fault moves.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClockOf {
+    /// The wall clock, through libfaketime (Jepsen's clock nemesis: monotonic stays real).
+    #[default]
+    Wall,
+    /// The node's protocol clock, wall and monotonic together, through the file the
+    /// descriptor's `clock_file_env` names (`OFFSET_MS RATE`): drift is a true rate, so
+    /// timers and leases on the monotonic clock run fast or slow.
+    Protocol,
+}
+
 /// Which directed peer links a message fault acts on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -15,7 +15,9 @@ pub use executor::{
     ActiveFault, NemesisHandle, Roster, check_backend, check_clock, check_supported, spawn,
     spawn_on, start_fault, stop_fault,
 };
-pub use fault::{Action, ClockSpec, FaultEvent, FaultKind, GrudgeSpec, LinkSpec, TargetSpec};
+pub use fault::{
+    Action, ClockOf, ClockSpec, FaultEvent, FaultKind, GrudgeSpec, LinkSpec, TargetSpec,
+};
 pub use grudge::Grudge;
 pub use replay::{Realised, Recorded, Replay};
 pub use schedule::{FaultSpec, Lane, MsgSpec, Plan, Schedule, Step};

@@ -19,7 +19,7 @@ use super::executor::{
 use super::fault::{Action, ClockSpec, FaultEvent, FaultKind};
 use super::schedule::mechanism;
 use crate::faults::proxy::MsgRule;
-use crate::faults::{Fault, Faults, Need};
+use crate::faults::{Fault, Faults};
 
 /// One fault of a realised schedule, ready to be put in force again.
 #[derive(Clone, Debug, PartialEq)]
@@ -224,7 +224,14 @@ fn fault_of(
                 serde_json::from_value(Value::Object(d.clone()))
                     .map_err(|e| ("mode".to_string(), e.to_string()))?
             };
-            (Fault::Clock { offsets }, Some(clock))
+            // Recorded only for protocol clocks; older schedules moved the wall clock.
+            let of: super::ClockOf = d
+                .get("clock")
+                .map(|_| get(d, "clock"))
+                .transpose()?
+                .unwrap_or_default();
+            let domain = super::executor::clock_domain(of, &clock);
+            (Fault::Clock { offsets, domain }, Some(clock))
         }
         _ => {
             let mut o = d.clone();
@@ -273,10 +280,7 @@ pub struct Replay {
 /// Refuses a replay with a fault the backend cannot do here.
 pub fn check_replay(backend: &dyn Faults, replay: &Replay) -> Result<(), NemesisError> {
     for r in &replay.faults {
-        let need = Need {
-            kind: r.kind(),
-            sees_messages: matches!(&r.fault, Fault::Message { rule } if rule.needs_l7()),
-        };
+        let need = r.fault.need();
         if let Err(why) = backend.supports(need) {
             return Err(NemesisError::Unsupported(format!(
                 "the recorded schedule has {} faults, which this run cannot do ({why})",
@@ -293,7 +297,7 @@ fn describe(fault: &Fault, detail: &mut Map<String, Value>) {
         Fault::Partition { grudge } => {
             detail.insert("grudge".into(), json!(grudge));
         }
-        Fault::Clock { offsets } => {
+        Fault::Clock { offsets, .. } => {
             detail.insert("offset_ms".into(), json!(offsets));
         }
         Fault::Message { rule } => {

@@ -39,6 +39,11 @@ pub fn check_run(
         .flat_map(|c| match c {
             CheckerName::SplitBrain => {
                 let mut v = vec![split_brain::check_probes_with(history, probes)];
+                // Only systems whose status reports leases are judged for overlapping ones.
+                let leases = split_brain::lease_overlap::check(history);
+                if leases.valid != Validity::Unknown {
+                    v.push(leases);
+                }
                 if !logs.is_empty() || !samples.sightings.is_empty() {
                     match parse_logs(logs) {
                         Ok(l) => {
@@ -72,6 +77,19 @@ pub fn check_run(
                     .unwrap_or_else(|e| unavailable(c, &e.to_string())),
             ],
         })
+        // Every run is judged for liveness: an election that never converges is a finding.
+        // A run with nothing to judge (all of it under faults, or no op ever succeeded, which
+        // `work-done` reports) leaves it out rather than making the whole run unknown.
+        .chain(
+            (spec.liveness_within_s > 0.0)
+                .then(|| {
+                    crate::checker::liveness::check_within(
+                        history,
+                        (spec.liveness_within_s * 1000.0) as u64,
+                    )
+                })
+                .filter(|v| v.valid != Validity::Unknown),
+        )
         .collect()
 }
 

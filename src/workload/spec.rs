@@ -96,7 +96,15 @@ pub struct WorkloadSpec {
     /// Default total rate in ops/s (0: as fast as the clients go); `--rate` overrides.
     #[serde(default)]
     pub rate: f64,
+    /// The `liveness` checker's T in seconds: while only a minority is down (or nothing),
+    /// each op must be followed this soon by a success on its key. 0 turns it off.
+    #[serde(default = "liveness_within_s")]
+    pub liveness_within_s: f64,
     pub mix: Mix,
+}
+
+fn liveness_within_s() -> f64 {
+    crate::checker::liveness::DEFAULT_WITHIN_MS as f64 / 1000.0
 }
 
 fn default_model() -> String {
@@ -271,6 +279,15 @@ impl WorkloadSpec {
             return Err(bad(
                 "rate",
                 format!("must be a non-negative number, found {}", self.rate),
+            ));
+        }
+        if !(self.liveness_within_s >= 0.0 && self.liveness_within_s.is_finite()) {
+            return Err(bad(
+                "liveness_within_s",
+                format!(
+                    "must be a non-negative number of seconds (0: off), found {}",
+                    self.liveness_within_s
+                ),
             ));
         }
         if self.checkers.is_empty() {

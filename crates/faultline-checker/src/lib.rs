@@ -36,6 +36,7 @@ pub mod bank;
 pub mod counter;
 pub mod elle;
 pub mod fencing;
+pub mod liveness;
 pub mod long_fork;
 pub mod pin;
 pub mod registry;

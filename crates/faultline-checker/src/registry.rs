@@ -29,6 +29,9 @@ pub struct Settings {
     pub elle: ElleFlags,
     /// Linearizability: called with (keys done, keys in all).
     pub progress: Option<linearizable::Progress>,
+    /// liveness: T, the longest an attempted op may wait for a success on its key (None:
+    /// `liveness::DEFAULT_WITHIN_MS`).
+    pub liveness_within_ms: Option<u64>,
 }
 
 /// The options elle-cli users pass, for the Elle models.
@@ -61,6 +64,7 @@ enum Run {
     Plain(fn(&History) -> Verdict),
     Fallible(fn(&History) -> Result<Verdict, BadOp>),
     Bank,
+    Liveness,
 }
 
 /// One checker: its name, what it decides, how it runs.
@@ -138,6 +142,16 @@ const ENTRIES: &[Entry] = &[
         Run::Plain(crate::split_brain::check_lost_writes),
     ),
     entry(
+        "leader-per-generation",
+        "status probes: at most one leader per generation, generations never go back",
+        Run::Plain(crate::split_brain::check_probes),
+    ),
+    entry(
+        "lease-overlap",
+        "status probes: no two nodes hold a leader lease at once in harness time, allowing measured clock slack",
+        Run::Plain(crate::split_brain::lease_overlap::check),
+    ),
+    entry(
         "read-after-write",
         "each key a multi-writer regular register",
         Run::Plain(crate::weak::read_after_write::check),
@@ -171,6 +185,11 @@ const ENTRIES: &[Entry] = &[
         "long-fork",
         "Jepsen's long fork: no two reads each missing a write the other saw",
         Run::Fallible(crate::long_fork::check),
+    ),
+    entry(
+        "liveness",
+        "while only a minority is down (or nothing), every op is followed within T by a success on its key",
+        Run::Liveness,
     ),
     entry(
         "bank",
@@ -262,6 +281,11 @@ impl Entry {
                 o.negative_balances = s.negative_balances;
                 bank::check(&whole(), &o)?
             }
+            Run::Liveness => crate::liveness::check_within(
+                &whole(),
+                s.liveness_within_ms
+                    .unwrap_or(crate::liveness::DEFAULT_WITHIN_MS),
+            ),
         })
     }
 }

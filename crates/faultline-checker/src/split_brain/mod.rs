@@ -3,8 +3,10 @@
 //! both acknowledged writes, from `/status` samples recorded as probe events), `logs`
 //! (committed logs of all nodes, at the end and sampled during the run, form one chain),
 //! `lost_writes`
-//! (acknowledged writes missing from the final reads).
+//! (acknowledged writes missing from the final reads), `lease_overlap` (two nodes holding
+//! a leader lease at once, in harness time, from the probes).
 
+pub mod lease_overlap;
 pub mod logs;
 pub mod lost_writes;
 pub mod probes;

@@ -32,6 +32,10 @@ pub struct Sample {
     pub term: u64,
     /// The leader the node follows in `term` (from its `leader` field), if any.
     pub leader: Option<String>,
+    /// The node's wall clock when it answered (ms), if it says.
+    pub clock_ms: Option<i64>,
+    /// v2: until when (the node's wall clock, ms) it holds a leader lease, if it does.
+    pub lease_until_ms: Option<i64>,
 }
 
 /// The probe samples of a history, in order. Malformed probe bodies (a node that answered
@@ -62,6 +66,8 @@ pub fn samples(h: &History) -> (Vec<Sample>, usize) {
                 role: role.to_string(),
                 term,
                 leader: e.value["leader"].as_str().map(String::from),
+                clock_ms: e.value["clock_ms"].as_i64(),
+                lease_until_ms: e.value["lease_until_ms"].as_i64(),
             }),
             _ => skipped += 1,
         }
