@@ -113,8 +113,8 @@ enum RawFault {
         delta_ms: Option<i64>,
         period_ms: Option<u64>,
         ms_per_s: Option<f64>,
-        #[serde(default)]
-        clock: ClockOf,
+        /// `wall` (default) or `protocol`; read by hand so a bad value names its field.
+        clock: Option<String>,
         #[serde(default = "one")]
         weight: u32,
     },
@@ -330,6 +330,16 @@ impl RawFault {
                 clock: of,
                 weight,
             } => {
+                let of = match of.as_deref() {
+                    None | Some("wall") => ClockOf::Wall,
+                    Some("protocol") => ClockOf::Protocol,
+                    Some(other) => {
+                        return Err((
+                            "clock".into(),
+                            format!("unknown clock `{other}` (wall, protocol)"),
+                        ));
+                    }
+                };
                 let need = |f: &str| (f.to_string(), format!("required for mode `{mode}`"));
                 let extra = |f: &str, present: bool| {
                     if present {
@@ -985,7 +995,7 @@ mod tests {
         let e = Schedule::parse(&text("1.0").replace("protocol", "atomic"), "x.toml", "x")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("clock"), "{e}");
+        assert!(e.contains("fault[0].clock") && e.contains("`atomic`"), "{e}");
     }
 
     #[test]
