@@ -135,7 +135,9 @@ pub(super) fn clock_domain(of: ClockOf, spec: &ClockSpec) -> faults::ClockDomain
 fn needs_leader(spec: &FaultSpec) -> bool {
     use super::fault::{GrudgeSpec, LinkSpec, TargetSpec};
     match spec {
-        FaultSpec::Partition { grudge, .. } => *grudge == GrudgeSpec::Leader,
+        FaultSpec::Partition { grudge, .. } => {
+            matches!(grudge, GrudgeSpec::Leader | GrudgeSpec::LeaderLink)
+        }
         FaultSpec::Pause { targets, .. }
         | FaultSpec::Kill { targets, .. }
         | FaultSpec::Clock { targets, .. }

@@ -56,6 +56,10 @@ pub enum GrudgeSpec {
     Bridge,
     /// Random halves, one direction only: the first half stops hearing the second.
     OneWay,
+    /// The link between the leader and one other node, both ways: that node campaigns while
+    /// every other node still hears the leader (and holds its lease), and the leader does
+    /// not hear the campaign.
+    LeaderLink,
 }
 
 /// Which nodes a process, loss or clock fault hits.

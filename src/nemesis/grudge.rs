@@ -106,6 +106,16 @@ pub fn grudge(
             let (a, b) = (s[..half.max(1)].to_vec(), s[half.max(1)..].to_vec());
             a.into_iter().map(|x| (x, b.clone())).collect()
         }
+        GrudgeSpec::LeaderLink => {
+            let s = shuffled(nodes, rng);
+            let l = leader
+                .filter(|l| nodes.iter().any(|x| x == l))
+                .map_or_else(|| s[0].clone(), str::to_string);
+            match s.into_iter().find(|x| *x != l) {
+                Some(other) => Grudge::from([(other.clone(), vec![l.clone()]), (l, vec![other])]),
+                None => Grudge::new(),
+            }
+        }
     }
 }
 
@@ -240,6 +250,23 @@ mod tests {
         for (a, drops) in &g {
             assert_eq!(drops.len(), 2, "{a}: {g:?}");
             assert!(!drops.contains(bridge[0]));
+        }
+    }
+
+    #[test]
+    fn leader_link_cuts_the_link_between_the_leader_and_one_node() {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        for _ in 0..20 {
+            let g = grudge(GrudgeSpec::LeaderLink, &ids(5), Some("n3"), &mut rng);
+            assert_eq!(g.len(), 2, "{g:?}");
+            let other = g.keys().find(|k| *k != "n3").unwrap().clone();
+            assert!(
+                !hears(&g, "n3", &other) && !hears(&g, &other, "n3"),
+                "{g:?}"
+            );
+            for n in ids(5).iter().filter(|n| **n != other && *n != "n3") {
+                assert!(hears(&g, n, "n3") && hears(&g, &other, n), "{g:?}");
+            }
         }
     }
 

@@ -995,7 +995,10 @@ mod tests {
         let e = Schedule::parse(&text("1.0").replace("protocol", "atomic"), "x.toml", "x")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("fault[0].clock") && e.contains("`atomic`"), "{e}");
+        assert!(
+            e.contains("fault[0].clock") && e.contains("`atomic`"),
+            "{e}"
+        );
     }
 
     #[test]
