@@ -95,9 +95,13 @@ pub fn check_clock(
     support: &crate::cluster::ClockSupport,
     proxy: crate::faults::proxy::ProxyMode,
 ) -> Result<(), NemesisError> {
-    if schedule.kinds().contains(&FaultKind::Clock)
-        && let crate::cluster::ClockSupport::Unsupported(why) = support
-    {
+    // Protocol-clock faults go through the node's clock file, not libfaketime: the backend
+    // judges those once the cluster exists.
+    let wall_clock = schedule
+        .needs()
+        .iter()
+        .any(|n| n.kind == FaultKind::Clock && !n.protocol_clock);
+    if wall_clock && let crate::cluster::ClockSupport::Unsupported(why) = support {
         let runnable = |s: &Schedule| {
             s.needs().into_iter().all(|n| match n.kind {
                 FaultKind::Clock => false,
