@@ -113,8 +113,14 @@ pub fn offset_file(node_dir: &Path) -> PathBuf {
 
 /// Rewrites the offset atomically (the node re-reads it on every wall-clock read).
 pub fn write_offset(path: &Path, offset_ms: i64) -> Result<(), ClusterError> {
+    write_atomically(path, &offset_text(offset_ms))
+}
+
+/// Writes `text` to a temporary file and renames it over `path`, so a node re-reading the
+/// file never sees half of it.
+fn write_atomically(path: &Path, text: &str) -> Result<(), ClusterError> {
     let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, offset_text(offset_ms)).map_err(|e| ClusterError::io(&tmp, e))?;
+    std::fs::write(&tmp, text).map_err(|e| ClusterError::io(&tmp, e))?;
     std::fs::rename(&tmp, path).map_err(|e| ClusterError::io(path, e))
 }
 
@@ -130,9 +136,7 @@ pub fn protocol_text(offset_ms: i64, rate: f64) -> String {
 
 /// Rewrites the protocol clock atomically (the node re-reads the file every few ms).
 pub fn write_protocol(path: &Path, offset_ms: i64, rate: f64) -> Result<(), ClusterError> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, protocol_text(offset_ms, rate)).map_err(|e| ClusterError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| ClusterError::io(path, e))
+    write_atomically(path, &protocol_text(offset_ms, rate))
 }
 
 /// Environment that preloads libfaketime reading `file` live.
