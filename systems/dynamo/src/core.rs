@@ -408,16 +408,19 @@ pub struct Coordinator {
     chosen: Option<Entry>,
     acks: usize,
     ackers: BTreeSet<String>,
+    seq: u64,
 }
 
 impl Coordinator {
     /// Starts `req` against `targets` (the key's preference list); `lww_ts` stamps an LWW
-    /// write (ignored otherwise).
+    /// write (ignored otherwise); `seq` numbers this coordinator's requests, so two ABD writes
+    /// it coordinates at once never share a stamp.
     pub fn start(
         cfg: &Config,
         targets: Vec<String>,
         req: Request,
         lww_ts: u64,
+        seq: u64,
     ) -> (Coordinator, Vec<Action>) {
         let key = req.key().to_string();
         let mut c = Coordinator {
@@ -431,6 +434,7 @@ impl Coordinator {
             chosen: None,
             acks: 0,
             ackers: BTreeSet::new(),
+            seq,
         };
         let actions = match (&c.req, c.cfg.mode) {
             (Request::Write { value, .. }, Mode::Lww) => {
@@ -617,10 +621,13 @@ impl Coordinator {
         match (&self.req, self.cfg.mode) {
             (Request::Add { .. }, _) | (_, Mode::Vclock) => self.decide_siblings(),
             (Request::Write { value, .. }, _) => {
+                // The writer names this request, not just this node: two writes one node
+                // coordinates concurrently read the same max and would otherwise store two
+                // values under one stamp, which replicas then keep apart forever.
                 let entry = Entry {
                     stamp: Stamp {
                         ts: newest.map_or(0, |e| e.stamp.ts) + 1,
-                        writer: self.cfg.me.clone(),
+                        writer: format!("{}#{}", self.cfg.actor, self.seq),
                     },
                     value: value.clone(),
                 };
@@ -726,7 +733,7 @@ mod tests {
             key: "k".into(),
             value: json!(7),
         };
-        let (mut c, a) = Coordinator::start(&cfg(Mode::Abd, Bugs::default()), nodes(), w, 0);
+        let (mut c, a) = Coordinator::start(&cfg(Mode::Abd, Bugs::default()), nodes(), w, 0, 0);
         assert_eq!(a.len(), 3);
         assert!(matches!(
             &a[0],
@@ -737,7 +744,7 @@ mod tests {
         ));
         assert_eq!(c.on_answer("n1", got(Some(e(4, "n3", 1)))), vec![]);
         let a = c.on_answer("n2", got(Some(e(5, "n2", 2))));
-        let next = e(6, "n1", 7);
+        let next = e(6, "n1#0", 7);
         assert_eq!(
             a,
             vec![
@@ -761,7 +768,7 @@ mod tests {
     fn abd_read_writes_back_before_answering_unless_the_bug_skips_it() {
         let r = Request::Read { key: "k".into() };
         let (mut c, _) =
-            Coordinator::start(&cfg(Mode::Abd, Bugs::default()), nodes(), r.clone(), 0);
+            Coordinator::start(&cfg(Mode::Abd, Bugs::default()), nodes(), r.clone(), 0, 0);
         c.on_answer("n1", got(None));
         let a = c.on_answer("n3", got(Some(e(2, "n2", 5))));
         assert_eq!(a.len(), 3, "{a:?}");
@@ -776,14 +783,14 @@ mod tests {
             skip_writeback: true,
             ..Bugs::default()
         };
-        let (mut c, _) = Coordinator::start(&cfg(Mode::Abd, bugs), nodes(), r.clone(), 0);
+        let (mut c, _) = Coordinator::start(&cfg(Mode::Abd, bugs), nodes(), r.clone(), 0, 0);
         c.on_answer("n1", got(None));
         assert_eq!(
             c.on_answer("n3", got(Some(e(2, "n2", 5)))),
             vec![Action::Finish(Done::Read(json!(5)))]
         );
         // Nothing written yet anywhere: null, and nothing to write back.
-        let (mut c, _) = Coordinator::start(&cfg(Mode::Abd, Bugs::default()), nodes(), r, 0);
+        let (mut c, _) = Coordinator::start(&cfg(Mode::Abd, Bugs::default()), nodes(), r, 0, 0);
         c.on_answer("n2", got(None));
         assert_eq!(
             c.on_answer("n3", got(None)),
@@ -798,7 +805,7 @@ mod tests {
             value: json!(1),
         };
         let (mut c, a) =
-            Coordinator::start(&cfg(Mode::Lww, Bugs::default()), nodes(), w, 1_000_123);
+            Coordinator::start(&cfg(Mode::Lww, Bugs::default()), nodes(), w, 1_000_123, 0);
         assert_eq!(a[2], put("n3", e(1_000_123, "n1", 1), false));
         assert_eq!(c.on_answer("n1", STORED), vec![]);
         assert_eq!(c.on_answer("n9", STORED), vec![], "not a replica of k");
@@ -812,7 +819,7 @@ mod tests {
     #[test]
     fn lww_read_answers_the_newest_and_repairs_stale_replicas_late_ones_too() {
         let r = Request::Read { key: "k".into() };
-        let (mut c, a) = Coordinator::start(&cfg(Mode::Lww, Bugs::default()), nodes(), r, 0);
+        let (mut c, a) = Coordinator::start(&cfg(Mode::Lww, Bugs::default()), nodes(), r, 0, 0);
         assert_eq!(a.len(), 3);
         c.on_answer("n1", got(Some(e(10, "n1", 1))));
         assert_eq!(
@@ -832,6 +839,39 @@ mod tests {
     }
 
     #[test]
+    fn concurrent_abd_writes_of_one_coordinator_never_share_a_stamp() {
+        // Found under packet loss (seed 1101681240): two writes n1 coordinated at once both
+        // read ts 4 and stored (5, n1) with different values; each replica kept whichever
+        // came first, so reads flipped between them.
+        let c = cfg(Mode::Abd, Bugs::default());
+        let write = |v: i64, seq: u64| {
+            let w = Request::Write {
+                key: "k".into(),
+                value: json!(v),
+            };
+            let (mut co, _) = Coordinator::start(&c, nodes(), w, 0, seq);
+            co.on_answer("n1", got(Some(e(4, "n2", 0))));
+            match co.on_answer("n2", got(Some(e(4, "n2", 0)))).remove(0) {
+                Action::Send {
+                    msg: Msg::Put { entry, .. },
+                    ..
+                } => entry,
+                o => panic!("{o:?}"),
+            }
+        };
+        let (a, b) = (write(1, 1), write(2, 2));
+        assert_eq!(a.stamp.ts, b.stamp.ts);
+        assert_ne!(a.stamp, b.stamp);
+        // Whatever order two replicas see them in, both keep the same one.
+        let (mut x, mut y) = (Store::default(), Store::default());
+        x.put("k", a.clone(), false);
+        x.put("k", b.clone(), false);
+        y.put("k", b, false);
+        y.put("k", a, false);
+        assert_eq!(x.get("k"), y.get("k"));
+    }
+
+    #[test]
     fn acks_counted_twice_lets_the_coordinator_reach_a_quorum_alone() {
         let bugs = Bugs {
             acks_twice: true,
@@ -841,7 +881,8 @@ mod tests {
             key: "k".into(),
             value: json!(3),
         };
-        let (mut c, _) = Coordinator::start(&cfg(Mode::Abd, bugs.clone()), nodes(), w.clone(), 0);
+        let (mut c, _) =
+            Coordinator::start(&cfg(Mode::Abd, bugs.clone()), nodes(), w.clone(), 0, 0);
         let a = c.on_answer("n1", got(None));
         assert_eq!(a.len(), 3, "the query quorum is met by n1 alone");
         assert_eq!(
@@ -849,7 +890,7 @@ mod tests {
             vec![Action::Finish(Done::Written)]
         );
         // Another node's ack still counts once.
-        let (mut c, _) = Coordinator::start(&cfg(Mode::Lww, bugs), nodes(), w, 5);
+        let (mut c, _) = Coordinator::start(&cfg(Mode::Lww, bugs), nodes(), w, 5, 0);
         assert_eq!(c.on_answer("n2", STORED), vec![]);
     }
 
@@ -860,9 +901,9 @@ mod tests {
             value: json!(3),
         };
         let (mut c, _) =
-            Coordinator::start(&cfg(Mode::Abd, Bugs::default()), nodes(), w.clone(), 0);
+            Coordinator::start(&cfg(Mode::Abd, Bugs::default()), nodes(), w.clone(), 0, 0);
         assert_eq!(c.on_timeout(), vec![Action::Finish(Done::Unavailable)]);
-        let (mut c, _) = Coordinator::start(&cfg(Mode::Lww, Bugs::default()), nodes(), w, 0);
+        let (mut c, _) = Coordinator::start(&cfg(Mode::Lww, Bugs::default()), nodes(), w, 0, 0);
         c.on_answer("n1", STORED);
         assert_eq!(c.on_timeout(), vec![Action::Finish(Done::Indefinite)]);
         assert_eq!(c.on_timeout(), vec![], "finished once");
@@ -944,7 +985,8 @@ mod tests {
             key: "s".into(),
             element: json!(5),
         };
-        let (mut c, a) = Coordinator::start(&cfg(Mode::Vclock, Bugs::default()), nodes(), add, 0);
+        let (mut c, a) =
+            Coordinator::start(&cfg(Mode::Vclock, Bugs::default()), nodes(), add, 0, 0);
         assert_eq!(
             a[0],
             Action::Send {
@@ -1007,7 +1049,7 @@ mod tests {
         assert_eq!(versions.len(), 2);
         assert_eq!(union(&versions), vec![json!(1), json!(2)]);
         let r = Request::Read { key: "s".into() };
-        let (mut c, _) = Coordinator::start(&cfg(Mode::Vclock, Bugs::default()), nodes(), r, 0);
+        let (mut c, _) = Coordinator::start(&cfg(Mode::Vclock, Bugs::default()), nodes(), r, 0, 0);
         c.on_answer(
             "n1",
             Answer::Sibs {

@@ -158,11 +158,9 @@ impl Node {
     async fn coordinate(self: &Arc<Self>, req: Request) -> Done {
         let key = req.key().to_string();
         let targets = self.ring.preference_list(&key, self.cfg.n);
-        let ts = lww_ts(
-            faultline_node::clock::wall_ms(),
-            self.seq.fetch_add(1, Ordering::Relaxed),
-        );
-        let (mut c, actions) = Coordinator::start(&self.cfg, targets, req, ts);
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let ts = lww_ts(faultline_node::clock::wall_ms(), seq);
+        let (mut c, actions) = Coordinator::start(&self.cfg, targets, req, ts, seq);
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Answer)>();
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let me = self.clone();
