@@ -65,6 +65,12 @@ pub fn launch(
              `--bug NAME` in the inventory's start command instead",
         ));
     }
+    if !args.params.is_empty() {
+        return Err(bad(
+            "--param with --cluster: descriptor parameters shape the command lines of nodes \
+             faultline starts; an external cluster's nodes run as the inventory says",
+        ));
+    }
     let workload = WorkloadSpec::load(&args.workload).map_err(bad)?;
     let schedule = Schedule::load(&args.nemesis).map_err(|e| {
         if e.is_bad_input() {

@@ -67,6 +67,11 @@ pub struct Args {
     /// Switch on a planted bug in the bundled system (repeatable).
     #[arg(long = "bug")]
     pub bugs: Vec<String>,
+    /// Override one of the descriptor's `[params]` (repeatable), e.g. `--param r=1` for the
+    /// Dynamo store's read quorum.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    #[serde(default)]
+    pub params: Vec<String>,
     /// Where runs are stored.
     #[arg(long, default_value = "store")]
     pub store: PathBuf,
@@ -130,13 +135,14 @@ pub fn launch(args: Args, replay: Option<Replay>) -> anyhow::Result<(u8, PathBuf
         return Err(bad("--skip-unavailable goes with --cluster"));
     }
     let workload = WorkloadSpec::load(&args.workload).map_err(bad)?;
-    let desc = SystemDescriptor::load(&args.system).map_err(|e| {
+    let mut desc = SystemDescriptor::load(&args.system).map_err(|e| {
         if e.is_bad_input() {
             bad(&e)
         } else {
             anyhow::Error::new(e)
         }
     })?;
+    desc.set_params(&args.params).map_err(bad)?;
     let schedule = Schedule::load(&args.nemesis).map_err(|e| {
         if e.is_bad_input() {
             bad(&e)

@@ -141,6 +141,8 @@ struct Raw {
     args: Vec<String>,
     #[serde(default)]
     env: BTreeMap<String, String>,
+    #[serde(default)]
+    params: BTreeMap<String, toml::Value>,
     client: ClientAdapter,
     status: StatusAdapter,
     #[serde(default = "default_client_url")]
@@ -192,6 +194,12 @@ pub const TABLES: &[(&str, bool, &str)] = &[
         false,
         "extra environment variables for every node, e.g. RUST_LOG = \"info\"",
     ),
+    (
+        "params",
+        false,
+        "named settings with defaults, used in `args` as {NAME} and overridden per run with \
+         `--param NAME=VALUE`, e.g. r = 2 for `\"--r\", \"{r}\"`",
+    ),
     ("ports", true, "the ports each node listens on"),
     (
         "peers",
@@ -215,6 +223,20 @@ pub const TABLES: &[(&str, bool, &str)] = &[
          classes it must hold under (partition, loss, pause, kill, clock); verdicts outside it \
          are shown, not counted; no table: everything is promised",
     ),
+];
+
+/// The placeholders every descriptor has; `[params]` may not reuse their names.
+const BUILT_IN_PLACEHOLDERS: &[&str] = &[
+    "id",
+    "index",
+    "addr",
+    "client_port",
+    "peer_port",
+    "peer_addr",
+    "peers",
+    "data_dir",
+    "cluster_token",
+    "bug",
 ];
 
 /// Every key of a descriptor, top-level keys first, in the order a skeleton lists them.
@@ -249,7 +271,8 @@ pub const KEYS: &[Key] = &[
         doc: "node i's arguments; templates: {id} (n1, n2, ...), {index} (1, 2, ...), {addr}, \
               {client_port}, {peer_port}, {peers} (see [peers]), {peer_addr} (where peers \
               reach the node: its proxy address when [peers] proxy is on, else {addr}), \
-              {data_dir} (kept across restarts), {cluster_token} (unique per run)",
+              {data_dir} (kept across restarts), {cluster_token} (unique per run), and each \
+              name in [params]",
     },
     Key {
         table: None,
@@ -541,6 +564,10 @@ pub fn skeleton(name: &str) -> String {
             out.push_str("#[env]\n#RUST_LOG = \"info\"\n");
             continue;
         }
+        if table == "params" {
+            out.push_str("#[params]\n#replicas = 3\n");
+            continue;
+        }
         out.push_str(&format!("[{table}]\n"));
         key_lines(&mut out, Some(table));
     }
@@ -596,6 +623,8 @@ pub struct SystemDescriptor {
     pub binary: String,
     pub args: Vec<String>,
     pub env: BTreeMap<String, String>,
+    /// `[params]`: template variables with defaults, overridable per run (`--param`).
+    pub params: BTreeMap<String, String>,
     pub client: ClientAdapter,
     pub status: StatusAdapter,
     pub client_url: String,
@@ -726,6 +755,42 @@ impl SystemDescriptor {
                 ));
             }
         }
+        let mut params = BTreeMap::new();
+        for (name, value) in raw.params {
+            let field = format!("params.{name}");
+            let ok_name = name.starts_with(|c: char| c.is_ascii_lowercase())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            if !ok_name {
+                return Err(bad(
+                    &field,
+                    "a parameter name is lower case letters, digits and `_`".into(),
+                ));
+            }
+            if BUILT_IN_PLACEHOLDERS.contains(&name.as_str()) {
+                return Err(bad(
+                    &field,
+                    format!("`{{{name}}}` is a built-in placeholder; pick another name"),
+                ));
+            }
+            let text = match value {
+                toml::Value::String(v) => v,
+                toml::Value::Integer(v) => v.to_string(),
+                toml::Value::Float(v) => v.to_string(),
+                toml::Value::Boolean(v) => v.to_string(),
+                other => {
+                    return Err(bad(
+                        &field,
+                        format!(
+                            "must be a string, number or boolean, got a {}",
+                            other.type_str()
+                        ),
+                    ));
+                }
+            };
+            params.insert(name, text);
+        }
         let d = SystemDescriptor {
             name: raw.name,
             description: raw.description,
@@ -733,6 +798,7 @@ impl SystemDescriptor {
             binary: raw.binary,
             args: raw.args,
             env: raw.env,
+            params,
             client: raw.client,
             status: raw.status,
             client_url: raw.client_url,
@@ -778,14 +844,48 @@ impl SystemDescriptor {
         self.ports.peer.unwrap_or(self.ports.client)
     }
 
+    /// Overrides `[params]` defaults with `NAME=VALUE` settings (`--param`); an unknown name
+    /// or a malformed setting is an error naming the known parameters.
+    pub fn set_params(&mut self, settings: &[String]) -> Result<(), ClusterError> {
+        let bad = |message: String| ClusterError::Descriptor {
+            file: self.origin.clone(),
+            field: "--param".into(),
+            message,
+        };
+        let known = || {
+            if self.params.is_empty() {
+                format!("system `{}` has no [params]", self.name)
+            } else {
+                let names: Vec<&str> = self.params.keys().map(String::as_str).collect();
+                format!("known: {}", names.join(", "))
+            }
+        };
+        let mut params = self.params.clone();
+        for s in settings {
+            let Some((name, value)) = s.split_once('=') else {
+                return Err(bad(format!("{s:?} is not NAME=VALUE ({})", known())));
+            };
+            let Some(slot) = params.get_mut(name.trim()) else {
+                return Err(bad(format!(
+                    "unknown parameter {:?} ({})",
+                    name.trim(),
+                    known()
+                )));
+            };
+            *slot = value.trim().to_string();
+        }
+        self.params = params;
+        Ok(())
+    }
+
     fn node_vars(&self, slot: &NodeSlot) -> Vars {
-        let mut v = Vars::new();
-        v.insert("id", slot.id.clone());
-        v.insert("index", slot.index.to_string());
-        v.insert("addr", slot.addr.clone());
-        v.insert("client_port", self.ports.client.to_string());
-        v.insert("peer_port", self.peer_port().to_string());
-        v.insert("peer_addr", slot.peer_addr.clone());
+        let mut v: Vars = self.params.clone();
+        v.insert("id".into(), slot.id.clone());
+        v.insert("index".into(), slot.index.to_string());
+        v.insert("addr".into(), slot.addr.clone());
+        v.insert("client_port".into(), self.ports.client.to_string());
+        v.insert("peer_port".into(), self.peer_port().to_string());
+        v.insert("peer_addr".into(), slot.peer_addr.clone());
         v
     }
 
@@ -816,16 +916,16 @@ impl SystemDescriptor {
             }
             // Peers see each other at their peer address (the proxy's, when proxied).
             let mut pv = self.node_vars(s);
-            pv.insert("addr", s.peer_addr.clone());
+            pv.insert("addr".into(), s.peer_addr.clone());
             peers.push(
                 template::render(&self.peers.format, &pv)
                     .map_err(|m| ("peers.format".to_string(), m))?,
             );
         }
         let mut vars = self.node_vars(slot);
-        vars.insert("peers", peers.join(&self.peers.separator));
-        vars.insert("data_dir", data_dir.display().to_string());
-        vars.insert("cluster_token", cluster_token.to_string());
+        vars.insert("peers".into(), peers.join(&self.peers.separator));
+        vars.insert("data_dir".into(), data_dir.display().to_string());
+        vars.insert("cluster_token".into(), cluster_token.to_string());
         let mut args = Vec::with_capacity(self.args.len());
         for (i, a) in self.args.iter().enumerate() {
             args.push(template::render(a, &vars).map_err(|m| (format!("args[{i}]"), m))?);
@@ -839,7 +939,7 @@ impl SystemDescriptor {
             };
             for bug in bugs {
                 let mut bv = vars.clone();
-                bv.insert("bug", bug.clone());
+                bv.insert("bug".into(), bug.clone());
                 for (i, a) in bug_args.iter().enumerate() {
                     args.push(template::render(a, &bv).map_err(|m| (format!("bug_args[{i}]"), m))?);
                 }
@@ -1256,5 +1356,54 @@ path = "/status"
         let e = SystemDescriptor::load("nosuchsystem").unwrap_err();
         assert!(e.to_string().contains("raft, etcd"), "{e}");
         assert!(e.is_bad_input());
+    }
+    #[test]
+    fn params_fill_args_and_runs_override_them() {
+        let text = r#"
+name = "q"
+binary = "/usr/bin/env"
+client = "native"
+status = "native"
+args = ["q", "--id", "{id}", "--r", "{r}", "--w", "{w}", "--mode", "{mode}"]
+[params]
+r = 2
+w = 2
+mode = "lww"
+[ports]
+client = 7000
+[peers]
+format = "{addr}:{client_port}"
+[ready]
+path = "/status"
+"#;
+        let mut d = SystemDescriptor::parse(text, "q.toml").unwrap();
+        let args = |d: &SystemDescriptor| {
+            d.command_args(&slots(2), 0, Path::new("/d"), "t", &[])
+                .unwrap()
+                .join(" ")
+        };
+        assert_eq!(args(&d), "q --id n1 --r 2 --w 2 --mode lww");
+        d.set_params(&["r=1".into(), " w = 1".into()]).unwrap();
+        assert_eq!(args(&d), "q --id n1 --r 1 --w 1 --mode lww");
+        // Mistakes name the option and what is known; nothing is half-applied.
+        let e = d.set_params(&["n=5".into()]).unwrap_err().to_string();
+        assert!(
+            e.contains("--param") && e.contains("\"n\"") && e.contains("known: mode, r, w"),
+            "{e}"
+        );
+        let e = d.set_params(&["r".into()]).unwrap_err().to_string();
+        assert!(e.contains("NAME=VALUE"), "{e}");
+        assert_eq!(args(&d), "q --id n1 --r 1 --w 1 --mode lww");
+        let raft = SystemDescriptor::load("raft").unwrap();
+        let e = raft.clone().set_params(&["r=1".into()]).unwrap_err();
+        assert!(e.to_string().contains("has no [params]"), "{e}");
+        // A parameter may not shadow a built-in placeholder, and must be a scalar.
+        let e = SystemDescriptor::parse(&text.replace("r = 2", "id = 2"), "q.toml").unwrap_err();
+        assert!(e.to_string().contains("params.id"), "{e}");
+        let e = SystemDescriptor::parse(&text.replace("r = 2", "r = [2]"), "q.toml").unwrap_err();
+        assert!(e.to_string().contains("params.r"), "{e}");
+        // A template naming no parameter still fails at load time.
+        let e = SystemDescriptor::parse(&text.replace("{w}", "{ww}"), "q.toml").unwrap_err();
+        assert!(e.to_string().contains("{ww}"), "{e}");
     }
 }

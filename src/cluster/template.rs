@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 /// Values available to a descriptor's templates for one node.
-pub type Vars = BTreeMap<&'static str, String>;
+pub type Vars = BTreeMap<String, String>;
 
 /// Replaces each `{name}` with its value; `{{` and `}}` are literal braces.
 /// Errors with the unknown or unterminated placeholder's text.
@@ -26,7 +26,7 @@ pub fn render(template: &str, vars: &Vars) -> Result<String, String> {
             .ok_or_else(|| format!("unterminated placeholder in `{template}`"))?;
         let name = &tail[1..end];
         let value = vars.get(name).ok_or_else(|| {
-            let known: Vec<&str> = vars.keys().copied().collect();
+            let known: Vec<&str> = vars.keys().map(String::as_str).collect();
             format!(
                 "unknown placeholder `{{{name}}}` (known: {})",
                 known.join(", ")
@@ -45,8 +45,8 @@ mod tests {
 
     fn vars() -> Vars {
         let mut v = Vars::new();
-        v.insert("id", "n1".into());
-        v.insert("addr", "10.0.0.11".into());
+        v.insert("id".into(), "n1".into());
+        v.insert("addr".into(), "10.0.0.11".into());
         v
     }
 

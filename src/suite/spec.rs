@@ -309,20 +309,30 @@ impl Suite {
                         ),
                     ));
                 }
-                let value = match v.get_ref() {
-                    toml::Value::String(s) => s.clone(),
-                    toml::Value::Integer(n) => n.to_string(),
-                    toml::Value::Float(f) => f.to_string(),
-                    toml::Value::Boolean(true) => String::new(),
-                    other => {
-                        return Err(err(
-                            line,
-                            &field(k),
-                            format!("a string, number or `true`, got {other}"),
-                        ));
-                    }
+                // A list repeats the option: param = ["r=1", "w=1"].
+                let values: Vec<&toml::Value> = match v.get_ref() {
+                    toml::Value::Array(a) if !a.is_empty() => a.iter().collect(),
+                    one => vec![one],
                 };
-                options.push((long, value, line));
+                for one in values {
+                    let value = match one {
+                        toml::Value::String(s) => s.clone(),
+                        toml::Value::Integer(n) => n.to_string(),
+                        toml::Value::Float(f) => f.to_string(),
+                        toml::Value::Boolean(true) => String::new(),
+                        other => {
+                            return Err(err(
+                                line,
+                                &field(k),
+                                format!(
+                                    "a string, number, `true` or a list of strings and \
+                                     numbers, got {other}"
+                                ),
+                            ));
+                        }
+                    };
+                    options.push((long.clone(), value, line));
+                }
             }
             let name = match string("name")? {
                 Some(n) => n,
@@ -446,9 +456,16 @@ mod tests {
     use super::*;
 
     fn opts() -> Vec<String> {
-        ["nodes", "node-choice", "concurrency", "seed", "store"]
-            .map(String::from)
-            .to_vec()
+        [
+            "nodes",
+            "node-choice",
+            "concurrency",
+            "seed",
+            "store",
+            "param",
+        ]
+        .map(String::from)
+        .to_vec()
     }
 
     const GOOD: &str = r#"
@@ -472,6 +489,7 @@ system = "raft"
 runs = 2
 expect = "valid"
 min_ok_ops = 200
+param = ["r=1", "w=1"]
 "#;
 
     #[test]
@@ -500,6 +518,12 @@ min_ok_ops = 200
         assert_eq!(s.rows[1].seeds.len(), 2);
         assert_eq!(s.cases(Some("partition-halves")).len(), 2);
         assert_eq!(s.rows[1].min_ok_ops, 200);
+        // a list repeats its option
+        assert!(
+            shell_words(&s.rows[1].run_args(1)).ends_with("--param r=1 --param w=1"),
+            "{:?}",
+            s.rows[1].run_args(1)
+        );
     }
 
     #[test]

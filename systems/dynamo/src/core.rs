@@ -75,6 +75,42 @@ impl std::str::FromStr for Mode {
     }
 }
 
+/// What an LWW read does about the stale replicas it met (ABD always writes back).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReadRepair {
+    /// Nothing: stale replicas wait for anti-entropy.
+    Off,
+    /// Answer at R, then repair stale replicas (late repliers too) in the background.
+    Async,
+    /// Repair the stale repliers and answer only once R replicas hold the value read
+    /// (Cassandra's blocking read repair): a later quorum read cannot go back.
+    Blocking,
+}
+
+impl ReadRepair {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReadRepair::Off => "off",
+            ReadRepair::Async => "async",
+            ReadRepair::Blocking => "blocking",
+        }
+    }
+}
+
+impl std::str::FromStr for ReadRepair {
+    type Err = String;
+    fn from_str(s: &str) -> Result<ReadRepair, String> {
+        match s {
+            "off" => Ok(ReadRepair::Off),
+            "async" => Ok(ReadRepair::Async),
+            "blocking" => Ok(ReadRepair::Blocking),
+            o => Err(format!(
+                "--read-repair: {o:?} is not off, async or blocking"
+            )),
+        }
+    }
+}
+
 /// The planted bugs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Bug {
@@ -153,6 +189,7 @@ pub struct Config {
     /// The vector-clock actor: this node's incarnation.
     pub actor: String,
     pub mode: Mode,
+    pub read_repair: ReadRepair,
     pub n: usize,
     pub r: usize,
     pub w: usize,
@@ -408,6 +445,8 @@ pub struct Coordinator {
     chosen: Option<Entry>,
     acks: usize,
     ackers: BTreeSet<String>,
+    /// Acknowledgements the store phase waits for: W, or R for a blocking read repair.
+    need: usize,
     seq: u64,
 }
 
@@ -434,6 +473,7 @@ impl Coordinator {
             chosen: None,
             acks: 0,
             ackers: BTreeSet::new(),
+            need: cfg.w,
             seq,
         };
         let actions = match (&c.req, c.cfg.mode) {
@@ -560,7 +600,7 @@ impl Coordinator {
                     return vec![];
                 }
                 self.acks += self.weight(from);
-                if self.acks < self.cfg.w {
+                if self.acks < self.need {
                     return vec![];
                 }
                 self.phase = Phase::Finished;
@@ -642,22 +682,54 @@ impl Coordinator {
                     ))]
                 }
             },
-            (Request::Read { .. }, Mode::Lww) => {
-                self.phase = Phase::Repair;
-                self.chosen = newest.clone();
-                let mut out = vec![Action::Finish(Done::Read(
-                    newest.as_ref().map_or(Value::Null, |e| e.value.clone()),
-                ))];
-                if let Some(c) = &newest {
-                    for (n, e) in &self.replies {
-                        if e.as_ref().is_none_or(|e| e.stamp < c.stamp) {
-                            out.push(self.repair_msg(n, c));
-                        }
+            (Request::Read { .. }, Mode::Lww) => match (self.cfg.read_repair, newest) {
+                (ReadRepair::Blocking, Some(c)) => self.repair_then_answer(c),
+                (mode, newest) => {
+                    self.phase = if mode == ReadRepair::Async {
+                        Phase::Repair
+                    } else {
+                        Phase::Finished
+                    };
+                    self.chosen = newest.clone();
+                    let mut out = vec![Action::Finish(Done::Read(
+                        newest.as_ref().map_or(Value::Null, |e| e.value.clone()),
+                    ))];
+                    if let (ReadRepair::Async, Some(c)) = (mode, &newest) {
+                        out.extend(self.stale_repliers(c).map(|n| self.repair_msg(n, c)));
                     }
+                    out
                 }
-                out
+            },
+        }
+    }
+
+    /// Repliers holding something older than `c`.
+    fn stale_repliers<'a>(&'a self, c: &'a Entry) -> impl Iterator<Item = &'a String> + 'a {
+        self.replies
+            .iter()
+            .filter(move |(_, e)| e.as_ref().is_none_or(|e| e.stamp < c.stamp))
+            .map(|(n, _)| n)
+    }
+
+    /// Blocking read repair: the up-to-date repliers already hold `c`; the stale ones are
+    /// repaired and the read answers once R replicas acknowledge holding it.
+    fn repair_then_answer(&mut self, c: Entry) -> Vec<Action> {
+        let stale: Vec<String> = self.stale_repliers(&c).cloned().collect();
+        self.phase = Phase::Store;
+        self.need = self.cfg.r;
+        for n in self.replies.keys() {
+            if !stale.contains(n) {
+                self.ackers.insert(n.clone());
+                self.acks += self.weight(n);
             }
         }
+        if self.acks >= self.need {
+            self.phase = Phase::Finished;
+            return vec![Action::Finish(Done::Read(c.value))];
+        }
+        let out = stale.iter().map(|n| self.repair_msg(n, &c)).collect();
+        self.chosen = Some(c);
+        out
     }
 
     /// The request's time is up: whatever has not answered never will.
@@ -689,6 +761,7 @@ mod tests {
             me: "n1".into(),
             actor: "n1".into(),
             mode,
+            read_repair: ReadRepair::Async,
             n: 3,
             r: 2,
             w: 2,
@@ -836,6 +909,56 @@ mod tests {
         );
         assert_eq!(c.on_timeout(), vec![]);
         assert_eq!(c.phase(), Phase::Finished);
+    }
+
+    #[test]
+    fn lww_blocking_read_repair_answers_once_r_replicas_hold_the_value() {
+        let mut c = cfg(Mode::Lww, Bugs::default());
+        c.read_repair = ReadRepair::Blocking;
+        let r = Request::Read { key: "k".into() };
+        let (mut co, _) = Coordinator::start(&c, nodes(), r.clone(), 0, 0);
+        assert_eq!(co.on_answer("n1", got(Some(e(10, "n1", 1)))), vec![]);
+        // n2 is newer: n1 is repaired, and nothing is answered until it acknowledges.
+        let a = co.on_answer("n2", got(Some(e(20, "n2", 2))));
+        assert_eq!(a, vec![put("n1", e(20, "n2", 2), true)]);
+        assert_eq!(co.on_answer("n3", got(None)), vec![], "a late reply");
+        assert_eq!(co.on_answer("n2", STORED), vec![], "n2 already counts");
+        assert_eq!(
+            co.on_answer("n1", Answer::Stored { applied: true }),
+            vec![Action::Finish(Done::Read(json!(2)))]
+        );
+        // Replicas that agree answer at once; a repair that never lands fails the read.
+        let (mut co, _) = Coordinator::start(&c, nodes(), r.clone(), 0, 0);
+        co.on_answer("n1", got(Some(e(20, "n2", 2))));
+        assert_eq!(
+            co.on_answer("n3", got(Some(e(20, "n2", 2)))),
+            vec![Action::Finish(Done::Read(json!(2)))]
+        );
+        let (mut co, _) = Coordinator::start(&c, nodes(), r, 0, 0);
+        co.on_answer("n1", got(None));
+        co.on_answer("n3", got(Some(e(20, "n2", 2))));
+        assert_eq!(co.on_timeout(), vec![Action::Finish(Done::Unavailable)]);
+    }
+
+    #[test]
+    fn lww_read_without_repair_sends_nothing_after_answering() {
+        let mut c = cfg(Mode::Lww, Bugs::default());
+        c.read_repair = ReadRepair::Off;
+        let (mut co, _) = Coordinator::start(&c, nodes(), Request::Read { key: "k".into() }, 0, 0);
+        co.on_answer("n1", got(None));
+        assert_eq!(
+            co.on_answer("n2", got(Some(e(20, "n2", 2)))),
+            vec![Action::Finish(Done::Read(json!(2)))]
+        );
+        assert_eq!(co.phase(), Phase::Finished);
+        assert_eq!(co.on_answer("n3", got(None)), vec![]);
+        assert_eq!("blocking".parse::<ReadRepair>(), Ok(ReadRepair::Blocking));
+        assert!(
+            "sync"
+                .parse::<ReadRepair>()
+                .unwrap_err()
+                .contains("--read-repair")
+        );
     }
 
     #[test]

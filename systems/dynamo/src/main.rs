@@ -1,6 +1,6 @@
 //! `faultline-dynamo --id n1 --listen ADDR --peers n2=ADDR,... --data-dir DIR
 //!  [--mode abd|lww] [--n 3 --r 2 --w 2] [--vnodes 16] [--anti-entropy-ms 1000]
-//!  [--repair-every-ms 100] [--bug NAME]...`
+//!  [--repair-every-ms 100] [--read-repair off|async|blocking] [--bug NAME]...`
 //!
 //! A leaderless quorum store: any node coordinates a request for any key over the key's
 //! preference list on a consistent-hash ring. The kit's `Replica` trait orders a log behind a
@@ -27,8 +27,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use clap::Parser;
 use faultline_dynamo::core::{
-    Action, Answer, Bug, Bugs, Config, Coordinator, Done, Entry, Mode, Msg, Record, Request, Store,
-    lww_ts,
+    Action, Answer, Bug, Bugs, Config, Coordinator, Done, Entry, Mode, Msg, ReadRepair, Record,
+    Request, Store, lww_ts,
 };
 use faultline_dynamo::ring::Ring;
 use faultline_dynamo::version::Version;
@@ -72,6 +72,11 @@ struct Args {
     /// this many ms (as Cassandra's background read repair runs off the read path).
     #[arg(long, default_value_t = 100)]
     repair_every_ms: u64,
+    /// LWW reads: off (stale replicas wait for anti-entropy), async (answer at R, repair in
+    /// the background) or blocking (repair the stale repliers before answering). ABD always
+    /// writes back.
+    #[arg(long, default_value = "async")]
+    read_repair: ReadRepair,
 }
 
 struct Node {
@@ -425,6 +430,7 @@ async fn status(State(n): State<Arc<Node>>) -> Response {
             "clock_ms": faultline_node::clock::wall_ms(),
             "bugs": n.bugs,
             "mode": n.cfg.mode.as_str(),
+            "read_repair": n.cfg.read_repair.as_str(),
             "n": n.cfg.n, "r": n.cfg.r, "w": n.cfg.w,
             "peers_reachable": peers,
             "keys": keys,
@@ -495,6 +501,7 @@ fn main() -> anyhow::Result<()> {
             me: id.clone(),
             actor: format!("{id}.{:x}", incarnation & 0xffff_ffff),
             mode: args.mode,
+            read_repair: args.read_repair,
             n: args.n,
             r: args.r,
             w: args.w,
