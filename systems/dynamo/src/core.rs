@@ -24,6 +24,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::merkle::{self, Tree};
 use crate::version::{self, Resolution, Version};
 
 /// A version's order: timestamp (ABD: a counter; LWW: wall-clock µs-ish), then the writer.
@@ -125,14 +126,18 @@ pub enum Bug {
     ReadRepairOverwritesNewer,
     /// Merging two or more concurrent siblings loses one (vector clocks).
     VclockMergeDropsSibling,
+    /// Anti-entropy's Merkle comparison skips the last key range: replicas that diverged
+    /// there (a write missed during a partition, a key no read repairs) never converge.
+    MerkleSkipsLastRange,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 4] = [
+    pub const ALL: [Bug; 5] = [
         Bug::AbdSkipWriteback,
         Bug::AcksCountedTwice,
         Bug::ReadRepairOverwritesNewer,
         Bug::VclockMergeDropsSibling,
+        Bug::MerkleSkipsLastRange,
     ];
 
     pub fn name(self) -> &'static str {
@@ -141,6 +146,7 @@ impl Bug {
             Bug::AcksCountedTwice => "acks-counted-twice",
             Bug::ReadRepairOverwritesNewer => "read-repair-overwrites-newer",
             Bug::VclockMergeDropsSibling => "vclock-merge-drops-sibling",
+            Bug::MerkleSkipsLastRange => "merkle-skips-last-range",
         }
     }
 
@@ -150,6 +156,7 @@ impl Bug {
             Bug::AcksCountedTwice => "writes acknowledged by one replica alone are lost",
             Bug::ReadRepairOverwritesNewer => "a late repair rolls back an acknowledged write",
             Bug::VclockMergeDropsSibling => "an acknowledged add vanishes from the sibling set",
+            Bug::MerkleSkipsLastRange => "replicas of keys in the last range never converge",
         }
     }
 }
@@ -170,6 +177,7 @@ pub struct Bugs {
     pub acks_twice: bool,
     pub repair_overwrites: bool,
     pub drop_sibling: bool,
+    pub merkle_skip_last: bool,
 }
 
 impl Bugs {
@@ -179,6 +187,7 @@ impl Bugs {
             acks_twice: bugs.contains(&Bug::AcksCountedTwice),
             repair_overwrites: bugs.contains(&Bug::ReadRepairOverwritesNewer),
             drop_sibling: bugs.contains(&Bug::VclockMergeDropsSibling),
+            merkle_skip_last: bugs.contains(&Bug::MerkleSkipsLastRange),
         }
     }
 }
@@ -216,6 +225,12 @@ pub enum Msg {
         #[serde(default)]
         siblings: Vec<(String, Vec<Version>)>,
     },
+    /// Anti-entropy: the sender's Merkle trees over the keys it holds that the receiver
+    /// replicates; answered by the differing segments' entries (`Answer::Diff`).
+    Digest {
+        from: String,
+        tree: Tree,
+    },
     /// Vector clocks: the replica's siblings of `key`.
     SibGet {
         key: String,
@@ -240,6 +255,13 @@ pub enum Answer {
     },
     Synced {
         applied: usize,
+    },
+    /// The segments where the trees differ, and the receiver's entries there (the sender
+    /// merges them and sends its own entries of those segments back as a `Sync`).
+    Diff {
+        segments: Vec<(u32, u32)>,
+        entries: Vec<(String, Entry)>,
+        siblings: Vec<(String, Vec<Version>)>,
     },
     Sibs {
         versions: Vec<Version>,
@@ -289,6 +311,43 @@ impl Store {
         self.sibs.iter()
     }
 
+    /// The Merkle trees over the keys `shared` admits (those a peer replicates too).
+    pub fn tree(&self, shared: impl Fn(&str) -> bool) -> Tree {
+        let entries = self
+            .map
+            .iter()
+            .filter(|(k, _)| shared(k))
+            .map(|(k, e)| (k.as_str(), merkle::digest(e)));
+        let sibs = self
+            .sibs
+            .iter()
+            .filter(|(k, _)| shared(k))
+            .map(|(k, v)| (k.as_str(), merkle::digest(v)));
+        Tree::build(entries.chain(sibs))
+    }
+
+    /// What is held for the keys `shared` admits in `segments` (entries, sibling sets).
+    #[allow(clippy::type_complexity)]
+    pub fn in_segments(
+        &self,
+        segments: &[(u32, u32)],
+        shared: impl Fn(&str) -> bool,
+    ) -> (Vec<(String, Entry)>, Vec<(String, Vec<Version>)>) {
+        let wanted = |k: &str| shared(k) && segments.contains(&merkle::locate(k));
+        (
+            self.map
+                .iter()
+                .filter(|(k, _)| wanted(k))
+                .map(|(k, e)| (k.clone(), e.clone()))
+                .collect(),
+            self.sibs
+                .iter()
+                .filter(|(k, _)| wanted(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        )
+    }
+
     /// Merges `incoming` into `key`'s siblings; the new set if it changed.
     fn merge_siblings(&mut self, key: &str, incoming: &[Version], drop: bool) -> Option<Record> {
         let held = self.sibs.get(key).cloned().unwrap_or_default();
@@ -326,9 +385,27 @@ impl Store {
     }
 
     /// Answers one peer message; also returns the entries it stored, which must be durable
-    /// before the answer leaves.
-    pub fn handle(&mut self, msg: Msg, bugs: &Bugs) -> (Answer, Vec<Record>) {
+    /// before the answer leaves. `shared(peer, key)`: whether `peer` replicates `key` too.
+    pub fn handle(
+        &mut self,
+        msg: Msg,
+        bugs: &Bugs,
+        shared: &dyn Fn(&str, &str) -> bool,
+    ) -> (Answer, Vec<Record>) {
         match msg {
+            Msg::Digest { from, tree } => {
+                let ours = self.tree(|k| shared(&from, k));
+                let segments = tree.diff(&ours, bugs.merkle_skip_last);
+                let (entries, siblings) = self.in_segments(&segments, |k| shared(&from, k));
+                (
+                    Answer::Diff {
+                        segments,
+                        entries,
+                        siblings,
+                    },
+                    vec![],
+                )
+            }
             Msg::Get { key } => (
                 Answer::Got {
                     entry: self.get(&key).cloned(),
@@ -800,6 +877,11 @@ mod tests {
 
     const STORED: Answer = Answer::Stored { applied: true };
 
+    /// Every peer replicates every key (3 nodes, N = 3).
+    fn all(_peer: &str, _key: &str) -> bool {
+        true
+    }
+
     #[test]
     fn abd_write_reads_a_quorum_then_stores_the_next_stamp() {
         let w = Request::Write {
@@ -1033,6 +1115,82 @@ mod tests {
     }
 
     #[test]
+    fn a_merkle_exchange_repairs_both_sides_except_the_last_range_under_the_bug() {
+        // a key in the first range and one in the last
+        let key_in = |r: u32| {
+            (0..)
+                .map(|i| format!("k{i}"))
+                .find(|k| merkle::locate(k).0 == r)
+                .unwrap()
+        };
+        let (first, last) = (key_in(0), key_in(merkle::RANGES - 1));
+        let exchange = |bugs: &Bugs| {
+            let (mut a, mut b) = (Store::default(), Store::default());
+            // a missed the newer first-range write, b missed the last-range key entirely
+            a.put(&first, e(1, "n1", 1), false);
+            b.put(&first, e(2, "n2", 2), false);
+            a.put(&last, e(1, "n1", 3), false);
+            a.put("same", e(1, "n1", 4), false);
+            b.put("same", e(1, "n1", 4), false);
+            let tree = a.tree(|_| true);
+            let digest = Msg::Digest {
+                from: "n1".into(),
+                tree,
+            };
+            let (
+                Answer::Diff {
+                    segments,
+                    entries,
+                    siblings,
+                },
+                stored,
+            ) = b.handle(digest, bugs, &all)
+            else {
+                panic!("a diff")
+            };
+            assert!(stored.is_empty() && siblings.is_empty());
+            assert_eq!(entries, vec![(first.clone(), e(2, "n2", 2))], "b's side");
+            a.handle(
+                Msg::Sync {
+                    entries,
+                    siblings: vec![],
+                },
+                bugs,
+                &all,
+            );
+            let (mine, _) = a.in_segments(&segments, |_| true);
+            b.handle(
+                Msg::Sync {
+                    entries: mine,
+                    siblings: vec![],
+                },
+                bugs,
+                &all,
+            );
+            (a, b, segments)
+        };
+        let (a, b, segments) = exchange(&Bugs::default());
+        assert_eq!(
+            segments.len(),
+            2,
+            "only the two differing segments: {segments:?}"
+        );
+        assert_eq!(a.get(&first), b.get(&first));
+        assert_eq!(b.get(&last), Some(&e(1, "n1", 3)));
+        let bug = Bugs {
+            merkle_skip_last: true,
+            ..Bugs::default()
+        };
+        let (a, b, _) = exchange(&bug);
+        assert_eq!(a.get(&first), b.get(&first));
+        assert_eq!(b.get(&last), None, "the last range is never compared");
+        // Keys a peer does not replicate are left out of both the tree and the answer.
+        let mut c = Store::default();
+        c.put(&first, e(9, "n3", 9), false);
+        assert_eq!(c.tree(|k| k != first), Store::default().tree(|_| true));
+    }
+
+    #[test]
     fn replicas_keep_the_greatest_stamp_unless_the_repair_bug_forces_it() {
         let mut s = Store::default();
         let ok = Bugs::default();
@@ -1043,6 +1201,7 @@ mod tests {
                 repair: false,
             },
             &ok,
+            &all,
         );
         assert_eq!((a, stored.len()), (Answer::Stored { applied: true }, 1));
         let old = Msg::Put {
@@ -1050,14 +1209,14 @@ mod tests {
             entry: e(3, "n2", 0),
             repair: true,
         };
-        let (a, stored) = s.handle(old.clone(), &ok);
+        let (a, stored) = s.handle(old.clone(), &ok, &all);
         assert_eq!((a, stored), (Answer::Stored { applied: false }, vec![]));
         assert_eq!(s.get("k"), Some(&e(5, "n1", 1)));
         let bug = Bugs {
             repair_overwrites: true,
             ..Bugs::default()
         };
-        let (a, _) = s.handle(old, &bug);
+        let (a, _) = s.handle(old, &bug, &all);
         assert_eq!(a, Answer::Stored { applied: true });
         assert_eq!(s.get("k"), Some(&e(3, "n2", 0)), "rolled back");
         let (a, stored) = s.handle(
@@ -1066,11 +1225,12 @@ mod tests {
                 siblings: vec![],
             },
             &bug,
+            &all,
         );
         assert_eq!(a, Answer::Synced { applied: 2 });
         assert_eq!(stored.len(), 2);
         assert_eq!(
-            s.handle(Msg::Get { key: "j".into() }, &ok).0,
+            s.handle(Msg::Get { key: "j".into() }, &ok, &all).0,
             got(Some(e(1, "n3", 2)))
         );
     }
@@ -1163,10 +1323,12 @@ mod tests {
                     versions: vec![v],
                 },
                 &ok,
+                &all,
             );
             assert_eq!((a, rec.len()), (STORED, 1));
         }
-        let (Answer::Sibs { versions }, _) = s.handle(Msg::SibGet { key: "s".into() }, &ok) else {
+        let (Answer::Sibs { versions }, _) = s.handle(Msg::SibGet { key: "s".into() }, &ok, &all)
+        else {
             panic!("siblings answer")
         };
         assert_eq!(versions.len(), 2);
@@ -1195,6 +1357,7 @@ mod tests {
                 versions: versions.clone(),
             },
             &bug,
+            &all,
         );
         assert_eq!(b.siblings("s").map(Vec::len), Some(1));
         // Replay restores exactly the logged sibling set.

@@ -13,7 +13,7 @@
 //! dump for every key it holds: the Dynamo shape of `/log`, DESIGN.md), `GET
 //! /replica/dump?key=K`, and `POST /dynamo/peer` (one `Msg`, answered by an `Answer`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -41,7 +41,7 @@ use serde_json::{Value, json};
 #[command(
     version,
     about = "A Dynamo-style leaderless quorum KV node (ABD or last-write-wins) speaking faultline's node protocol",
-    after_help = "Planted bugs (--bug): abd-skip-writeback (abd), acks-counted-twice, read-repair-overwrites-newer (lww), vclock-merge-drops-sibling (vclock)"
+    after_help = "Planted bugs (--bug): abd-skip-writeback (abd), acks-counted-twice, read-repair-overwrites-newer (lww), vclock-merge-drops-sibling (vclock), merkle-skips-last-range"
 )]
 struct Args {
     #[command(flatten)]
@@ -63,8 +63,8 @@ struct Args {
     /// Tokens per node on the ring.
     #[arg(long, default_value_t = 16)]
     vnodes: usize,
-    /// Every this many ms each node pushes its entries to the other replicas of their keys
-    /// (0: no anti-entropy).
+    /// Every this many ms each node compares Merkle trees with each peer over the keys they
+    /// share and exchanges the entries where they differ (0: no anti-entropy).
     #[arg(long, default_value_t = 1000)]
     anti_entropy_ms: u64,
     /// LWW's asynchronous read repair: the coordinator answers at R and queues a repair for
@@ -115,7 +115,7 @@ impl Node {
                 self.counts[2].fetch_add(1, Ordering::Relaxed);
             }
         }
-        let (answer, stored) = store.handle(msg, &self.cfg.bugs);
+        let (answer, stored) = store.handle(msg, &self.cfg.bugs, &|p, k| self.shares(p, k));
         if !stored.is_empty() {
             for r in &stored {
                 wal.append(r);
@@ -243,40 +243,50 @@ impl Node {
             .collect()
     }
 
-    /// One anti-entropy round: each peer gets this node's entries for the keys it replicates.
+    /// Whether `peer` and this node both replicate `key`.
+    fn shares(&self, peer: &str, key: &str) -> bool {
+        let home = self.ring.preference_list(key, self.cfg.n);
+        home.iter().any(|n| n == peer) && home.contains(&self.cfg.me)
+    }
+
+    /// One anti-entropy round, with each peer: send our Merkle trees over the keys we share;
+    /// the peer answers with its entries where the trees differ, which we merge, and we send
+    /// ours of those segments back. Replicas in agreement exchange only the trees.
     async fn anti_entropy(self: &Arc<Self>) {
-        type Batch = (Vec<(String, Entry)>, Vec<(String, Vec<Version>)>);
-        let mut per_peer: BTreeMap<String, Batch> = BTreeMap::new();
-        {
-            let g = self.store.lock().expect("store lock");
-            for (k, e) in g.0.iter() {
-                for n in self.ring.preference_list(k, self.cfg.n) {
-                    if n != self.cfg.me {
-                        per_peer
-                            .entry(n)
-                            .or_default()
-                            .0
-                            .push((k.clone(), e.clone()));
-                    }
-                }
-            }
-            for (k, v) in g.0.iter_siblings() {
-                for n in self.ring.preference_list(k, self.cfg.n) {
-                    if n != self.cfg.me {
-                        per_peer
-                            .entry(n)
-                            .or_default()
-                            .1
-                            .push((k.clone(), v.clone()));
-                    }
-                }
-            }
-        }
         for peer in self.addrs.keys() {
-            let (entries, siblings) = per_peer.remove(peer).unwrap_or_default();
-            let me = self.clone();
-            let peer = peer.clone();
-            tokio::spawn(async move { me.send(&peer, Msg::Sync { entries, siblings }).await });
+            let tree = {
+                let g = self.store.lock().expect("store lock");
+                g.0.tree(|k| self.shares(peer, k))
+            };
+            let (me, peer) = (self.clone(), peer.clone());
+            tokio::spawn(async move {
+                let digest = Msg::Digest {
+                    from: me.cfg.me.clone(),
+                    tree,
+                };
+                let Some(Answer::Diff {
+                    segments,
+                    entries,
+                    siblings,
+                }) = me.send(&peer, digest).await
+                else {
+                    return;
+                };
+                if segments.is_empty() {
+                    return;
+                }
+                if !entries.is_empty() || !siblings.is_empty() {
+                    let own = me.cfg.me.clone();
+                    me.send(&own, Msg::Sync { entries, siblings }).await;
+                }
+                let (entries, siblings) = {
+                    let g = me.store.lock().expect("store lock");
+                    g.0.in_segments(&segments, |k| me.shares(&peer, k))
+                };
+                if !entries.is_empty() || !siblings.is_empty() {
+                    me.send(&peer, Msg::Sync { entries, siblings }).await;
+                }
+            });
         }
     }
 
