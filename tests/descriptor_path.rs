@@ -129,8 +129,8 @@ fn clock_faults_on_a_system_they_cannot_reach_are_refused_in_words() {
         "clock faults unsupported for this system (pbkv): the system descriptor says \
          `clock = \"unsupported\"`; nemesis `clock-strobe` has clock faults: pick one without \
          (none, flip-and-crash, kill-leader-long, kill-majority, kill-random, leader-flip, \
-         leader-link, loss, partition-flip, partition-halves, partition-leader, partition-ring, \
-         pause-leader, pause-leader-long) \
+         leader-link, loss, partition-and-crash, partition-flip, partition-halves, partition-leader, \
+         partition-ring, pause-leader, pause-leader-long) \
          or a schedule file without `clock` faults",
     );
     assert!(!stderr(&out).contains("::"), "no Rust API names");

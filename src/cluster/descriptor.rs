@@ -31,6 +31,10 @@ const BUILTIN: &[(&str, &str)] = &[
         include_str!("../../systems/dynamo-vclock.toml"),
     ),
     (
+        "dynamo-sloppy",
+        include_str!("../../systems/dynamo-sloppy.toml"),
+    ),
+    (
         "dynamo-lww-r1w1",
         include_str!("../../systems/dynamo-lww-r1w1.toml"),
     ),

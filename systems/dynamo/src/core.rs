@@ -129,15 +129,20 @@ pub enum Bug {
     /// Anti-entropy's Merkle comparison skips the last key range: replicas that diverged
     /// there (a write missed during a partition, a key no read repairs) never converge.
     MerkleSkipsLastRange,
+    /// Hints (writes a stand-in holds for an unreachable home replica) live only in memory:
+    /// a stand-in that restarts before handing them off loses them, and a write acknowledged
+    /// only by stand-ins is gone.
+    HintsDroppedOnRestart,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 5] = [
+    pub const ALL: [Bug; 6] = [
         Bug::AbdSkipWriteback,
         Bug::AcksCountedTwice,
         Bug::ReadRepairOverwritesNewer,
         Bug::VclockMergeDropsSibling,
         Bug::MerkleSkipsLastRange,
+        Bug::HintsDroppedOnRestart,
     ];
 
     pub fn name(self) -> &'static str {
@@ -147,6 +152,7 @@ impl Bug {
             Bug::ReadRepairOverwritesNewer => "read-repair-overwrites-newer",
             Bug::VclockMergeDropsSibling => "vclock-merge-drops-sibling",
             Bug::MerkleSkipsLastRange => "merkle-skips-last-range",
+            Bug::HintsDroppedOnRestart => "hints-dropped-on-restart",
         }
     }
 
@@ -157,6 +163,7 @@ impl Bug {
             Bug::ReadRepairOverwritesNewer => "a late repair rolls back an acknowledged write",
             Bug::VclockMergeDropsSibling => "an acknowledged add vanishes from the sibling set",
             Bug::MerkleSkipsLastRange => "replicas of keys in the last range never converge",
+            Bug::HintsDroppedOnRestart => "a write only stand-ins acknowledged vanishes",
         }
     }
 }
@@ -178,6 +185,7 @@ pub struct Bugs {
     pub repair_overwrites: bool,
     pub drop_sibling: bool,
     pub merkle_skip_last: bool,
+    pub hints_dropped: bool,
 }
 
 impl Bugs {
@@ -188,6 +196,7 @@ impl Bugs {
             repair_overwrites: bugs.contains(&Bug::ReadRepairOverwritesNewer),
             drop_sibling: bugs.contains(&Bug::VclockMergeDropsSibling),
             merkle_skip_last: bugs.contains(&Bug::MerkleSkipsLastRange),
+            hints_dropped: bugs.contains(&Bug::HintsDroppedOnRestart),
         }
     }
 }
@@ -218,6 +227,10 @@ pub enum Msg {
         /// A read repair (LWW) rather than a write or an ABD write-back.
         #[serde(default)]
         repair: bool,
+        /// Sloppy quorum: the receiver stands in for this unreachable home replica and keeps
+        /// the entry as a hint to hand off.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hint: Option<String>,
     },
     /// Anti-entropy: the sender's entries (and sibling sets) for keys the receiver replicates.
     Sync {
@@ -239,6 +252,8 @@ pub enum Msg {
     SibPut {
         key: String,
         versions: Vec<Version>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hint: Option<String>,
     },
 }
 
@@ -274,6 +289,25 @@ pub enum Answer {
 pub enum Record {
     Entry(String, Entry),
     Siblings(String, Vec<Version>),
+    /// A hint held for `home` (its whole value after the merge).
+    Hint {
+        home: String,
+        key: String,
+        held: Held,
+    },
+    /// `held` was handed off to `home`: the hint goes unless it has grown since.
+    HintDone {
+        home: String,
+        key: String,
+        held: Held,
+    },
+}
+
+/// What a replica (or a hint) holds for one key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Held {
+    Entry(Entry),
+    Siblings(Vec<Version>),
 }
 
 /// The union of the siblings' values (each a list of elements), sorted and deduplicated.
@@ -292,6 +326,8 @@ pub fn union(versions: &[Version]) -> Vec<Value> {
 pub struct Store {
     map: BTreeMap<String, Entry>,
     sibs: BTreeMap<String, Vec<Version>>,
+    /// Hints held for unreachable home replicas: (home, key) -> what to hand off.
+    hints: BTreeMap<(String, String), Held>,
 }
 
 impl Store {
@@ -359,8 +395,8 @@ impl Store {
         Some(Record::Siblings(key.to_string(), merged))
     }
 
-    /// Replays one WAL record.
-    pub fn replay(&mut self, r: Record) {
+    /// Replays one WAL record; the planted bug forgets hints.
+    pub fn replay(&mut self, r: Record, bugs: &Bugs) {
         match r {
             Record::Entry(k, e) => {
                 self.put(&k, e, true);
@@ -368,7 +404,85 @@ impl Store {
             Record::Siblings(k, v) => {
                 self.sibs.insert(k, v);
             }
+            Record::Hint { .. } | Record::HintDone { .. } if bugs.hints_dropped => {}
+            Record::Hint { home, key, held } => {
+                self.hints.insert((home, key), held);
+            }
+            Record::HintDone { home, key, held } => {
+                self.hint_delivered(&home, &key, &held);
+            }
         }
+    }
+
+    /// Merges `incoming` into the hint for (`home`, `key`); the record if it changed.
+    fn hold_hint(&mut self, home: String, key: String, incoming: Held) -> Option<Record> {
+        let slot = (home, key);
+        let merged = match (self.hints.get(&slot), incoming) {
+            (None, h) => h,
+            (Some(Held::Entry(cur)), Held::Entry(e)) if cur.stamp >= e.stamp => return None,
+            (Some(Held::Siblings(cur)), Held::Siblings(v)) => {
+                let m = version::merge(Resolution::VectorClocks, cur, &v, false);
+                if &m == cur {
+                    return None;
+                }
+                Held::Siblings(m)
+            }
+            (_, h) => h,
+        };
+        self.hints.insert(slot.clone(), merged.clone());
+        Some(Record::Hint {
+            home: slot.0,
+            key: slot.1,
+            held: merged,
+        })
+    }
+
+    /// The hints to hand off: (home, key, what is held), in order.
+    pub fn hints(&self) -> Vec<(String, String, Held)> {
+        self.hints
+            .iter()
+            .map(|((h, k), v)| (h.clone(), k.clone(), v.clone()))
+            .collect()
+    }
+
+    /// `home` stored `held`: the hint goes, unless it has grown since it was sent. The
+    /// record to log, if it went.
+    pub fn hint_delivered(&mut self, home: &str, key: &str, held: &Held) -> Option<Record> {
+        let slot = (home.to_string(), key.to_string());
+        if self.hints.get(&slot) != Some(held) {
+            return None;
+        }
+        self.hints.remove(&slot);
+        Some(Record::HintDone {
+            home: slot.0,
+            key: slot.1,
+            held: held.clone(),
+        })
+    }
+
+    /// The newest entry held for `key`, its hints included (a stand-in answers reads).
+    fn read(&self, key: &str) -> Option<Entry> {
+        let hinted = self.hints.iter().filter_map(|((_, k), h)| match h {
+            Held::Entry(e) if k == key => Some(e),
+            _ => None,
+        });
+        self.map
+            .get(key)
+            .into_iter()
+            .chain(hinted)
+            .max_by(|a, b| a.stamp.cmp(&b.stamp))
+            .cloned()
+    }
+
+    /// The siblings held for `key`, its hints merged in.
+    fn read_siblings(&self, key: &str) -> Vec<Version> {
+        let mut out = self.sibs.get(key).cloned().unwrap_or_default();
+        for ((_, k), h) in &self.hints {
+            if let (true, Held::Siblings(v)) = (k == key, h) {
+                out = version::merge(Resolution::VectorClocks, &out, v, false);
+            }
+        }
+        out
     }
 
     /// Stores `entry` if its stamp is greater than the held one's, or unconditionally with
@@ -408,11 +522,40 @@ impl Store {
             }
             Msg::Get { key } => (
                 Answer::Got {
-                    entry: self.get(&key).cloned(),
+                    entry: self.read(&key),
                 },
                 vec![],
             ),
-            Msg::Put { key, entry, repair } => {
+            Msg::Put {
+                key,
+                entry,
+                hint: Some(home),
+                ..
+            } => {
+                let r = self.hold_hint(home, key, Held::Entry(entry));
+                (
+                    Answer::Stored {
+                        applied: r.is_some(),
+                    },
+                    r.into_iter().collect(),
+                )
+            }
+            Msg::SibPut {
+                key,
+                versions,
+                hint: Some(home),
+            } => {
+                let r = self.hold_hint(home, key, Held::Siblings(versions));
+                (
+                    Answer::Stored {
+                        applied: r.is_some(),
+                    },
+                    r.into_iter().collect(),
+                )
+            }
+            Msg::Put {
+                key, entry, repair, ..
+            } => {
                 let force = repair && bugs.repair_overwrites;
                 let applied = self.put(&key, entry.clone(), force);
                 let stored = if applied {
@@ -440,11 +583,11 @@ impl Store {
             }
             Msg::SibGet { key } => (
                 Answer::Sibs {
-                    versions: self.siblings(&key).cloned().unwrap_or_default(),
+                    versions: self.read_siblings(&key),
                 },
                 vec![],
             ),
-            Msg::SibPut { key, versions } => {
+            Msg::SibPut { key, versions, .. } => {
                 let r = self.merge_siblings(&key, &versions, bugs.drop_sibling);
                 (
                     Answer::Stored {
@@ -516,6 +659,8 @@ pub struct Coordinator {
     key: String,
     req: Request,
     targets: Vec<String>,
+    /// Sloppy quorum: stand-in -> the unreachable home replica it holds hints for.
+    stand_in_for: BTreeMap<String, String>,
     phase: Phase,
     replies: BTreeMap<String, Option<Entry>>,
     sib_replies: BTreeMap<String, Vec<Version>>,
@@ -524,26 +669,37 @@ pub struct Coordinator {
     ackers: BTreeSet<String>,
     /// Acknowledgements the store phase waits for: W, or R for a blocking read repair.
     need: usize,
+    /// Vector clocks: the last version this actor issued for the key (see `include_own`),
+    /// and the one this add issues.
+    own: Option<Version>,
+    issued: Option<Version>,
     seq: u64,
 }
 
 impl Coordinator {
-    /// Starts `req` against `targets` (the key's preference list); `lww_ts` stamps an LWW
+    /// Starts `req` against `targets` (the key's preference list, or a sloppy quorum's
+    /// nodes, each with the home replica it stands in for); `lww_ts` stamps an LWW
     /// write (ignored otherwise); `seq` numbers this coordinator's requests, so two ABD writes
     /// it coordinates at once never share a stamp.
     pub fn start(
         cfg: &Config,
-        targets: Vec<String>,
+        targets: Vec<(String, Option<String>)>,
         req: Request,
         lww_ts: u64,
         seq: u64,
     ) -> (Coordinator, Vec<Action>) {
+        let stand_in_for = targets
+            .iter()
+            .filter_map(|(n, h)| h.clone().map(|h| (n.clone(), h)))
+            .collect();
+        let targets = targets.into_iter().map(|(n, _)| n).collect();
         let key = req.key().to_string();
         let mut c = Coordinator {
             cfg: cfg.clone(),
             key,
             req,
             targets,
+            stand_in_for,
             phase: Phase::Query,
             replies: BTreeMap::new(),
             sib_replies: BTreeMap::new(),
@@ -551,6 +707,8 @@ impl Coordinator {
             acks: 0,
             ackers: BTreeSet::new(),
             need: cfg.w,
+            own: None,
+            issued: None,
             seq,
         };
         let actions = match (&c.req, c.cfg.mode) {
@@ -566,11 +724,11 @@ impl Coordinator {
             }
             (_, Mode::Vclock) => {
                 let key = c.key.clone();
-                c.broadcast(|| Msg::SibGet { key: key.clone() })
+                c.broadcast(|_| Msg::SibGet { key: key.clone() })
             }
             _ => {
                 let key = c.key.clone();
-                c.broadcast(|| Msg::Get { key: key.clone() })
+                c.broadcast(|_| Msg::Get { key: key.clone() })
             }
         };
         (c, actions)
@@ -580,12 +738,27 @@ impl Coordinator {
         self.phase
     }
 
-    fn broadcast(&self, msg: impl Fn() -> Msg) -> Vec<Action> {
+    /// Vector clocks: the version this actor last issued for the key. A new version's clock
+    /// claims everything its actor issued before (a counter of n covers 1..n), so it must
+    /// contain that content even when the read quorum missed it (a sloppy quorum's
+    /// stand-ins, a replica not yet repaired); otherwise the new version supersedes the old
+    /// one without its elements, and acknowledged adds vanish at the next merge.
+    pub fn include_own(&mut self, last: Version) {
+        self.own = Some(last);
+    }
+
+    /// Vector clocks: the version this add sent to be stored, once it has.
+    pub fn issued(&self) -> Option<&Version> {
+        self.issued.as_ref()
+    }
+
+    /// One message per target; `msg` gets the home replica a stand-in holds hints for.
+    fn broadcast(&self, msg: impl Fn(Option<String>) -> Msg) -> Vec<Action> {
         self.targets
             .iter()
             .map(|t| Action::Send {
                 to: t.clone(),
-                msg: msg(),
+                msg: msg(self.stand_in_for.get(t).cloned()),
             })
             .collect()
     }
@@ -594,10 +767,11 @@ impl Coordinator {
         self.phase = Phase::Store;
         self.chosen = Some(entry.clone());
         let key = self.key.clone();
-        self.broadcast(|| Msg::Put {
+        self.broadcast(|hint| Msg::Put {
             key: key.clone(),
             entry: entry.clone(),
             repair: false,
+            hint,
         })
     }
 
@@ -625,6 +799,7 @@ impl Coordinator {
                 key: self.key.clone(),
                 entry: entry.clone(),
                 repair: true,
+                hint: self.stand_in_for.get(to).cloned(),
             },
         }
     }
@@ -696,7 +871,7 @@ impl Coordinator {
 
     /// Vector clocks: a read quorum's sibling sets answered.
     fn decide_siblings(&mut self) -> Vec<Action> {
-        let mut merged: Vec<Version> = Vec::new();
+        let mut merged: Vec<Version> = self.own.iter().cloned().collect();
         for vs in self.sib_replies.values() {
             merged = version::merge(
                 Resolution::VectorClocks,
@@ -719,10 +894,12 @@ impl Coordinator {
                     clock: version::next_clock(&context, &self.cfg.actor),
                 };
                 self.phase = Phase::Store;
+                self.issued = Some(v.clone());
                 let key = self.key.clone();
-                self.broadcast(|| Msg::SibPut {
+                self.broadcast(|hint| Msg::SibPut {
                     key: key.clone(),
                     versions: vec![v.clone()],
+                    hint,
                 })
             }
             _ => {
@@ -846,8 +1023,8 @@ mod tests {
         }
     }
 
-    fn nodes() -> Vec<String> {
-        vec!["n1".into(), "n2".into(), "n3".into()]
+    fn nodes() -> Vec<(String, Option<String>)> {
+        ["n1", "n2", "n3"].map(|n| (n.to_string(), None)).to_vec()
     }
 
     fn e(ts: u64, w: &str, v: i64) -> Entry {
@@ -871,6 +1048,7 @@ mod tests {
                 key: "k".into(),
                 entry,
                 repair,
+                hint: None,
             },
         }
     }
@@ -1191,6 +1369,88 @@ mod tests {
     }
 
     #[test]
+    fn a_sloppy_write_hints_its_stand_in_which_holds_answers_and_hands_off() {
+        let w = Request::Write {
+            key: "k".into(),
+            value: json!(4),
+        };
+        let targets = vec![
+            ("n1".to_string(), None),
+            ("n4".to_string(), Some("n2".to_string())),
+            ("n3".to_string(), None),
+        ];
+        let (_, a) = Coordinator::start(&cfg(Mode::Lww, Bugs::default()), targets, w, 77, 0);
+        let hinted = Msg::Put {
+            key: "k".into(),
+            entry: e(77, "n1", 4),
+            repair: false,
+            hint: Some("n2".into()),
+        };
+        assert_eq!(
+            a[1],
+            Action::Send {
+                to: "n4".into(),
+                msg: hinted.clone()
+            }
+        );
+        assert!(matches!(
+            &a[0],
+            Action::Send {
+                msg: Msg::Put { hint: None, .. },
+                ..
+            }
+        ));
+        // The stand-in keeps a hint, not a replica entry, and answers reads with it.
+        let mut s = Store::default();
+        let (ans, rec) = s.handle(hinted.clone(), &Bugs::default(), &all);
+        assert_eq!(ans, STORED);
+        let held = Held::Entry(e(77, "n1", 4));
+        assert_eq!(
+            rec,
+            vec![Record::Hint {
+                home: "n2".into(),
+                key: "k".into(),
+                held: held.clone()
+            }]
+        );
+        assert_eq!(s.get("k"), None);
+        assert_eq!(
+            s.handle(Msg::Get { key: "k".into() }, &Bugs::default(), &all)
+                .0,
+            got(Some(e(77, "n1", 4)))
+        );
+        assert_eq!(s.hints(), vec![("n2".into(), "k".into(), held.clone())]);
+        // Replayed after a restart it is still there; under the planted bug it is gone.
+        let mut again = Store::default();
+        rec.iter()
+            .for_each(|r| again.replay(r.clone(), &Bugs::default()));
+        assert_eq!(again.hints().len(), 1);
+        let dropped = Bugs {
+            hints_dropped: true,
+            ..Bugs::default()
+        };
+        let mut lost = Store::default();
+        rec.into_iter().for_each(|r| lost.replay(r, &dropped));
+        assert_eq!(lost.hints(), vec![]);
+        // Handed off: the hint goes, unless a newer write grew it meanwhile.
+        let newer = Msg::Put {
+            key: "k".into(),
+            entry: e(90, "n3", 5),
+            repair: false,
+            hint: Some("n2".into()),
+        };
+        let mut grown = s.clone();
+        grown.handle(newer, &Bugs::default(), &all);
+        assert_eq!(grown.hint_delivered("n2", "k", &held), None);
+        assert_eq!(grown.hints().len(), 1);
+        let done = s.hint_delivered("n2", "k", &held).expect("delivered");
+        assert_eq!(s.hints(), vec![]);
+        let mut replayed = again;
+        replayed.replay(done, &Bugs::default());
+        assert_eq!(replayed.hints(), vec![]);
+    }
+
+    #[test]
     fn replicas_keep_the_greatest_stamp_unless_the_repair_bug_forces_it() {
         let mut s = Store::default();
         let ok = Bugs::default();
@@ -1199,6 +1459,7 @@ mod tests {
                 key: "k".into(),
                 entry: e(5, "n1", 1),
                 repair: false,
+                hint: None,
             },
             &ok,
             &all,
@@ -1208,6 +1469,7 @@ mod tests {
             key: "k".into(),
             entry: e(3, "n2", 0),
             repair: true,
+            hint: None,
         };
         let (a, stored) = s.handle(old.clone(), &ok, &all);
         assert_eq!((a, stored), (Answer::Stored { applied: false }, vec![]));
@@ -1301,7 +1563,8 @@ mod tests {
                 to: "n3".into(),
                 msg: Msg::SibPut {
                     key: "s".into(),
-                    versions: vec![want]
+                    versions: vec![want],
+                    hint: None,
                 }
             }
         );
@@ -1313,6 +1576,39 @@ mod tests {
     }
 
     #[test]
+    fn an_add_contains_its_actors_last_version_even_when_the_quorum_missed_it() {
+        // Found under a sloppy quorum: n1's first add went to stand-ins only ({n1:1} = [7]);
+        // its next add read homes that had not heard of it, and without its last version
+        // would have issued {n1:1, n2:1} = [1, 8], which supersedes [7] without containing it.
+        let c = cfg(Mode::Vclock, Bugs::default());
+        let add = |element: i64| Request::Add {
+            key: "s".into(),
+            element: json!(element),
+        };
+        let (mut first, _) = Coordinator::start(&c, nodes(), add(7), 0, 0);
+        first.on_answer("n1", Answer::Sibs { versions: vec![] });
+        first.on_answer("n2", Answer::Sibs { versions: vec![] });
+        let last = first.issued().cloned().expect("issued");
+        assert_eq!(last.clock, sib(&[7], &[("n1", 1)]).clock);
+        let (mut next, _) = Coordinator::start(&c, nodes(), add(8), 0, 1);
+        next.include_own(last.clone());
+        let theirs = vec![sib(&[1], &[("n2", 1)])];
+        next.on_answer(
+            "n2",
+            Answer::Sibs {
+                versions: theirs.clone(),
+            },
+        );
+        next.on_answer("n3", Answer::Sibs { versions: theirs });
+        let v = next.issued().cloned().expect("issued");
+        assert_eq!(v.value, json!([1, 7, 8]));
+        assert_eq!(v.clock, sib(&[], &[("n1", 2), ("n2", 1)]).clock);
+        // Merged anywhere, nothing acknowledged is lost.
+        let merged = version::merge(Resolution::VectorClocks, &[last], &[v], false);
+        assert_eq!(union(&merged), vec![json!(1), json!(7), json!(8)]);
+    }
+
+    #[test]
     fn concurrent_adds_stay_siblings_a_read_answers_their_union_and_the_bug_drops_one() {
         let mut s = Store::default();
         let ok = Bugs::default();
@@ -1321,6 +1617,7 @@ mod tests {
                 Msg::SibPut {
                     key: "s".into(),
                     versions: vec![v],
+                    hint: None,
                 },
                 &ok,
                 &all,
@@ -1355,6 +1652,7 @@ mod tests {
             Msg::SibPut {
                 key: "s".into(),
                 versions: versions.clone(),
+                hint: None,
             },
             &bug,
             &all,
@@ -1362,7 +1660,10 @@ mod tests {
         assert_eq!(b.siblings("s").map(Vec::len), Some(1));
         // Replay restores exactly the logged sibling set.
         let mut r = Store::default();
-        r.replay(Record::Siblings("s".into(), versions.clone()));
+        r.replay(
+            Record::Siblings("s".into(), versions.clone()),
+            &Bugs::default(),
+        );
         assert_eq!(r.siblings("s"), Some(&versions));
     }
 }

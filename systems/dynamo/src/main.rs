@@ -1,6 +1,7 @@
 //! `faultline-dynamo --id n1 --listen ADDR --peers n2=ADDR,... --data-dir DIR
 //!  [--mode abd|lww] [--n 3 --r 2 --w 2] [--vnodes 16] [--anti-entropy-ms 1000]
-//!  [--repair-every-ms 100] [--read-repair off|async|blocking] [--bug NAME]...`
+//!  [--repair-every-ms 100] [--read-repair off|async|blocking] [--quorum strict|sloppy]
+//!  [--handoff-ms 500] [--bug NAME]...`
 //!
 //! A leaderless quorum store: any node coordinates a request for any key over the key's
 //! preference list on a consistent-hash ring. The kit's `Replica` trait orders a log behind a
@@ -27,8 +28,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use clap::Parser;
 use faultline_dynamo::core::{
-    Action, Answer, Bug, Bugs, Config, Coordinator, Done, Entry, Mode, Msg, ReadRepair, Record,
-    Request, Store, lww_ts,
+    Action, Answer, Bug, Bugs, Config, Coordinator, Done, Entry, Held, Mode, Msg, ReadRepair,
+    Record, Request, Store, lww_ts,
 };
 use faultline_dynamo::ring::Ring;
 use faultline_dynamo::version::Version;
@@ -41,7 +42,7 @@ use serde_json::{Value, json};
 #[command(
     version,
     about = "A Dynamo-style leaderless quorum KV node (ABD or last-write-wins) speaking faultline's node protocol",
-    after_help = "Planted bugs (--bug): abd-skip-writeback (abd), acks-counted-twice, read-repair-overwrites-newer (lww), vclock-merge-drops-sibling (vclock), merkle-skips-last-range"
+    after_help = "Planted bugs (--bug): abd-skip-writeback (abd), acks-counted-twice, read-repair-overwrites-newer (lww), vclock-merge-drops-sibling (vclock), merkle-skips-last-range, hints-dropped-on-restart (sloppy)"
 )]
 struct Args {
     #[command(flatten)]
@@ -77,6 +78,14 @@ struct Args {
     /// writes back.
     #[arg(long, default_value = "async")]
     read_repair: ReadRepair,
+    /// strict: a key's requests go to its N home replicas only; sloppy: to the first N
+    /// reachable nodes of its ring walk, stand-ins holding hints for the unreachable homes
+    /// (Dynamo §4.6), handed off when a home answers again.
+    #[arg(long, default_value = "strict", value_parser = ["strict", "sloppy"])]
+    quorum: String,
+    /// Every this many ms hints are handed off to home replicas that answer again.
+    #[arg(long, default_value_t = 500)]
+    handoff_ms: u64,
 }
 
 struct Node {
@@ -91,7 +100,14 @@ struct Node {
     bugs: Vec<String>,
     /// When each peer last answered anything, and how recent counts as reachable.
     heard: Mutex<HashMap<String, Instant>>,
+    /// When each peer last failed to answer: a peer that failed since it last answered is
+    /// suspected down (sloppy quorums skip it; the handoff loop probes it).
+    failed: Mutex<HashMap<String, Instant>>,
+    sloppy: bool,
     reach_window: Duration,
+    /// Vector clocks: per key, the last version this actor issued, behind a lock that
+    /// serialises this node's adds to the key.
+    own: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Version>>>>>,
     /// Read repairs waiting for the background repairer (LWW).
     repairs: Mutex<Vec<(String, Msg)>>,
     /// Read repairs queued here, received here, and received carrying an older stamp than
@@ -108,6 +124,7 @@ impl Node {
             key,
             entry,
             repair: true,
+            ..
         } = &msg
         {
             self.counts[1].fetch_add(1, Ordering::Relaxed);
@@ -139,18 +156,27 @@ impl Node {
             };
         }
         let addr = self.addrs.get(to)?;
-        let resp = self
-            .http
-            .post(format!("http://{addr}/dynamo/peer"))
-            .timeout(self.timeout)
-            .json(&msg)
-            .send()
-            .await
-            .ok()?;
-        if !resp.status().is_success() {
+        let answer = async {
+            let resp = self
+                .http
+                .post(format!("http://{addr}/dynamo/peer"))
+                .timeout(self.timeout)
+                .json(&msg)
+                .send()
+                .await
+                .ok()?;
+            if !resp.status().is_success() {
+                return None;
+            }
+            resp.json::<Answer>().await.ok()
+        };
+        let Some(a) = answer.await else {
+            self.failed
+                .lock()
+                .expect("failed lock")
+                .insert(to.to_string(), Instant::now());
             return None;
-        }
-        let a = resp.json::<Answer>().await.ok()?;
+        };
         self.heard
             .lock()
             .expect("heard lock")
@@ -162,10 +188,34 @@ impl Node {
     /// replies in the background until the request's time is up.
     async fn coordinate(self: &Arc<Self>, req: Request) -> Done {
         let key = req.key().to_string();
-        let targets = self.ring.preference_list(&key, self.cfg.n);
+        let targets = if self.sloppy {
+            self.ring
+                .sloppy_targets(&key, self.cfg.n, |n| !self.suspected(n))
+        } else {
+            let home = self.ring.preference_list(&key, self.cfg.n);
+            home.into_iter().map(|n| (n, None)).collect()
+        };
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         let ts = lww_ts(faultline_node::clock::wall_ms(), seq);
+        let is_add = matches!(req, Request::Add { .. });
         let (mut c, actions) = Coordinator::start(&self.cfg, targets, req, ts, seq);
+        // Vector clocks: one add per key at a time from this actor, each containing the
+        // last one it issued (Coordinator::include_own).
+        let mut own = None;
+        if is_add {
+            let slot = self
+                .own
+                .lock()
+                .expect("own lock")
+                .entry(key.clone())
+                .or_default()
+                .clone();
+            let guard = slot.lock_owned().await;
+            if let Some(v) = guard.as_ref() {
+                c.include_own(v.clone());
+            }
+            own = Some(guard);
+        }
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(String, Answer)>();
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
         let me = self.clone();
@@ -177,7 +227,8 @@ impl Node {
                 for a in std::mem::take(&mut pending) {
                     match a {
                         Action::Send { to, msg }
-                            if matches!(msg, Msg::Put { repair: true, .. }) =>
+                            if me.cfg.read_repair == ReadRepair::Async
+                                && matches!(msg, Msg::Put { repair: true, .. }) =>
                         {
                             // Asynchronous read repair: queued for the background repairer.
                             me.counts[0].fetch_add(1, Ordering::Relaxed);
@@ -199,6 +250,9 @@ impl Node {
                     }
                 }
                 if c.phase() == faultline_dynamo::core::Phase::Finished {
+                    if let (Some(guard), Some(v)) = (own.as_mut(), c.issued()) {
+                        **guard = Some(v.clone());
+                    }
                     return;
                 }
                 match tokio::time::timeout_at(deadline, rx.recv()).await {
@@ -285,6 +339,64 @@ impl Node {
                 };
                 if !entries.is_empty() || !siblings.is_empty() {
                     me.send(&peer, Msg::Sync { entries, siblings }).await;
+                }
+            });
+        }
+    }
+
+    /// Whether `peer` failed to answer since it last answered (never ourselves).
+    fn suspected(&self, peer: &str) -> bool {
+        if peer == self.cfg.me {
+            return false;
+        }
+        let failed = self.failed.lock().expect("failed lock").get(peer).copied();
+        let heard = self.heard.lock().expect("heard lock").get(peer).copied();
+        match (failed, heard) {
+            (Some(f), Some(h)) => f > h,
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
+
+    /// One handoff round: each hint whose home is not suspected is sent to it, and dropped
+    /// once stored there; suspected peers are probed so they are tried again once back.
+    async fn handoff(self: &Arc<Self>) {
+        for peer in self.addrs.keys().filter(|p| self.suspected(p)) {
+            let (me, peer) = (self.clone(), peer.clone());
+            tokio::spawn(async move {
+                me.send(&peer, Msg::Get { key: String::new() }).await;
+            });
+        }
+        let hints = self.store.lock().expect("store lock").0.hints();
+        for (home, key, held) in hints {
+            if self.suspected(&home) {
+                continue;
+            }
+            let msg = match &held {
+                Held::Entry(entry) => Msg::Put {
+                    key: key.clone(),
+                    entry: entry.clone(),
+                    repair: false,
+                    hint: None,
+                },
+                Held::Siblings(versions) => Msg::SibPut {
+                    key: key.clone(),
+                    versions: versions.clone(),
+                    hint: None,
+                },
+            };
+            let me = self.clone();
+            tokio::spawn(async move {
+                if let Some(Answer::Stored { .. }) = me.send(&home, msg).await {
+                    let mut g = me.store.lock().expect("store lock");
+                    let (store, wal) = &mut *g;
+                    if let Some(r) = store.hint_delivered(&home, &key, &held) {
+                        wal.append(&r);
+                        if let Err(e) = wal.sync() {
+                            log!("[{}] fatal storage error: {e:#}", me.cfg.me);
+                            std::process::exit(1);
+                        }
+                    }
                 }
             });
         }
@@ -423,9 +535,12 @@ async fn status(State(n): State<Arc<Node>>) -> Response {
     // Leaderless: "leader" (protocol v2: able to commit) means this node has heard from
     // enough peers lately to gather W acknowledgements, itself included.
     let able = peers + 1 >= n.cfg.w.max(n.cfg.r);
-    let keys = {
+    let (keys, hints) = {
         let g = n.store.lock().expect("store lock");
-        g.0.iter().count() + g.0.iter_siblings().count()
+        (
+            g.0.iter().count() + g.0.iter_siblings().count(),
+            g.0.hints().len(),
+        )
     };
     reply(
         200,
@@ -441,6 +556,8 @@ async fn status(State(n): State<Arc<Node>>) -> Response {
             "bugs": n.bugs,
             "mode": n.cfg.mode.as_str(),
             "read_repair": n.cfg.read_repair.as_str(),
+            "quorum": if n.sloppy { "sloppy" } else { "strict" },
+            "hints": hints,
             "n": n.cfg.n, "r": n.cfg.r, "w": n.cfg.w,
             "peers_reachable": peers,
             "keys": keys,
@@ -492,7 +609,7 @@ fn main() -> anyhow::Result<()> {
     let (wal, recovered) = Wal::<Record>::open(&args.node.data_dir)?;
     let mut store = Store::default();
     for r in recovered.records {
-        store.replay(r);
+        store.replay(r, &Bugs::from_list(&bug_list));
     }
     log!(
         "[{id}] {:?} N={} R={} W={}, recovered {} keys",
@@ -526,8 +643,11 @@ fn main() -> anyhow::Result<()> {
         timeout: request_timeout / 2,
         bugs: bug_list.iter().map(|b| b.name().to_string()).collect(),
         heard: Mutex::new(HashMap::new()),
+        failed: Mutex::new(HashMap::new()),
+        sloppy: args.quorum == "sloppy",
         reach_window: Duration::from_millis((2 * args.anti_entropy_ms).max(2000)),
         repairs: Mutex::new(Vec::new()),
+        own: Mutex::new(HashMap::new()),
         counts: Default::default(),
     });
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -539,6 +659,16 @@ fn main() -> anyhow::Result<()> {
             .await
             .with_context(|| format!("binding {}", args.node.listen))?;
         log!("[{id}] listening on {}", listener.local_addr()?);
+        if node.sloppy {
+            let n = node.clone();
+            let every = Duration::from_millis(args.handoff_ms.max(1));
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    n.handoff().await;
+                }
+            });
+        }
         if args.anti_entropy_ms > 0 {
             let n = node.clone();
             let every = Duration::from_millis(args.anti_entropy_ms);

@@ -1,6 +1,7 @@
 //! Three real `faultline-dynamo` processes on loopback: quorum reads and writes through any
 //! node, a killed replica recovering from its WAL and catching up by anti-entropy, definite
-//! refusals without a quorum, and the `acks-counted-twice` bug's exact symptom.
+//! refusals without a quorum, and the `acks-counted-twice` bug's exact symptom; four processes
+//! for a sloppy quorum's hinted handoff and the `hints-dropped-on-restart` bug.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -109,5 +110,89 @@ async fn acks_counted_twice_acknowledges_a_write_only_one_replica_holds() {
             json!([]),
             "the acknowledged write is on n1 only"
         );
+    }
+}
+
+/// Which of `c`'s four nodes are home replicas of `key` (their dumps say).
+async fn homes(c: &LocalCluster, key: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    for i in 0..4 {
+        let d = c.get(i, &format!("/replica/dump?key={key}")).await.unwrap();
+        if d[0]["replica"] == true {
+            out.push(i);
+        }
+    }
+    out
+}
+
+async fn hints(c: &LocalCluster, i: usize) -> u64 {
+    c.get(i, "/status").await.unwrap()["hints"]
+        .as_u64()
+        .expect("hints in /status")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sloppy_quorum_hands_a_hint_off_and_the_planted_bug_loses_it_on_restart() {
+    for bug in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut extra = vec![
+            "--mode",
+            "lww",
+            "--quorum",
+            "sloppy",
+            "--anti-entropy-ms",
+            "0",
+            "--handoff-ms",
+            "100",
+        ];
+        if bug {
+            extra.extend(["--bug", "hints-dropped-on-restart"]);
+        }
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let mut c = LocalCluster::start(bin(), 4, dir.path(), &extra).expect("starts 4 nodes");
+        for i in 0..4 {
+            wait_up(&c, i).await;
+        }
+        let home = homes(&c, "k").await;
+        assert_eq!(home.len(), 3);
+        let stand_in = (0..4).find(|i| !home.contains(i)).unwrap();
+        let (down, coord) = (home[0], home[1]);
+        c.kill(down);
+        // The first writes find the home down (W = 2 of the other two); once the
+        // coordinator suspects it, writes go to the stand-in with a hint for it.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut v = 0;
+        while hints(&c, stand_in).await == 0 {
+            assert!(Instant::now() < deadline, "bug={bug}: no hint held");
+            v += 1;
+            assert_eq!(write(&c, coord, "k", v).await.0, 200);
+        }
+        assert_eq!(hints(&c, stand_in).await, 1, "bug={bug}");
+        if bug {
+            c.kill(stand_in);
+            c.restart(stand_in).unwrap();
+            wait_up(&c, stand_in).await;
+            assert_eq!(hints(&c, stand_in).await, 0, "the hint was only in memory");
+        }
+        c.restart(down).unwrap();
+        wait_up(&c, down).await;
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let got = loop {
+            let d = c.get(down, "/replica/dump?key=k").await.unwrap();
+            if d[0]["siblings"] == json!([v]) || Instant::now() > deadline {
+                break d[0]["siblings"].clone();
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        if bug {
+            assert_eq!(
+                got,
+                json!([]),
+                "nothing handed off: the home never hears of it"
+            );
+        } else {
+            assert_eq!(got, json!([v]), "handed off");
+            assert_eq!(hints(&c, stand_in).await, 0, "and dropped once stored");
+        }
     }
 }
