@@ -73,13 +73,8 @@ pub fn load(
     let total = std::fs::metadata(path)
         .map_err(|e| HistoryError::io(path, e))?
         .len();
-    let mode = match format {
-        Format::Jsonl => Some(Mode::Jsonl),
-        Format::PorcupineKv => Some(Mode::Edn),
-        Format::Auto | Format::Edn => sniff(path, format)?,
-        Format::Json | Format::JepsenLog => None,
-    };
-    if let Some(mode) = mode {
+    let head = Head::read(path, format, total)?;
+    if let Some(mode) = head.mode {
         match stream(path, mode, limits, total) {
             Ok(c) => {
                 let stats = LoadStats {
@@ -94,7 +89,13 @@ pub fn load(
             Err(Stop::Error(e)) => return Err(e),
         }
     }
-    let h = import::read_file(path, format)?;
+    // The format is known now (or cannot be told, which the importer reports).
+    let format = head.format.unwrap_or(format);
+    let h = match head.whole {
+        Some(Ok(text)) => import::read_str(&text, path, format)?,
+        Some(Err(bytes)) => import::read_bytes(bytes, path, format)?,
+        None => import::read_file(path, format)?,
+    };
     if limits.deadline.is_some_and(|d| Instant::now() > d) {
         return Err(LoadError::TimeLimit {
             file: path.display().to_string(),
@@ -110,28 +111,82 @@ pub fn load(
     Ok((CompactHistory::from_history(&h), stats))
 }
 
-/// Which line mode fits the file's start, if any.
-fn sniff(path: &Path, format: Format) -> Result<Option<Mode>, HistoryError> {
-    let mut head = Vec::with_capacity(64 << 10);
+/// The start of a file: the format it shows and the line mode that fits it, if any.
+struct Head {
+    format: Option<Format>,
+    mode: Option<Mode>,
+    /// The whole file, when the start is all of it: its text, or bytes that are not UTF-8.
+    whole: Option<Result<String, Vec<u8>>>,
+}
+
+const HEAD: u64 = 64 << 10;
+
+impl Head {
+    fn read(path: &Path, format: Format, total: u64) -> Result<Head, HistoryError> {
+        let mode = match format {
+            Format::Jsonl => Some(Mode::Jsonl),
+            Format::PorcupineKv => Some(Mode::Edn),
+            Format::Json | Format::JepsenLog => None,
+            Format::Auto | Format::Edn => {
+                let head = read_head(path, total)?;
+                if head.len() as u64 == total {
+                    // All of it: checked as UTF-8 once, for sniffing and reading both.
+                    let whole = String::from_utf8(head).map_err(|e| e.into_bytes());
+                    let (format, mode) = match &whole {
+                        Ok(text) => sniff(text, format),
+                        Err(bytes) => sniff(&String::from_utf8_lossy(bytes), format),
+                    };
+                    return Ok(Head {
+                        format,
+                        mode,
+                        whole: Some(whole),
+                    });
+                }
+                let (format, mode) = sniff(&String::from_utf8_lossy(&head), format);
+                let whole = None;
+                return Ok(Head {
+                    format,
+                    mode,
+                    whole,
+                });
+            }
+        };
+        Ok(Head {
+            format: Some(format),
+            mode,
+            whole: None,
+        })
+    }
+}
+
+/// The file's first 64 KiB (all of it, if smaller).
+fn read_head(path: &Path, total: u64) -> Result<Vec<u8>, HistoryError> {
+    let mut head = Vec::with_capacity(total.min(HEAD) as usize + 1);
     File::open(path)
-        .and_then(|f| f.take(64 << 10).read_to_end(&mut head))
+        .and_then(|f| f.take(HEAD).read_to_end(&mut head))
         .map_err(|e| HistoryError::io(path, e))?;
-    let text = String::from_utf8_lossy(&head);
+    Ok(head)
+}
+
+/// The format the file's start shows (`format` unless that is `Auto`) and the line mode
+/// that fits it, if any.
+fn sniff(text: &str, format: Format) -> (Option<Format>, Option<Mode>) {
     let first = text
         .lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with(';'))
         .unwrap_or("");
     let detected = match format {
-        Format::Auto => import::detect(&text),
+        Format::Auto => import::detect(text),
         f => Some(f),
     };
-    Ok(match detected {
+    let mode = match detected {
         Some(Format::Jsonl) => Some(Mode::Jsonl),
         Some(Format::PorcupineKv) => Some(Mode::Edn),
         Some(Format::Edn) if first.starts_with('{') => Some(Mode::Edn),
         _ => None,
-    })
+    };
+    (detected, mode)
 }
 
 enum Stop {
@@ -260,16 +315,48 @@ fn stream(
     total: u64,
 ) -> Result<CompactHistory, Stop> {
     let file = File::open(path).map_err(|e| HistoryError::io(path, e))?;
-    let threads = crate::cores::or_available(limits.threads).clamp(1, 16);
-    let reader = Mutex::new(Reader {
+    let mut reader = Reader {
         file,
         carry: Vec::new(),
         seq: 0,
         done: false,
-    });
-    let (tx, rx) = sync_channel::<Result<Block, HistoryError>>(threads * 2);
+    };
     let mut asm = Assembler::new(mode, path, total);
-    let result = std::thread::scope(|s| {
+    let mut read = 0u64;
+    // After each block: whether the budget still holds.
+    let within = |asm: &Assembler, read: u64| -> Result<(), Stop> {
+        if limits.deadline.is_some_and(|d| Instant::now() > d) {
+            return Err(Stop::Error(LoadError::TimeLimit {
+                file: path.display().to_string(),
+                read,
+                total,
+            }));
+        }
+        let held = asm.held_bytes();
+        if limits.memory_bytes.is_some_and(|m| held > m) {
+            return Err(Stop::Error(LoadError::MemoryLimit {
+                file: path.display().to_string(),
+                held,
+                read,
+                total,
+            }));
+        }
+        Ok(())
+    };
+    if total <= BLOCK as u64 {
+        // One block: parsed here, with no thread to start.
+        while let Some((seq, buf)) = reader.next(path)? {
+            let block = parse_block(seq, &buf, mode, path);
+            read += block.bytes as u64;
+            asm.block(block)?;
+            within(&asm, read)?;
+        }
+        return Ok(asm.finish());
+    }
+    let threads = crate::cores::or_available(limits.threads).clamp(1, 16);
+    let reader = Mutex::new(reader);
+    let (tx, rx) = sync_channel::<Result<Block, HistoryError>>(threads * 2);
+    let result: Result<(), Stop> = std::thread::scope(|s| {
         for _ in 0..threads {
             let tx = tx.clone();
             let reader = &reader;
@@ -291,7 +378,6 @@ fn stream(
         drop(tx);
         let mut pending: BTreeMap<usize, Block> = BTreeMap::new();
         let mut next = 0usize;
-        let mut read = 0u64;
         for msg in rx.iter() {
             let block = msg?;
             pending.insert(block.seq, block);
@@ -299,22 +385,7 @@ fn stream(
                 next += 1;
                 read += block.bytes as u64;
                 asm.block(block)?;
-                if limits.deadline.is_some_and(|d| Instant::now() > d) {
-                    return Err(Stop::Error(LoadError::TimeLimit {
-                        file: path.display().to_string(),
-                        read,
-                        total,
-                    }));
-                }
-                let held = asm.held_bytes();
-                if limits.memory_bytes.is_some_and(|m| held > m) {
-                    return Err(Stop::Error(LoadError::MemoryLimit {
-                        file: path.display().to_string(),
-                        held,
-                        read,
-                        total,
-                    }));
-                }
+                within(&asm, read)?;
             }
         }
         Ok(())
