@@ -83,8 +83,14 @@ impl FromStr for Format {
     }
 }
 
-/// Reads and validates a history file in `format` (`Auto` detects it).
+/// Reads and validates a history file in `format` (`Auto` detects it), every event
+/// whole. The format is told, and Jepsen logs read, as `compact::load` does.
 pub fn read_file(path: &Path, format: Format) -> Result<History, HistoryError> {
+    crate::compact::read_history(path, format)
+}
+
+/// `read_file` by the whole-history readers.
+pub(crate) fn read_whole(path: &Path, format: Format) -> Result<History, HistoryError> {
     // Native histories can be large: stream them rather than hold the text.
     if format == Format::Jsonl || format == Format::Auto && sniff_jsonl(path)? {
         return jsonl::read_path(path);

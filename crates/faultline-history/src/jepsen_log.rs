@@ -11,10 +11,10 @@ use super::error::HistoryError;
 use super::event::{EventType, Process};
 use super::jepsen_op::RawEvent;
 
-const MARKER: &str = "jepsen.util - ";
+pub(crate) const MARKER: &str = "jepsen.util - ";
 
 /// Where `MARKER` starts in `line` (a searcher built once, not once a line).
-fn find_marker(line: &str) -> Option<usize> {
+pub(crate) fn find_marker(line: &str) -> Option<usize> {
     static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
         std::sync::LazyLock::new(|| memchr::memmem::Finder::new(MARKER));
     FINDER.find(line.as_bytes())
@@ -41,7 +41,12 @@ pub fn is_op_line(line: &str) -> bool {
     })
 }
 
-fn parse_line(line: &str, file: &Path, no: usize) -> Result<Option<RawEvent>, HistoryError> {
+/// One line: its op, or `None` for a line that is not an op line. `no` names it in errors.
+pub(crate) fn parse_line(
+    line: &str,
+    file: &Path,
+    no: usize,
+) -> Result<Option<RawEvent>, HistoryError> {
     let Some(at) = find_marker(line) else {
         return Ok(None);
     };
