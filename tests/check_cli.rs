@@ -94,6 +94,69 @@ fn malformed_input_exits_254_naming_file_line_field() {
     assert_eq!(out.status.code(), Some(254), "{out:?}");
 }
 
+/// A report without the figures that vary from run to run (times).
+fn steady(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !matches!(k.as_str(), "elapsed_ms" | "ms"))
+                .map(|(k, v)| (k.clone(), steady(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(steady).collect()),
+        v => v.clone(),
+    }
+}
+
+#[test]
+fn files_checked_at_once_report_in_order_as_one_by_one() {
+    let mut files: Vec<String> = (0..12)
+        .map(|i| corpus(&format!("porcupine/etcd/etcd_{i:03}.log")))
+        .collect();
+    files.push(corpus("knossos/cas-register/bad/rethink-fail-minimal.edn"));
+    let run = |extra: &[&str]| {
+        let mut args = vec!["check", "--json", "--model", "cas-register"];
+        args.extend(extra);
+        args.extend(files.iter().map(String::as_str));
+        let out = faultline(&args);
+        (
+            out.status.code(),
+            json_lines(&out).iter().map(steady).collect::<Vec<_>>(),
+        )
+    };
+    let (code, alone) = run(&["--threads", "1"]);
+    assert_eq!(alone.len(), files.len());
+    for (line, file) in alone.iter().zip(&files) {
+        assert_eq!(line["file"], file.as_str());
+    }
+    assert_eq!(run(&["--threads", "3"]), (code, alone.clone()));
+    // No memory at all: every file is undecided within its part, checked again alone,
+    // and undecided as when checked one by one.
+    let (code, none) = run(&["--threads", "3", "--memory-limit", "0"]);
+    assert_eq!(code, Some(2));
+    assert_eq!(
+        (code, none),
+        run(&["--threads", "1", "--memory-limit", "0"])
+    );
+
+    // An unreadable file ends the run after the reports before it, as one by one.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.log");
+    std::fs::write(&bad, "INFO  jepsen.util - x\t:invoke\t:read\tnil\n").unwrap();
+    let mut args = vec!["check", "--json", "--threads", "2"];
+    args.extend(files[..3].iter().map(String::as_str));
+    args.push(bad.to_str().unwrap());
+    args.extend(files[3..].iter().map(String::as_str));
+    let out = faultline(&args);
+    assert_eq!(out.status.code(), Some(254), "{out:?}");
+    let lines: Vec<Value> = json_lines(&out).iter().map(steady).collect();
+    assert_eq!(lines, alone[..3]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("bad.log:1: process:"),
+        "{out:?}"
+    );
+}
+
 #[test]
 fn budgets_give_unknown_exit_2() {
     let file = corpus("porcupine/kv/c50-ok.txt");

@@ -3,13 +3,15 @@
 //! [--linearizable-keys] [--sequential-keys] [--wfr-keys] [--html OUT]`: checks recorded histories and exits 0 valid,
 //! 1 anomalies found, 2 unknown, 254 unreadable input.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{Value, json};
 
 use faultline::checker::linearizable;
@@ -37,14 +39,16 @@ pub struct Args {
     /// Seconds per file before giving up with `unknown`.
     #[arg(long, value_name = "S")]
     pub time_limit: Option<f64>,
-    /// Megabytes the search may remember per file before giving up with `unknown`
-    /// (default: half the machine's memory).
+    /// Megabytes the checks may hold before giving up with `unknown` (default: half the
+    /// machine's memory). Files checked at once share it; one undecided within its share
+    /// is checked again alone, with all of it.
     #[arg(long, value_name = "MB")]
     pub memory_limit: Option<u64>,
     /// Decide every key instead of stopping at the first invalid one.
     #[arg(long)]
     pub all_keys: bool,
-    /// Worker threads (default: one per core).
+    /// Worker threads: files checked at once, and each file's parser and search threads
+    /// (default: one per core).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// The model's initial state as JSON, when not its default (e.g. '{"x":0,"y":0}'; for
@@ -120,7 +124,6 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
             .then_some((s * 1000.0) as u64)
             .ok_or_else(|| BadInput(format!("--liveness-within: must be positive, got {s}")))
     };
-    let mut overall = Validity::Valid;
     let settings = Settings {
         elle: ElleFlags {
             consistency_models,
@@ -136,18 +139,92 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
         negative_balances: args.negative_balances,
         liveness_within_ms: Some(liveness_within_ms(args.liveness_within)?),
     };
-    for (n, file) in args.files.iter().enumerate() {
+    let job = Job {
+        args: &args,
+        format,
+        settings,
+        budget,
+        bars: std::io::stderr()
+            .is_terminal()
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::hidden())),
+    };
+    let workers = if args.files.len() < 2 {
+        1
+    } else {
+        faultline::history::cores::or_available(args.threads).min(args.files.len())
+    };
+    let overall = if workers == 1 {
+        let mut overall = Validity::Valid;
+        for n in 0..args.files.len() {
+            let Checked::Done { out, valid } = job.check_file(n, Share::Whole)? else {
+                unreachable!("a file checked with the whole budget is not checked again")
+            };
+            overall = overall.and(valid);
+            std::io::stdout().lock().write_all(&out)?;
+        }
+        overall
+    } else {
+        check_in_parallel(&job, workers)?
+    };
+    Ok(overall.exit_code())
+}
+
+/// What `check` needs to check any one of its files.
+struct Job<'a> {
+    args: &'a Args,
+    format: Format,
+    settings: Settings,
+    budget: Budget,
+    /// The progress bars (stderr is a terminal), hidden until a check has run a second.
+    bars: Option<MultiProgress>,
+}
+
+/// How much of the budget's memory limit a file may use.
+#[derive(Clone, Copy, PartialEq)]
+enum Share {
+    /// All of it: the file is checked alone.
+    Whole,
+    /// A `1/n` part: `n` files are checked at once.
+    Part(u64),
+}
+
+/// What checking one file came to.
+enum Checked {
+    /// The file's report, as printed, and its verdict.
+    Done { out: Vec<u8>, valid: Validity },
+    /// Undecided within its part of the memory limit: to be checked again alone.
+    Again,
+}
+
+impl Job<'_> {
+    /// Loads and checks file `n` within `share` of the memory limit, and renders its report.
+    fn check_file(&self, n: usize, share: Share) -> anyhow::Result<Checked> {
+        let (args, budget) = (self.args, &self.budget);
+        let file = &args.files[n];
         // The budget covers loading as well as checking.
         let started = Instant::now();
+        let memory_limit = match share {
+            Share::Whole => budget.memory_limit_bytes,
+            Share::Part(n) => budget.memory_limit_bytes.map(|m| m / n),
+        };
+        // Undecided with part of the memory and time to spare: the whole memory may decide it.
+        let again = |valid: Validity| {
+            share != Share::Whole
+                && valid == Validity::Unknown
+                && budget.time_limit.is_none_or(|t| started.elapsed() < t)
+        };
         let limits = LoadLimits {
             deadline: budget.time_limit.map(|t| started + t),
-            memory_bytes: budget.memory_limit_bytes,
+            memory_bytes: memory_limit,
             threads: args.threads,
         };
-        let compact = match compact::load(file, format, &limits) {
+        let compact = match compact::load(file, self.format, &limits) {
             Ok((c, _stats)) => c,
             Err(LoadError::History(e)) => return Err(e.into()),
             Err(stop) => {
+                if again(Validity::Unknown) {
+                    return Ok(Checked::Again);
+                }
                 let verdict = Verdict {
                     checker: "load".into(),
                     valid: Validity::Unknown,
@@ -155,12 +232,15 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
                     explanation: format!("undecided: {stop}"),
                     stats: json!({"ops": 0, "keys": 0, "elapsed_ms": started.elapsed().as_secs_f64() * 1e3}),
                 };
-                overall = overall.and(verdict.valid);
-                print_verdict(&args, file, &args.model, &verdict)?;
-                continue;
+                let out = render(args, file, &args.model, &verdict);
+                return Ok(Checked::Done {
+                    out,
+                    valid: verdict.valid,
+                });
             }
         };
-        let mut settings = settings.clone();
+        let mut settings = self.settings.clone();
+        settings.budget.memory_limit_bytes = memory_limit;
         settings.budget.time_limit = budget
             .time_limit
             .map(|t| t.saturating_sub(started.elapsed()));
@@ -171,12 +251,13 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
             export(h, out)?;
         }
         let model = resolve_model(&compact, &args.model, file)?;
-        let bar = progress_bar();
+        let bar = self.bars.as_ref().map(|bars| bars.add(progress_bar()));
         let progress: Option<linearizable::Progress> = bar.as_ref().map(|bar| {
             let (bar, start) = (bar.clone(), Instant::now());
+            let bars = self.bars.clone().expect("a bar has its bars");
             Arc::new(move |done: usize, total: usize| {
-                if start.elapsed() > Duration::from_secs(1) && bar.is_hidden() {
-                    bar.set_draw_target(ProgressDrawTarget::stderr());
+                if start.elapsed() > Duration::from_secs(1) && bars.is_hidden() {
+                    bars.set_draw_target(ProgressDrawTarget::stderr());
                 }
                 bar.set_length(total as u64);
                 bar.set_position(done as u64);
@@ -187,35 +268,149 @@ pub fn main(args: Args) -> anyhow::Result<u8> {
             None => verdict_of(&compact, &model, &settings, progress),
         }
         .map_err(|e| BadInput(format!("{}: {}", file.display(), e.0)))?;
-        if let Some(bar) = bar {
+        if let (Some(bar), Some(bars)) = (bar, &self.bars) {
             bar.finish_and_clear();
+            bars.remove(&bar);
         }
-        overall = overall.and(verdict.valid);
+        if again(verdict.valid) {
+            return Ok(Checked::Again);
+        }
         if let (Some(out), Some(history)) = (&args.html, &full) {
             let title = file.display().to_string();
             let verdicts = [verdict.clone()];
             let page = report::render_html(&report::ReportInput::new(title, history, &verdicts));
             std::fs::write(out, page).with_context(|| format!("writing {}", out.display()))?;
         }
-        print_verdict(&args, file, &model, &verdict)?;
+        let out = render(args, file, &model, &verdict);
         if n + 1 == args.files.len() {
             // The process ends next: freeing a large history piece by piece would only
             // delay the exit (tens of ms per million ops); the OS takes the pages back.
             std::mem::forget(compact);
             std::mem::forget(full);
         }
+        Ok(Checked::Done {
+            out,
+            valid: verdict.valid,
+        })
     }
-    Ok(overall.exit_code())
 }
 
-fn print_verdict(args: &Args, file: &Path, model: &str, verdict: &Verdict) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
+/// Which files the workers may still start, and whether they may start any now.
+struct Gate {
+    /// Workers hold off while a file is checked again alone.
+    paused: bool,
+    /// Files being checked.
+    active: usize,
+}
+
+/// Checks the files `workers` at a time, each within its part of the memory limit, and
+/// prints their reports in file order as they come. A file undecided within its part is
+/// checked again alone, with the whole limit, so at no time do the checks together hold
+/// more than the limit and every verdict is the one a check of the files one by one
+/// gives. As one by one, the first unreadable file ends the run once the reports before
+/// it are printed, and no later file is started.
+fn check_in_parallel(job: &Job, workers: usize) -> anyhow::Result<Validity> {
+    let files = job.args.files.len();
+    let next = AtomicUsize::new(0);
+    // Files after the first that failed are not started.
+    let last = AtomicUsize::new(usize::MAX);
+    let gate = (
+        Mutex::new(Gate {
+            paused: false,
+            active: 0,
+        }),
+        Condvar::new(),
+    );
+    let lock = || gate.0.lock().unwrap_or_else(|e| e.into_inner());
+    let (tx, rx) = mpsc::channel::<(usize, anyhow::Result<Checked>)>();
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            let tx = tx.clone();
+            let (next, last, gate, lock) = (&next, &last, &gate, &lock);
+            s.spawn(move || {
+                loop {
+                    let n = {
+                        let mut g = lock();
+                        while g.paused {
+                            g = gate.1.wait(g).unwrap_or_else(|e| e.into_inner());
+                        }
+                        let n = next.fetch_add(1, Ordering::Relaxed);
+                        if n >= files || n > last.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        g.active += 1;
+                        n
+                    };
+                    let r = job.check_file(n, Share::Part(workers as u64));
+                    if r.is_err() {
+                        last.fetch_min(n, Ordering::Relaxed);
+                    }
+                    lock().active -= 1;
+                    gate.1.notify_all();
+                    if tx.send((n, r)).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        let print = || -> anyhow::Result<Validity> {
+            let mut overall = Validity::Valid;
+            let mut waiting: BTreeMap<usize, anyhow::Result<Checked>> = BTreeMap::new();
+            for n in 0..files {
+                let r = loop {
+                    if let Some(r) = waiting.remove(&n) {
+                        break r;
+                    }
+                    let (i, r) = rx
+                        .recv()
+                        .context("the check of a file ended without a report")?;
+                    waiting.insert(i, r);
+                };
+                let (out, valid) = match r? {
+                    Checked::Done { out, valid } => (out, valid),
+                    Checked::Again => {
+                        let mut g = lock();
+                        g.paused = true;
+                        while g.active > 0 {
+                            g = gate.1.wait(g).unwrap_or_else(|e| e.into_inner());
+                        }
+                        drop(g);
+                        let r = job.check_file(n, Share::Whole);
+                        lock().paused = false;
+                        gate.1.notify_all();
+                        match r? {
+                            Checked::Done { out, valid } => (out, valid),
+                            Checked::Again => unreachable!("checked with the whole budget"),
+                        }
+                    }
+                };
+                overall = overall.and(valid);
+                std::io::stdout().lock().write_all(&out)?;
+            }
+            Ok(overall)
+        };
+        let result = print();
+        if result.is_err() {
+            // Whatever stopped the printing stops the workers at their next file.
+            last.store(0, Ordering::Relaxed);
+            lock().paused = false;
+            gate.1.notify_all();
+        }
+        result
+    })
+}
+
+/// A file's report as `check` prints it: one JSON line, or text.
+fn render(args: &Args, file: &Path, model: &str, verdict: &Verdict) -> Vec<u8> {
     if args.json {
-        writeln!(out, "{}", json_line(file, model, verdict))?;
+        let mut out =
+            serde_json::to_vec(&JsonLine::new(file, model, verdict)).expect("a verdict serializes");
+        out.push(b'\n');
+        out
     } else {
-        write!(out, "{}", text_report(file, model, verdict))?;
+        text_report(file, model, verdict).into_bytes()
     }
-    Ok(())
 }
 
 pub use faultline::checker::registry::{ElleFlags, Settings};
@@ -246,19 +441,15 @@ pub fn verdict_of<S: OpSource>(
         .map_err(|e| BadInput(e.to_string()))
 }
 
-/// A bar on stderr that only appears once a check has run for a second, and only on a
-/// terminal.
-fn progress_bar() -> Option<ProgressBar> {
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
+/// A file's bar, drawn with the others once a check has run for a second.
+fn progress_bar() -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::hidden());
     bar.set_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {pos}/{len} keys")
             .expect("static template")
             .progress_chars("=> "),
     );
-    Some(bar)
+    bar
 }
 
 /// Half of MemTotal, or 4 GiB if /proc/meminfo cannot say.
@@ -369,16 +560,53 @@ fn is_rw_txn(v: &Value) -> bool {
     })
 }
 
-fn json_line(file: &Path, model: &str, v: &Verdict) -> Value {
-    json!({
-        "file": file.display().to_string(),
-        "model": model,
-        "valid": v.valid,
-        "checker": v.checker,
-        "explanation": v.explanation,
-        "anomalies": v.anomalies,
-        "stats": v.stats,
-    })
+/// A file's `--json` line. Its fields, and an anomaly's, are in name order, as a
+/// `serde_json::Value` map writes them, without building one.
+#[derive(serde::Serialize)]
+struct JsonLine<'a> {
+    anomalies: Vec<JsonAnomaly<'a>>,
+    checker: &'a str,
+    explanation: &'a str,
+    file: String,
+    model: &'a str,
+    stats: &'a Value,
+    valid: Validity,
+}
+
+#[derive(serde::Serialize)]
+struct JsonAnomaly<'a> {
+    #[serde(skip_serializing_if = "Value::is_null")]
+    data: &'a Value,
+    description: &'a str,
+    #[serde(skip_serializing_if = "<[u64]>::is_empty")]
+    events: &'a [u64],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<&'a str>,
+    kind: &'a str,
+}
+
+impl<'a> JsonLine<'a> {
+    fn new(file: &Path, model: &'a str, v: &'a Verdict) -> Self {
+        JsonLine {
+            anomalies: v
+                .anomalies
+                .iter()
+                .map(|a| JsonAnomaly {
+                    data: &a.data,
+                    description: &a.description,
+                    events: &a.events,
+                    key: a.key.as_deref(),
+                    kind: &a.kind,
+                })
+                .collect(),
+            checker: &v.checker,
+            explanation: &v.explanation,
+            file: file.display().to_string(),
+            model,
+            stats: &v.stats,
+            valid: v.valid,
+        }
+    }
 }
 
 fn text_report(file: &Path, model: &str, v: &Verdict) -> String {
@@ -416,4 +644,47 @@ fn text_report(file: &Path, model: &str, v: &Verdict) -> String {
         ));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline::checker::Anomaly;
+
+    #[test]
+    fn json_line_is_the_verdict_as_a_json_value_writes_it() {
+        let anomaly = |key: Option<&str>, events: Vec<u64>, data: Value| Anomaly {
+            kind: "nonlinearizable".into(),
+            key: key.map(str::to_string),
+            description: "a \"stale\" read".into(),
+            events,
+            data,
+        };
+        let verdict = Verdict {
+            checker: "linearizable/cas-register".into(),
+            valid: Validity::Invalid,
+            anomalies: vec![
+                anomaly(
+                    Some("k"),
+                    vec![4, 5],
+                    json!({"z": 1, "a": [null, {"y": 2, "b": 3}]}),
+                ),
+                anomaly(None, vec![], Value::Null),
+            ],
+            explanation: "not linearizable".into(),
+            stats: json!({"ops": 2, "keys": 1, "elapsed_ms": 0.5}),
+        };
+        let file = Path::new("dir/h.log");
+        let want = json!({
+            "file": file.display().to_string(),
+            "model": "cas-register",
+            "valid": verdict.valid,
+            "checker": verdict.checker,
+            "explanation": verdict.explanation,
+            "anomalies": verdict.anomalies,
+            "stats": verdict.stats,
+        });
+        let got = serde_json::to_string(&JsonLine::new(file, "cas-register", &verdict)).unwrap();
+        assert_eq!(got, want.to_string());
+    }
 }

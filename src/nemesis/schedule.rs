@@ -693,11 +693,13 @@ impl Schedule {
     }
 
     /// `name: description` of every built-in schedule, for `run --help`.
+    /// Every command's parser builds this text, so it reads only each file's
+    /// `description` line (the whole schedule when that line is not plain).
     pub fn builtin_help() -> String {
         let mut out = String::new();
         for (n, text) in BUILTIN {
-            let d = Schedule::parse(text, n, n)
-                .map(|s| s.description)
+            let d = builtin_description(text)
+                .or_else(|| Schedule::parse(text, n, n).ok().map(|s| s.description))
                 .unwrap_or_default();
             out.push_str(&format!("  {n}: {d}\n"));
         }
@@ -851,6 +853,25 @@ pub struct Step {
     pub then_wait: Duration,
 }
 
+/// A built-in schedule's top-level `description = "..."`, when it is one line before any
+/// table.
+fn builtin_description(text: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Top {
+        description: String,
+    }
+    for line in text.lines() {
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            return None;
+        }
+        if t.starts_with("description") {
+            return toml::from_str::<Top>(line).ok().map(|d| d.description);
+        }
+    }
+    None
+}
+
 fn uniform(rng: &mut ChaCha8Rng, r: [Duration; 2]) -> Duration {
     if r[0] == r[1] {
         return r[0];
@@ -905,6 +926,14 @@ impl Plan {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn help_reads_each_builtin_description_as_the_schedule_does() {
+        for (n, text) in BUILTIN {
+            let parsed = Schedule::parse(text, n, n).unwrap().description;
+            assert_eq!(builtin_description(text), Some(parsed), "{n}");
+        }
+    }
 
     #[test]
     fn all_builtins_parse() {

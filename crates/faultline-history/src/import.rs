@@ -10,11 +10,13 @@
 //! all (Elle's hand-written examples) run each under a fresh process; a completion
 //! without a process completes the oldest such invoke with the same `f` and key.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
+use std::hash::BuildHasherDefault;
 use std::path::Path;
 use std::str::FromStr;
 
+use super::compact::{Fx, FxMap};
 use super::edn;
 use super::error::HistoryError;
 use super::event::{Event, EventType, Process};
@@ -81,13 +83,25 @@ impl FromStr for Format {
     }
 }
 
-/// Reads and validates a history file in `format` (`Auto` detects it).
+/// Reads and validates a history file in `format` (`Auto` detects it), every event
+/// whole. The format is told, and Jepsen logs read, as `compact::load` does.
 pub fn read_file(path: &Path, format: Format) -> Result<History, HistoryError> {
+    crate::compact::read_history(path, format)
+}
+
+/// `read_file` by the whole-history readers.
+pub(crate) fn read_whole(path: &Path, format: Format) -> Result<History, HistoryError> {
     // Native histories can be large: stream them rather than hold the text.
     if format == Format::Jsonl || format == Format::Auto && sniff_jsonl(path)? {
         return jsonl::read_path(path);
     }
     let bytes = std::fs::read(path).map_err(|e| HistoryError::io(path, e))?;
+    read_bytes(bytes, path, format)
+}
+
+/// Reads a history from a file's bytes, which must be UTF-8 text; `path` names it in
+/// errors.
+pub fn read_bytes(bytes: Vec<u8>, path: &Path, format: Format) -> Result<History, HistoryError> {
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -250,6 +264,8 @@ fn json_item_lines(text: &str, n: usize) -> Vec<usize> {
     out
 }
 
+type FxSet<T> = HashSet<T, BuildHasherDefault<Fx>>;
+
 /// Applies Jepsen's leniency (see the module comment) and validates strictly.
 pub fn assemble(raw: Vec<RawEvent>, path: &Path) -> Result<History, HistoryError> {
     let mut next_fresh = raw
@@ -259,9 +275,9 @@ pub fn assemble(raw: Vec<RawEvent>, path: &Path) -> Result<History, HistoryError
         .map_or(0, |m| m + 1);
     let any_time = raw.iter().any(|e| e.time.is_some());
     // original process -> the id it currently runs under
-    let mut current: HashMap<u64, u64> = HashMap::new();
-    let mut in_flight: HashSet<u64> = HashSet::new();
-    let mut retired: HashSet<u64> = HashSet::new();
+    let mut current: FxMap<u64, u64> = FxMap::default();
+    let mut in_flight: FxSet<u64> = FxSet::default();
+    let mut retired: FxSet<u64> = FxSet::default();
     let mut events = Vec::with_capacity(raw.len());
     let mut lines = Vec::with_capacity(raw.len());
     let mut last_time = 0u64;

@@ -11,7 +11,14 @@ use super::error::HistoryError;
 use super::event::{EventType, Process};
 use super::jepsen_op::RawEvent;
 
-const MARKER: &str = "jepsen.util - ";
+pub(crate) const MARKER: &str = "jepsen.util - ";
+
+/// Where `MARKER` starts in `line` (a searcher built once, not once a line).
+pub(crate) fn find_marker(line: &str) -> Option<usize> {
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(MARKER));
+    FINDER.find(line.as_bytes())
+}
 
 /// Parses every op line of `text`.
 pub fn parse(text: &str, file: &Path) -> Result<Vec<RawEvent>, HistoryError> {
@@ -26,7 +33,7 @@ pub fn parse(text: &str, file: &Path) -> Result<Vec<RawEvent>, HistoryError> {
 
 /// Whether `line` looks like a Jepsen op log line (used by format detection).
 pub fn is_op_line(line: &str) -> bool {
-    line.find(MARKER).is_some_and(|at| {
+    find_marker(line).is_some_and(|at| {
         let mut it = line[at + MARKER.len()..].split_whitespace();
         let p = it.next();
         let t = it.next();
@@ -34,8 +41,13 @@ pub fn is_op_line(line: &str) -> bool {
     })
 }
 
-fn parse_line(line: &str, file: &Path, no: usize) -> Result<Option<RawEvent>, HistoryError> {
-    let Some(at) = line.find(MARKER) else {
+/// One line: its op, or `None` for a line that is not an op line. `no` names it in errors.
+pub(crate) fn parse_line(
+    line: &str,
+    file: &Path,
+    no: usize,
+) -> Result<Option<RawEvent>, HistoryError> {
+    let Some(at) = find_marker(line) else {
         return Ok(None);
     };
     let bad = |field: &str, msg: String| HistoryError::malformed(file, no, field, msg);

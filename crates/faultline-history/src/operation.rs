@@ -7,6 +7,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::compact::FxMap;
 use super::error::HistoryError;
 use super::event::{Event, EventType, Process};
 
@@ -71,9 +72,9 @@ impl History {
         let mut operations: Vec<Operation> = Vec::with_capacity(events.len() / 2 + 1);
         let mut annotations = Vec::new();
         // client process -> index into `operations` of its op in flight
-        let mut in_flight: HashMap<u64, usize> = HashMap::new();
+        let mut in_flight: FxMap<u64, usize> = FxMap::default();
         // client process -> line at which it was retired by an `info`
-        let mut retired: HashMap<u64, usize> = HashMap::new();
+        let mut retired: FxMap<u64, usize> = FxMap::default();
         let mut last_time = 0u64;
 
         for (i, e) in events.iter().enumerate() {

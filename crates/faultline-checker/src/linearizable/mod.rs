@@ -162,7 +162,7 @@ pub fn check_with<S: OpSource + ?Sized>(history: &S, opts: &Options) -> Verdict 
         })
     };
     results.sort_by(|a, b| a.key.cmp(&b.key));
-    verdict(opts, &results, history, start, limits.peak_bytes())
+    verdict(opts, results, history, start, limits.peak_bytes())
 }
 
 /// Decides one key.
@@ -236,7 +236,7 @@ fn key_label(k: &Option<String>) -> String {
 
 fn verdict<S: OpSource + ?Sized>(
     opts: &Options,
-    results: &[KeyResult],
+    mut results: Vec<KeyResult>,
     history: &S,
     start: Instant,
     peak: u64,
@@ -252,7 +252,7 @@ fn verdict<S: OpSource + ?Sized>(
         .fold(Validity::Valid, |acc, r| acc.and(r.valid));
     let ops: usize = results.iter().map(|r| r.ops).sum();
     let mut per_key = Map::new();
-    for r in results {
+    for r in &results {
         let mut k =
             json!({"valid": r.valid, "ops": r.ops, "states": r.stats.states, "ms": r.elapsed_ms});
         if let Some(reason) = &r.reason {
@@ -260,7 +260,10 @@ fn verdict<S: OpSource + ?Sized>(
         }
         per_key.insert(key_label(&r.key), k);
     }
-    let anomalies: Vec<Anomaly> = results.iter().filter_map(|r| r.anomaly.clone()).collect();
+    let anomalies: Vec<Anomaly> = results
+        .iter_mut()
+        .filter_map(|r| r.anomaly.take())
+        .collect();
     let mut reasons: Vec<String> = results
         .iter()
         .filter(|r| r.valid == Validity::Unknown)

@@ -12,6 +12,7 @@ use super::{FxMap, NONE};
 use crate::edn;
 use crate::error::HistoryError;
 use crate::event::{EventType, Process};
+use crate::jepsen_log;
 use crate::jepsen_op;
 use crate::jsonl;
 
@@ -99,23 +100,27 @@ pub enum Mode {
     Jsonl,
     /// One Jepsen EDN op map a line (Porcupine kv): Jepsen's leniency.
     Edn,
+    /// Jepsen `jepsen.util` log lines, other lines skipped: Jepsen's leniency.
+    JepsenLog,
 }
 
-/// Parses one line (no newline, not blank). `Err` carries the line's own number.
+/// Parses one line (no newline, not blank): its event, or `None` for a line that holds
+/// none (a log's other lines). `Err` carries the line's own number.
 pub fn parse<'a>(
     mode: Mode,
     text: &'a str,
     line: u32,
     syms: &mut Syms<'a>,
     path: &Path,
-) -> Result<Line, HistoryError> {
+) -> Result<Option<Line>, HistoryError> {
     let fast = match mode {
         Mode::Jsonl => json_fast(text.as_bytes(), text, syms),
         Mode::Edn => edn_fast(text.as_bytes(), text, syms),
+        Mode::JepsenLog => log_fast(text, syms),
     };
     if let Some(mut l) = fast {
         l.line = line;
-        return Ok(l);
+        return Ok(Some(l));
     }
     slow(mode, text, line, syms, path)
 }
@@ -126,11 +131,23 @@ fn slow<'a>(
     line: u32,
     syms: &mut Syms<'a>,
     path: &Path,
-) -> Result<Line, HistoryError> {
-    match mode {
+) -> Result<Option<Line>, HistoryError> {
+    let raw = |r: jepsen_op::RawEvent, syms: &mut Syms<'a>| Line {
+        line,
+        index: None,
+        time: r.time,
+        process: r.process,
+        kind: r.kind,
+        f: syms.intern(Cow::Owned(r.f)),
+        key: syms.opt(r.key),
+        value: syms.value(r.value),
+        node: syms.opt(r.node),
+        error: syms.opt(r.error),
+    };
+    Ok(Some(match mode {
         Mode::Jsonl => {
             let e = jsonl::parse_line(text, path, line as usize)?;
-            Ok(Line {
+            Line {
                 line,
                 index: Some(e.index),
                 time: Some(e.time),
@@ -141,7 +158,7 @@ fn slow<'a>(
                 value: syms.value(e.value),
                 node: syms.opt(e.node),
                 error: syms.opt(e.error),
-            })
+            }
         }
         Mode::Edn => {
             let v = edn::parse_str(text).map_err(|e| {
@@ -152,21 +169,66 @@ fn slow<'a>(
                     format!("column {}: {}", e.column, e.message),
                 )
             })?;
-            let r = jepsen_op::from_edn(&v, path, line as usize)?;
-            Ok(Line {
-                line,
-                index: None,
-                time: r.time,
-                process: r.process,
-                kind: r.kind,
-                f: syms.intern(Cow::Owned(r.f)),
-                key: syms.opt(r.key),
-                value: syms.value(r.value),
-                node: syms.opt(r.node),
-                error: syms.opt(r.error),
-            })
+            raw(jepsen_op::from_edn(&v, path, line as usize)?, syms)
+        }
+        Mode::JepsenLog => match jepsen_log::parse_line(text, path, line as usize)? {
+            Some(r) => raw(r, syms),
+            None => return Ok(None),
+        },
+    }))
+}
+
+/// The usual Jepsen log line: `... jepsen.util - <client> :<type> :<f> <value>` with a
+/// value of nil, an integer, a plain string, a vector of those, or (completing) a keyword
+/// that names the error. Anything else is left to `jepsen_log`.
+fn log_fast<'a>(t: &'a str, syms: &mut Syms<'a>) -> Option<Line> {
+    let at = jepsen_log::find_marker(t)? + jepsen_log::MARKER.len();
+    let field = |s: &'a str| {
+        let s = s.trim_start_matches([' ', '\t']);
+        let end = s.find([' ', '\t']).unwrap_or(s.len());
+        (&s[..end], &s[end..])
+    };
+    let (process, rest) = field(&t[at..]);
+    let (kind, rest) = field(rest);
+    let (f, rest) = field(rest);
+    let value = rest.trim_matches([' ', '\t']);
+    if process.is_empty() || !process.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let process: u64 = process.parse().ok()?;
+    let kind = kind_of(kind.strip_prefix(':')?)?;
+    let keyword = |s: &'a str| {
+        let mut c = Cur {
+            b: s.as_bytes(),
+            t: s,
+            i: 1,
+        };
+        (s.starts_with(':') && c.name().is_some() && c.i == s.len()).then(|| &s[1..])
+    };
+    let f = keyword(f)?;
+    let mut l = empty_line();
+    l.process = Some(Process::Client(process));
+    l.kind = kind;
+    l.f = syms.intern(Cow::Borrowed(f));
+    if value.is_empty() {
+        l.value = LVal::Null;
+    } else if value.starts_with(':') {
+        if kind == EventType::Invoke {
+            return None;
+        }
+        l.error = syms.intern(Cow::Borrowed(keyword(value)?));
+    } else {
+        let mut c = Cur {
+            b: value.as_bytes(),
+            t: value,
+            i: 0,
+        };
+        l.value = edn_value(&mut c, syms)?;
+        if c.i != value.len() {
+            return None;
         }
     }
+    Some(l)
 }
 
 struct Cur<'a> {
@@ -568,10 +630,13 @@ mod tests {
         let fast = match mode {
             Mode::Jsonl => json_fast(text.as_bytes(), text, &mut a),
             Mode::Edn => edn_fast(text.as_bytes(), text, &mut a),
+            Mode::JepsenLog => log_fast(text, &mut a),
         }
         .unwrap_or_else(|| panic!("fast path declined {text}"));
         let mut b = Syms::default();
-        let slow = slow(mode, text, 0, &mut b, Path::new("h")).unwrap();
+        let slow = slow(mode, text, 0, &mut b, Path::new("h"))
+            .unwrap()
+            .unwrap();
         let show = |l: &Line, s: &Syms| {
             let name = |id: u32| (id != NONE).then(|| s.list[id as usize].to_string());
             let v = match &l.value {
@@ -613,6 +678,29 @@ mod tests {
             r#"{:type :ok, :process 3, :f :cas, :value [1 nil], :key 4}"#,
         ] {
             both(Mode::Edn, line);
+        }
+        for line in [
+            "INFO  jepsen.util - 0\t:invoke\t:read\tnil",
+            "INFO  jepsen.util - 12   :ok   :write   -3",
+            "INFO  jepsen.util - 4\t:info\t:write\t:timed-out",
+            "INFO  jepsen.util - 4\t:fail\t:cas",
+            "INFO  jepsen.util - 2\t:invoke\t:cas\t[3 0]",
+            "INFO  jepsen.util - 2  :ok  :cas  [3 nil]  ",
+            "INFO  jepsen.util - 3\t:ok\t:read\t\"x y\"",
+        ] {
+            both(Mode::JepsenLog, line);
+        }
+        let mut s = Syms::default();
+        for line in [
+            "INFO  jepsen.util - 2\t:invoke\t:cas\t[3 0] 1",
+            "INFO  jepsen.util - 2\t:invoke\t:cas\tnilly",
+            "INFO  jepsen.util - :nemesis\t:info\t:start\tnil",
+            "INFO  jepsen.util - 4\t:invoke\t:write\t:x",
+            "INFO  jepsen.util - 4\t:ok\t:read\t1.5",
+            "INFO  jepsen.util - +4\t:ok\t:read\t1",
+            "INFO  jepsen.core - Worker 2 starting",
+        ] {
+            assert!(log_fast(line, &mut s).is_none(), "{line}");
         }
     }
 

@@ -19,7 +19,7 @@ use super::{CompactHistory, CompactOp, FxMap, NO_RET, NONE, Val};
 use crate::error::HistoryError;
 use crate::event::{Event, EventType, Process};
 use crate::import::{self, Format};
-use crate::operation::Outcome;
+use crate::operation::{History, Outcome};
 
 const BLOCK: usize = 4 << 20;
 /// Fresh process ids (Jepsen leniency) are placeholders from the top of the range until
@@ -62,8 +62,8 @@ pub struct LoadStats {
 }
 
 /// Loads `path` in `format` as a compact history. Line formats (native JSONL, one EDN op
-/// map a line as Porcupine's kv logs) stream; other formats go through the whole-file
-/// importers and are then made compact.
+/// map a line as Porcupine's kv logs, Jepsen log lines) stream; other formats go through
+/// the whole-file importers and are then made compact.
 pub fn load(
     path: &Path,
     format: Format,
@@ -73,14 +73,9 @@ pub fn load(
     let total = std::fs::metadata(path)
         .map_err(|e| HistoryError::io(path, e))?
         .len();
-    let mode = match format {
-        Format::Jsonl => Some(Mode::Jsonl),
-        Format::PorcupineKv => Some(Mode::Edn),
-        Format::Auto | Format::Edn => sniff(path, format)?,
-        Format::Json | Format::JepsenLog => None,
-    };
-    if let Some(mode) = mode {
-        match stream(path, mode, limits, total) {
+    let head = Head::read(path, format, total)?;
+    if let Some(mode) = head.mode {
+        match stream(path, mode, limits, total, head.bytes()) {
             Ok(c) => {
                 let stats = LoadStats {
                     bytes: total,
@@ -94,7 +89,13 @@ pub fn load(
             Err(Stop::Error(e)) => return Err(e),
         }
     }
-    let h = import::read_file(path, format)?;
+    // The format is known now (or cannot be told, which the importer reports).
+    let format = head.format.unwrap_or(format);
+    let h = match head.whole {
+        Some(Ok(text)) => import::read_str(&text, path, format)?,
+        Some(Err(bytes)) => import::read_bytes(bytes, path, format)?,
+        None => import::read_whole(path, format)?,
+    };
     if limits.deadline.is_some_and(|d| Instant::now() > d) {
         return Err(LoadError::TimeLimit {
             file: path.display().to_string(),
@@ -110,28 +111,118 @@ pub fn load(
     Ok((CompactHistory::from_history(&h), stats))
 }
 
-/// Which line mode fits the file's start, if any.
-fn sniff(path: &Path, format: Format) -> Result<Option<Mode>, HistoryError> {
-    let mut head = Vec::with_capacity(64 << 10);
+/// The whole history of `path`, for `import::read_file`: the format is told as `load`
+/// tells it. Jepsen logs are read by the streaming loader (a log line says nothing the
+/// compact form drops); every other format by its whole-history reader, which keeps what
+/// the compact form does not (an invoke's own node, request ids).
+pub(crate) fn read_history(path: &Path, format: Format) -> Result<History, HistoryError> {
+    let total = std::fs::metadata(path)
+        .map_err(|e| HistoryError::io(path, e))?
+        .len();
+    let head = Head::read(path, format, total)?;
+    if head.mode == Some(Mode::JepsenLog) {
+        let limits = LoadLimits::default();
+        return match stream(path, Mode::JepsenLog, &limits, total, head.bytes()) {
+            Ok(c) => Ok(c.to_history()),
+            Err(Stop::Error(LoadError::History(e))) => Err(e),
+            Err(Stop::Error(other)) => unreachable!("loading without limits stopped: {other}"),
+            Err(Stop::NotLines) => unreachable!("every log line is a line"),
+        };
+    }
+    let format = head.format.unwrap_or(format);
+    match head.whole {
+        Some(Ok(text)) => import::read_str(&text, path, format),
+        Some(Err(bytes)) => import::read_bytes(bytes, path, format),
+        None => import::read_whole(path, format),
+    }
+}
+
+/// The start of a file: the format it shows and the line mode that fits it, if any.
+struct Head {
+    format: Option<Format>,
+    mode: Option<Mode>,
+    /// The whole file, when the start is all of it: its text, or bytes that are not UTF-8.
+    whole: Option<Result<String, Vec<u8>>>,
+}
+
+const HEAD: u64 = 64 << 10;
+
+impl Head {
+    /// The whole file's bytes, when they were read.
+    fn bytes(&self) -> Option<&[u8]> {
+        self.whole.as_ref().map(|w| match w {
+            Ok(text) => text.as_bytes(),
+            Err(bytes) => bytes.as_slice(),
+        })
+    }
+
+    fn read(path: &Path, format: Format, total: u64) -> Result<Head, HistoryError> {
+        let mode = match format {
+            Format::Jsonl => Some(Mode::Jsonl),
+            Format::PorcupineKv => Some(Mode::Edn),
+            Format::JepsenLog => Some(Mode::JepsenLog),
+            Format::Json => None,
+            Format::Auto | Format::Edn => {
+                let head = read_head(path, total)?;
+                if head.len() as u64 == total {
+                    // All of it: checked as UTF-8 once, for sniffing and reading both.
+                    let whole = String::from_utf8(head).map_err(|e| e.into_bytes());
+                    let (format, mode) = match &whole {
+                        Ok(text) => sniff(text, format),
+                        Err(bytes) => sniff(&String::from_utf8_lossy(bytes), format),
+                    };
+                    return Ok(Head {
+                        format,
+                        mode,
+                        whole: Some(whole),
+                    });
+                }
+                let (format, mode) = sniff(&String::from_utf8_lossy(&head), format);
+                let whole = None;
+                return Ok(Head {
+                    format,
+                    mode,
+                    whole,
+                });
+            }
+        };
+        Ok(Head {
+            format: Some(format),
+            mode,
+            whole: None,
+        })
+    }
+}
+
+/// The file's first 64 KiB (all of it, if smaller).
+fn read_head(path: &Path, total: u64) -> Result<Vec<u8>, HistoryError> {
+    let mut head = Vec::with_capacity(total.min(HEAD) as usize + 1);
     File::open(path)
-        .and_then(|f| f.take(64 << 10).read_to_end(&mut head))
+        .and_then(|f| f.take(HEAD).read_to_end(&mut head))
         .map_err(|e| HistoryError::io(path, e))?;
-    let text = String::from_utf8_lossy(&head);
+    Ok(head)
+}
+
+/// The format the file's start shows (`format` unless that is `Auto`) and the line mode
+/// that fits it, if any.
+fn sniff(text: &str, format: Format) -> (Option<Format>, Option<Mode>) {
     let first = text
         .lines()
         .map(str::trim)
         .find(|l| !l.is_empty() && !l.starts_with(';'))
         .unwrap_or("");
     let detected = match format {
-        Format::Auto => import::detect(&text),
+        Format::Auto => import::detect(text),
         f => Some(f),
     };
-    Ok(match detected {
+    let mode = match detected {
         Some(Format::Jsonl) => Some(Mode::Jsonl),
         Some(Format::PorcupineKv) => Some(Mode::Edn),
+        Some(Format::JepsenLog) => Some(Mode::JepsenLog),
         Some(Format::Edn) if first.starts_with('{') => Some(Mode::Edn),
         _ => None,
-    })
+    };
+    (detected, mode)
 }
 
 enum Stop {
@@ -238,7 +329,8 @@ fn parse_block(seq: usize, buf: &[u8], mode: Mode, path: &Path) -> Block {
             continue;
         }
         match fast::parse(mode, text, line, &mut syms, path) {
-            Ok(l) => block.lines.push(l),
+            Ok(Some(l)) => block.lines.push(l),
+            Ok(None) => {}
             Err(e) => {
                 block.error = Some(e);
                 break;
@@ -253,23 +345,62 @@ fn parse_block(seq: usize, buf: &[u8], mode: Mode, path: &Path) -> Block {
     block
 }
 
+/// Streams `path` (whose bytes are `whole`, if already read).
 fn stream(
     path: &Path,
     mode: Mode,
     limits: &LoadLimits,
     total: u64,
+    whole: Option<&[u8]>,
 ) -> Result<CompactHistory, Stop> {
+    let mut asm = Assembler::new(mode, path, total);
+    let mut read = 0u64;
+    // After each block: whether the budget still holds.
+    let within = |asm: &Assembler, read: u64| -> Result<(), Stop> {
+        if limits.deadline.is_some_and(|d| Instant::now() > d) {
+            return Err(Stop::Error(LoadError::TimeLimit {
+                file: path.display().to_string(),
+                read,
+                total,
+            }));
+        }
+        let held = asm.held_bytes();
+        if limits.memory_bytes.is_some_and(|m| held > m) {
+            return Err(Stop::Error(LoadError::MemoryLimit {
+                file: path.display().to_string(),
+                held,
+                read,
+                total,
+            }));
+        }
+        Ok(())
+    };
+    if let Some(bytes) = whole {
+        asm.block(parse_block(0, bytes, mode, path))?;
+        within(&asm, total)?;
+        return Ok(asm.finish());
+    }
     let file = File::open(path).map_err(|e| HistoryError::io(path, e))?;
-    let threads = crate::cores::or_available(limits.threads).clamp(1, 16);
-    let reader = Mutex::new(Reader {
+    let mut reader = Reader {
         file,
         carry: Vec::new(),
         seq: 0,
         done: false,
-    });
+    };
+    if total <= BLOCK as u64 {
+        // One block: parsed here, with no thread to start.
+        while let Some((seq, buf)) = reader.next(path)? {
+            let block = parse_block(seq, &buf, mode, path);
+            read += block.bytes as u64;
+            asm.block(block)?;
+            within(&asm, read)?;
+        }
+        return Ok(asm.finish());
+    }
+    let threads = crate::cores::or_available(limits.threads).clamp(1, 16);
+    let reader = Mutex::new(reader);
     let (tx, rx) = sync_channel::<Result<Block, HistoryError>>(threads * 2);
-    let mut asm = Assembler::new(mode, path, total);
-    let result = std::thread::scope(|s| {
+    let result: Result<(), Stop> = std::thread::scope(|s| {
         for _ in 0..threads {
             let tx = tx.clone();
             let reader = &reader;
@@ -291,7 +422,6 @@ fn stream(
         drop(tx);
         let mut pending: BTreeMap<usize, Block> = BTreeMap::new();
         let mut next = 0usize;
-        let mut read = 0u64;
         for msg in rx.iter() {
             let block = msg?;
             pending.insert(block.seq, block);
@@ -299,22 +429,7 @@ fn stream(
                 next += 1;
                 read += block.bytes as u64;
                 asm.block(block)?;
-                if limits.deadline.is_some_and(|d| Instant::now() > d) {
-                    return Err(Stop::Error(LoadError::TimeLimit {
-                        file: path.display().to_string(),
-                        read,
-                        total,
-                    }));
-                }
-                let held = asm.held_bytes();
-                if limits.memory_bytes.is_some_and(|m| held > m) {
-                    return Err(Stop::Error(LoadError::MemoryLimit {
-                        file: path.display().to_string(),
-                        held,
-                        read,
-                        total,
-                    }));
-                }
+                within(&asm, read)?;
             }
         }
         Ok(())
@@ -452,7 +567,7 @@ impl<'p> Assembler<'p> {
                 }
                 t
             }
-            Mode::Edn => {
+            Mode::Edn | Mode::JepsenLog => {
                 self.time_seen |= l.time.is_some();
                 l.time.unwrap_or(self.last_time).max(self.last_time)
             }
@@ -460,7 +575,7 @@ impl<'p> Assembler<'p> {
         self.last_time = time;
         let process = match self.mode {
             Mode::Jsonl => l.process.clone().expect("JSONL events have a process"),
-            Mode::Edn => self.lenient_process(l, f, key, line)?,
+            Mode::Edn | Mode::JepsenLog => self.lenient_process(l, f, key, line)?,
         };
         let p = match process {
             Process::Named(name) => {
@@ -535,19 +650,16 @@ impl<'p> Assembler<'p> {
                     ));
                 };
                 let (node, error) = (self.sym(l.node), self.sym(l.error));
-                let value = if kind == EventType::Ok {
-                    // A write's completion mostly repeats its invocation's value: share it.
-                    let invoked = self.c.ops[open as usize].invoke_value;
-                    Some(match (&l.value, invoked) {
-                        (&LVal::Str(at, n), Val::Str { .. })
-                            if self.c.str_of(invoked) == &vals[at as usize..(at + n) as usize] =>
-                        {
-                            invoked
-                        }
-                        (v, _) => self.val(v, vals),
-                    })
-                } else {
-                    None
+                // A write's completion mostly repeats its invocation's value: share it.
+                let invoked = self.c.ops[open as usize].invoke_value;
+                let value = match (&l.value, invoked) {
+                    (&LVal::Str(at, n), Val::Str { .. })
+                        if self.c.str_of(invoked) == &vals[at as usize..(at + n) as usize] =>
+                    {
+                        invoked
+                    }
+                    (LVal::Null, Val::Null) => invoked,
+                    (v, _) => self.val(v, vals),
                 };
                 let strings = &self.c.strings;
                 let op = &mut self.c.ops[open as usize];
@@ -575,14 +687,12 @@ impl<'p> Assembler<'p> {
                 op.ret = i;
                 op.ret_time = time;
                 op.error = error;
+                op.value = value;
                 if node != NONE {
                     op.node = node;
                 }
                 match kind {
-                    EventType::Ok => {
-                        op.outcome = Outcome::Ok;
-                        op.value = value.expect("ok has a value");
-                    }
+                    EventType::Ok => op.outcome = Outcome::Ok,
                     EventType::Fail => op.outcome = Outcome::Fail,
                     _ => {
                         op.outcome = Outcome::Info;
@@ -655,7 +765,7 @@ impl<'p> Assembler<'p> {
     }
 
     fn finish(mut self) -> CompactHistory {
-        if self.mode == Mode::Edn {
+        if self.mode != Mode::Jsonl {
             let base = self.max_client.map_or(0, |m| m + 1);
             let no_times = !self.time_seen;
             for o in &mut self.c.ops {
@@ -813,6 +923,40 @@ mod tests {
              {:process 2, :type :ok, :f :get, :key \"a\", :value \"x\"}\n\
              {:process 1, :type :ok, :f :get, :key \"a\", :value \"x\"}\n",
             Format::Auto,
+        );
+    }
+
+    #[test]
+    fn jepsen_logs_stream_to_the_history_the_log_reader_gives() {
+        let text = "INFO  jepsen.core - Worker 2 starting\n\
+                    INFO  jepsen.util - 2\t:invoke\t:cas\t[3 0]\n\
+                    INFO  jepsen.util - 1\t:invoke\t:write\t3\n\
+                    \n\
+                    INFO  jepsen.util - :nemesis\t:info\t:start\tnil\n\
+                    INFO  jepsen.util - 2   :ok   :cas   [3 0]\n\
+                    INFO  jepsen.util - 1\t:info\t:write\t:timed-out\n\
+                    INFO  jepsen.util - 1\t:invoke\t:read\tnil\n\
+                    INFO  jepsen.util - 7\t:ok\t:read\t1\n\
+                    INFO  jepsen.util - 1\t:ok\t:read\t3\n\
+                    INFO  jepsen.util - 0\t:invoke\t:read\tnil\n";
+        let (_d, path) = write(text, "e.log");
+        let want = import::read_str(text, &path, Format::JepsenLog).unwrap();
+        for format in [Format::Auto, Format::JepsenLog] {
+            let got = import::read_file(&path, format).unwrap();
+            assert_eq!(got.operations, want.operations);
+            assert_eq!(got.events, want.events);
+            assert_eq!(got.annotations, want.annotations);
+            let (c, stats) = load(&path, format, &LoadLimits::default()).unwrap();
+            assert!(stats.streamed);
+            assert_eq!(c.to_history().events, want.events);
+        }
+        let (_d, bad) = write("INFO  jepsen.util - 1 :ok :read [1\n", "b.log");
+        let err = import::read_file(&bad, Format::Auto)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(&format!("{}:1: value:", bad.display())),
+            "{err}"
         );
     }
 

@@ -31,6 +31,7 @@ use serde_json::Value;
 use crate::event::{Event, EventType, Process};
 use crate::operation::{History, Operation, Outcome};
 
+pub(crate) use load::read_history;
 pub use load::{LoadError, LoadLimits, LoadStats, load};
 
 /// No key, no node, no error, no completion.
@@ -69,8 +70,22 @@ pub struct CompactOp {
     pub node: u32,
     pub error: u32,
     pub invoke_value: Val,
+    /// The completion's value: an ok op's result; for a failed or unknown op, whose value
+    /// as an [`Operation`] is its invocation's (see [`CompactOp::op_value`]), what its
+    /// completion event said, kept for the whole history's events.
     pub value: Val,
     pub outcome: Outcome,
+}
+
+impl CompactOp {
+    /// The op's value as an [`Operation`] has it: an ok op's result, else what was invoked.
+    pub fn op_value(&self) -> Val {
+        if self.outcome == Outcome::Ok {
+            self.value
+        } else {
+            self.invoke_value
+        }
+    }
 }
 
 /// Interned strings: equal text, equal id.
@@ -185,7 +200,7 @@ impl CompactHistory {
             f: self.strings.get(o.f).to_string(),
             key: self.name(o.key),
             invoke_value: self.value(o.invoke_value),
-            value: self.value(o.value),
+            value: self.value(o.op_value()),
             outcome: o.outcome,
             call: o.call,
             ret: (o.ret != NO_RET).then_some(o.ret),
@@ -241,7 +256,7 @@ impl CompactHistory {
         f.push_str(self.strings.get(o.f));
         name(key, o.key);
         value(invoke_value, o.invoke_value);
-        value(result, o.value);
+        value(result, o.op_value());
         *outcome = o.outcome;
         *call = o.call;
         *ret = (o.ret != NO_RET).then_some(o.ret);
@@ -290,7 +305,13 @@ impl CompactHistory {
                 node: c.opt(&o.node),
                 error: c.opt(&o.error),
                 invoke_value: c.val(&o.invoke_value),
-                value: c.val(&o.value),
+                // A failed or unknown op's completion said its own value.
+                value: match o.ret.and_then(|r| h.events.get(r as usize)) {
+                    Some(done) if o.outcome != Outcome::Ok && done.index == o.ret.unwrap_or(0) => {
+                        c.val(&done.value)
+                    }
+                    _ => c.val(&o.value),
+                },
                 outcome: o.outcome,
             };
             c.ops.push(op);
@@ -355,7 +376,7 @@ impl CompactHistory {
                     },
                     f: op.f,
                     key: op.key,
-                    value: op.value,
+                    value: self.value(o.value),
                     node: op.node,
                     error: op.error,
                 });
