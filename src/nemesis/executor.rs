@@ -8,15 +8,15 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, watch};
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::cluster::Cluster;
 use crate::faults::{self, Fault, Faults};
 
 use super::error::NemesisError;
-use super::fault::{Action, ClockOf, ClockSpec, FaultEvent, FaultKind};
-use super::grudge;
+use super::fault::{Action, ClockOf, ClockSpec, FaultEvent, FaultKind, TargetSpec};
+use super::grudge::{self, Grudge};
 use super::schedule::{FaultSpec, Lane, Plan, Schedule};
 
 /// A fault in force, with what it takes to undo it.
@@ -159,6 +159,7 @@ fn resolve(
     spec: &FaultSpec,
     nodes: &[String],
     leader: Option<&str>,
+    cut_off: Option<&[String]>,
     plan: &mut Plan,
 ) -> (
     Fault,
@@ -168,6 +169,11 @@ fn resolve(
 ) {
     let mut detail = serde_json::Map::new();
     let mut clock = None;
+    // `cut-off` names the side another lane's partition cut off, when one is in force.
+    let pick = |spec: TargetSpec, rng: &mut _| match (spec, cut_off) {
+        (TargetSpec::CutOff, Some(c)) if !c.is_empty() => c.to_vec(),
+        _ => grudge::targets(spec, nodes, leader, rng),
+    };
     let (fault, targets) = match spec {
         FaultSpec::Partition { grudge: g, .. } => {
             let gr = grudge::grudge(*g, nodes, leader, &mut plan.targets);
@@ -179,7 +185,7 @@ fn resolve(
         FaultSpec::Loss {
             targets, percent, ..
         } => {
-            let t = grudge::targets(*targets, nodes, leader, &mut plan.targets);
+            let t = pick(*targets, &mut plan.targets);
             detail.insert("shape".into(), json!(targets));
             detail.insert("percent".into(), json!(percent));
             (
@@ -191,12 +197,12 @@ fn resolve(
             )
         }
         FaultSpec::Pause { targets, .. } => {
-            let t = grudge::targets(*targets, nodes, leader, &mut plan.targets);
+            let t = pick(*targets, &mut plan.targets);
             detail.insert("shape".into(), json!(targets));
             (Fault::Pause { targets: t.clone() }, t)
         }
         FaultSpec::Kill { targets, .. } => {
-            let t = grudge::targets(*targets, nodes, leader, &mut plan.targets);
+            let t = pick(*targets, &mut plan.targets);
             detail.insert("shape".into(), json!(targets));
             (Fault::Kill { targets: t.clone() }, t)
         }
@@ -207,7 +213,7 @@ fn resolve(
             ..
         } => {
             use rand::RngExt;
-            let t = grudge::targets(*targets, nodes, leader, &mut plan.targets);
+            let t = pick(*targets, &mut plan.targets);
             detail.insert("shape".into(), json!(targets));
             let mut offsets = BTreeMap::new();
             for id in &t {
@@ -270,6 +276,7 @@ pub async fn start_fault(
         &*faults::for_cluster(cluster),
         cluster,
         spec,
+        None,
         plan,
         run_start,
     )
@@ -280,6 +287,7 @@ async fn start_on(
     backend: &dyn Faults,
     cluster: &dyn Roster,
     spec: &FaultSpec,
+    in_force: Option<&Grudge>,
     plan: &mut Plan,
     run_start: Instant,
 ) -> (FaultEvent, Option<ActiveFault>) {
@@ -290,7 +298,9 @@ async fn start_on(
         None
     };
     let decided = Instant::now();
-    let (fault, targets, mut detail, clock) = resolve(spec, &nodes, leader.as_deref(), plan);
+    let cut_off = in_force.map(|g| grudge::cut_off(g, &nodes));
+    let (fault, targets, mut detail, clock) =
+        resolve(spec, &nodes, leader.as_deref(), cut_off.as_deref(), plan);
     if let Some(l) = &leader {
         // what a replay re-aims the fault at the leader of its own run by
         detail.insert("leader".into(), json!(l));
@@ -513,9 +523,11 @@ pub(super) async fn held_then_undone(
 
 /// Runs one lane until it runs out of faults or a stop is requested; the fault in force
 /// at a stop is undone (and recorded) before returning.
+#[allow(clippy::too_many_arguments)]
 async fn run_lane(
     c: Arc<dyn Roster>,
     backend: Arc<dyn Faults>,
+    partition: Arc<Mutex<Option<Grudge>>>,
     lane: Lane,
     mut plan: Plan,
     run_start: Instant,
@@ -527,11 +539,28 @@ async fn run_lane(
         return out.into_events();
     }
     while let Some(step) = plan.next(&lane) {
-        let (ev, active) = start_on(&*backend, &*c, &step.fault, &mut plan, run_start).await;
+        let in_force = partition.lock().expect("partition lock").clone();
+        let (ev, active) = start_on(
+            &*backend,
+            &*c,
+            &step.fault,
+            in_force.as_ref(),
+            &mut plan,
+            run_start,
+        )
+        .await;
         let stopped = match active {
             Some(active) => {
                 let until = Instant::now() + step.hold;
-                held_then_undone(
+                // What `cut-off` targets in the other lanes while this partition holds.
+                let cuts = match &active.fault {
+                    Fault::Partition { grudge } => Some(grudge.clone()),
+                    _ => None,
+                };
+                if cuts.is_some() {
+                    *partition.lock().expect("partition lock") = cuts.clone();
+                }
+                let stopped = held_then_undone(
                     &*backend,
                     &mut out,
                     ev,
@@ -540,7 +569,11 @@ async fn run_lane(
                     &mut stop_rx,
                     run_start,
                 )
-                .await
+                .await;
+                if cuts.is_some() {
+                    *partition.lock().expect("partition lock") = None;
+                }
+                stopped
             }
             None => {
                 out.emit(ev);
@@ -586,6 +619,7 @@ pub fn spawn_on(
 ) -> Result<NemesisHandle, NemesisError> {
     check_backend(&*backend, &schedule)?;
     let (stop_tx, stop_rx) = watch::channel(false);
+    let partition = Arc::new(Mutex::new(None));
     let lanes: Vec<_> = schedule
         .lanes
         .into_iter()
@@ -594,6 +628,7 @@ pub fn spawn_on(
             tokio::spawn(run_lane(
                 roster.clone(),
                 backend.clone(),
+                partition.clone(),
                 lane,
                 Plan::for_lane(seed, i),
                 run_start,
@@ -643,5 +678,102 @@ impl NemesisHandle {
             .map_err(NemesisError::Unsupported)?;
         self.backend.heal().await?;
         Ok(log)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::faults::{FaultsError, Need};
+
+    /// A backend that only takes note: every fault applies at once.
+    struct Noted;
+
+    impl Faults for Noted {
+        fn name(&self) -> &'static str {
+            "noted"
+        }
+        fn supports(&self, _need: Need) -> Result<(), String> {
+            Ok(())
+        }
+        fn apply<'a>(&'a self, _f: &'a Fault) -> faults::BoxFuture<'a, Result<(), FaultsError>> {
+            Box::pin(async { Ok(()) })
+        }
+        fn undo<'a>(&'a self, _f: &'a Fault) -> faults::BoxFuture<'a, Result<Value, FaultsError>> {
+            Box::pin(async { Ok(Value::Null) })
+        }
+        fn heal(&self) -> faults::BoxFuture<'_, Result<(), FaultsError>> {
+            Box::pin(async { Ok(()) })
+        }
+    }
+
+    struct Five;
+
+    impl Roster for Five {
+        fn node_ids(&self) -> Vec<String> {
+            (1..=5).map(|i| format!("n{i}")).collect()
+        }
+        fn leader(&self) -> faults::BoxFuture<'_, Option<String>> {
+            Box::pin(async { None })
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn cut_off_kills_hit_the_side_the_partition_in_force_cut_off() {
+        let text = r#"
+description = "t"
+start_after_s = 0.0
+interval_s = [0.0, 0.0]
+duration_s = [0.15, 0.15]
+
+[[fault]]
+kind = "partition"
+grudge = "random-halves"
+
+[[lane]]
+name = "crashes"
+start_after_s = 0.02
+interval_s = [0.01, 0.01]
+duration_s = [0.01, 0.01]
+
+[[lane.fault]]
+kind = "kill"
+targets = "cut-off"
+"#;
+        let schedule = Schedule::parse(text, "t", "t.toml").unwrap();
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let h = spawn_on(
+            Arc::new(Noted),
+            Arc::new(Five),
+            schedule,
+            7,
+            Instant::now(),
+            tx,
+        )
+        .unwrap();
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let events = h.stop_and_heal().await.unwrap();
+        // Replay the log: every kill that started while a partition held hit its minority.
+        let mut in_force: Option<Vec<String>> = None;
+        let (mut aimed, mut kills) = (0, 0);
+        for e in &events {
+            match (e.fault, e.action) {
+                (FaultKind::Partition, Action::Start) => {
+                    let g: Grudge = serde_json::from_value(e.detail["grudge"].clone()).unwrap();
+                    in_force = Some(grudge::cut_off(&g, &Five.node_ids()));
+                }
+                (FaultKind::Partition, Action::Stop) => in_force = None,
+                (FaultKind::Kill, Action::Start) => {
+                    kills += 1;
+                    if let Some(c) = &in_force {
+                        assert_eq!(&e.targets, c, "{events:?}");
+                        assert_eq!(c.len(), 2);
+                        aimed += 1;
+                    }
+                }
+                _ => {}
+            }
+        }
+        assert!(aimed >= 5, "{aimed} of {kills} kills during partitions");
     }
 }

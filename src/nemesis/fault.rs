@@ -75,6 +75,10 @@ pub enum TargetSpec {
     /// A random majority.
     Majority,
     All,
+    /// The nodes another lane's partition in force cut off from a majority (the smaller
+    /// side of halves, an isolated node), so they crash or pause while cut off; a random
+    /// minority when no partition is in force.
+    CutOff,
 }
 
 /// How a clock fault moves the node's wall clock.

@@ -28,6 +28,26 @@ pub fn from_components(components: &[Vec<String>]) -> Grudge {
     g
 }
 
+/// The nodes `g` cuts off from a majority: each, with the nodes it still hears (and that
+/// hear it), is fewer than a majority of `nodes`. Sorted.
+pub fn cut_off(g: &Grudge, nodes: &[String]) -> Vec<String> {
+    let drops = |a: &str, b: &str| g.get(a).is_some_and(|v| v.iter().any(|x| x == b));
+    let majority = nodes.len() / 2 + 1;
+    let mut out: Vec<String> = nodes
+        .iter()
+        .filter(|a| {
+            let heard = nodes
+                .iter()
+                .filter(|b| *b != *a && !drops(a, b) && !drops(b, a))
+                .count();
+            heard + 1 < majority
+        })
+        .cloned()
+        .collect();
+    out.sort();
+    out
+}
+
 fn shuffled(nodes: &[String], rng: &mut impl rand::Rng) -> Vec<String> {
     let mut v = nodes.to_vec();
     // Fisher-Yates, written out so the order depends only on the rng's stream.
@@ -139,6 +159,8 @@ pub fn targets(
             shuffled(nodes, rng)[..k].to_vec()
         }
         TargetSpec::Majority => shuffled(nodes, rng)[..n / 2 + 1].to_vec(),
+        // Without a partition in force (the executor passes that one in: `cut_off`).
+        TargetSpec::CutOff => return targets(TargetSpec::Minority, nodes, leader, rng),
     };
     v.sort();
     v
@@ -197,6 +219,28 @@ mod tests {
 
     fn hears(g: &Grudge, a: &str, b: &str) -> bool {
         !g.get(a).is_some_and(|d| d.iter().any(|x| x == b))
+    }
+
+    #[test]
+    fn cut_off_names_the_side_that_cannot_reach_a_majority() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let halves = grudge(GrudgeSpec::Halves, &ids(5), None, &mut rng);
+        assert_eq!(cut_off(&halves, &ids(5)), vec!["n1", "n2"]);
+        let alone = grudge(GrudgeSpec::Leader, &ids(3), Some("n2"), &mut rng);
+        assert_eq!(cut_off(&alone, &ids(3)), vec!["n2"]);
+        // In a bridge partition every node hears a majority: its own side and the bridge.
+        let bridge = grudge(GrudgeSpec::Bridge, &ids(5), None, &mut rng);
+        assert_eq!(cut_off(&bridge, &ids(5)), Vec::<String>::new());
+        assert_eq!(cut_off(&Grudge::new(), &ids(5)), Vec::<String>::new());
+        // One-way: the node that no longer hears the others cannot talk to them either.
+        let mut one_way = Grudge::new();
+        one_way.insert("n1".into(), vec!["n2".into(), "n3".into()]);
+        assert_eq!(cut_off(&one_way, &ids(3)), vec!["n1"]);
+        // Without a partition in force the target falls back to a random minority.
+        assert_eq!(
+            targets(TargetSpec::CutOff, &ids(5), None, &mut rng).len(),
+            2
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `faultline-dynamo --id n1 --listen ADDR --peers n2=ADDR,... --data-dir DIR
 //!  [--mode abd|lww] [--n 3 --r 2 --w 2] [--vnodes 16] [--anti-entropy-ms 1000]
 //!  [--repair-every-ms 100] [--read-repair off|async|blocking] [--quorum strict|sloppy]
-//!  [--handoff-ms 500] [--bug NAME]...`
+//!  [--handoff-ms 500] [--probe-ms 200] [--bug NAME]...`
 //!
 //! A leaderless quorum store: any node coordinates a request for any key over the key's
 //! preference list on a consistent-hash ring. The kit's `Replica` trait orders a log behind a
@@ -86,6 +86,10 @@ struct Args {
     /// Every this many ms hints are handed off to home replicas that answer again.
     #[arg(long, default_value_t = 500)]
     handoff_ms: u64,
+    /// Sloppy quorum's failure detector: every this many ms each peer is probed, and
+    /// suspected if it does not answer within twice that.
+    #[arg(long, default_value_t = 200)]
+    probe_ms: u64,
 }
 
 struct Node {
@@ -144,6 +148,15 @@ impl Node {
 
     /// Sends `msg` to `to` (ourselves: the local replica) and returns its answer.
     async fn send(self: &Arc<Self>, to: &str, msg: Msg) -> Option<Answer> {
+        self.send_within(to, msg, self.timeout).await
+    }
+
+    async fn send_within(
+        self: &Arc<Self>,
+        to: &str,
+        msg: Msg,
+        timeout: Duration,
+    ) -> Option<Answer> {
         if to == self.cfg.me {
             let me = self.clone();
             return match tokio::task::spawn_blocking(move || me.local(msg)).await {
@@ -160,7 +173,7 @@ impl Node {
             let resp = self
                 .http
                 .post(format!("http://{addr}/dynamo/peer"))
-                .timeout(self.timeout)
+                .timeout(timeout)
                 .json(&msg)
                 .send()
                 .await
@@ -358,15 +371,22 @@ impl Node {
         }
     }
 
-    /// One handoff round: each hint whose home is not suspected is sent to it, and dropped
-    /// once stored there; suspected peers are probed so they are tried again once back.
-    async fn handoff(self: &Arc<Self>) {
-        for peer in self.addrs.keys().filter(|p| self.suspected(p)) {
+    /// The failure detector's round: every peer gets a cheap request with a short timeout,
+    /// so a partitioned or dead peer is suspected within a round or two (and cleared once it
+    /// answers), not only after a client request timed out on it.
+    fn probe_peers(self: &Arc<Self>, within: Duration) {
+        for peer in self.addrs.keys() {
             let (me, peer) = (self.clone(), peer.clone());
             tokio::spawn(async move {
-                me.send(&peer, Msg::Get { key: String::new() }).await;
+                me.send_within(&peer, Msg::Get { key: String::new() }, within)
+                    .await;
             });
         }
+    }
+
+    /// One handoff round: each hint whose home is not suspected is sent to it, and dropped
+    /// once stored there.
+    async fn handoff(self: &Arc<Self>) {
         let hints = self.store.lock().expect("store lock").0.hints();
         for (home, key, held) in hints {
             if self.suspected(&home) {
@@ -666,6 +686,14 @@ fn main() -> anyhow::Result<()> {
                 loop {
                     tokio::time::sleep(every).await;
                     n.handoff().await;
+                }
+            });
+            let n = node.clone();
+            let every = Duration::from_millis(args.probe_ms.max(10));
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(every).await;
+                    n.probe_peers(every * 2);
                 }
             });
         }
