@@ -105,7 +105,7 @@ struct Node {
     /// When each peer last answered anything, and how recent counts as reachable.
     heard: Mutex<HashMap<String, Instant>>,
     /// When each peer last failed to answer: a peer that failed since it last answered is
-    /// suspected down (sloppy quorums skip it; the handoff loop probes it).
+    /// suspected down (sloppy quorums skip it; the failure detector probes every peer).
     failed: Mutex<HashMap<String, Instant>>,
     sloppy: bool,
     reach_window: Duration,
