@@ -607,6 +607,20 @@ async fn key_dump(
     reply(200, json!([d]))
 }
 
+/// Runs `tick` every `period`, forever, in the background (the node's periodic tasks).
+fn every<F, Fut>(period: Duration, mut tick: F)
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(period).await;
+            tick().await;
+        }
+    });
+}
+
 fn main() -> anyhow::Result<()> {
     faultline_node::init()?;
     let args = Args::parse();
@@ -681,46 +695,36 @@ fn main() -> anyhow::Result<()> {
         log!("[{id}] listening on {}", listener.local_addr()?);
         if node.sloppy {
             let n = node.clone();
-            let every = Duration::from_millis(args.handoff_ms.max(1));
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(every).await;
-                    n.handoff().await;
-                }
+            every(Duration::from_millis(args.handoff_ms.max(1)), move || {
+                let n = n.clone();
+                async move { n.handoff().await }
             });
             let n = node.clone();
-            let every = Duration::from_millis(args.probe_ms.max(10));
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(every).await;
-                    n.probe_peers(every * 2);
-                }
+            let probe = Duration::from_millis(args.probe_ms.max(10));
+            every(probe, move || {
+                n.probe_peers(probe * 2);
+                async {}
             });
         }
         if args.anti_entropy_ms > 0 {
             let n = node.clone();
-            let every = Duration::from_millis(args.anti_entropy_ms);
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(every).await;
-                    n.anti_entropy().await;
-                }
+            every(Duration::from_millis(args.anti_entropy_ms), move || {
+                let n = n.clone();
+                async move { n.anti_entropy().await }
             });
         }
-        {
-            let n = node.clone();
-            let every = Duration::from_millis(args.repair_every_ms.max(1));
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(every).await;
-                    let batch = std::mem::take(&mut *n.repairs.lock().expect("repairs lock"));
-                    for (to, msg) in batch {
-                        let n = n.clone();
-                        tokio::spawn(async move { n.send(&to, msg).await });
-                    }
+        let n = node.clone();
+        every(
+            Duration::from_millis(args.repair_every_ms.max(1)),
+            move || {
+                let batch = std::mem::take(&mut *n.repairs.lock().expect("repairs lock"));
+                for (to, msg) in batch {
+                    let n = n.clone();
+                    tokio::spawn(async move { n.send(&to, msg).await });
                 }
-            });
-        }
+                async {}
+            },
+        );
         let app = Router::new()
             .route("/kv/read", post(kv_read))
             .route("/kv/write", post(kv_write))
