@@ -246,4 +246,31 @@ async fn list_append_and_set_runs_record_their_shapes() {
         adds,
         "final read sees every add"
     );
+
+    // a set workload over several keys: every op names its key, a final read reads each
+    let (_s, dir, _) = run_once("siblings").await;
+    let h = faultline::history::jsonl::read_path(&dir.join("history.jsonl")).unwrap();
+    let mut adds: std::collections::BTreeMap<&str, usize> = Default::default();
+    let mut last_read: std::collections::BTreeMap<&str, usize> = Default::default();
+    for o in &h.operations {
+        let key = o.key.as_deref().expect("every set op names its key");
+        match o.f.as_str() {
+            "add" => *adds.entry(key).or_default() += 1,
+            "read" => {
+                last_read.insert(key, o.value.as_array().unwrap().len());
+            }
+            f => panic!("unexpected op {f}"),
+        }
+    }
+    assert!(adds.len() > 1, "adds go to several keys: {adds:?}");
+    assert_eq!(last_read, adds, "each key's final read sees its adds");
+    let results: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap();
+    let set = results["verdicts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["checker"] == "set")
+        .unwrap();
+    assert_eq!(set["valid"], json!(true), "{set}");
 }

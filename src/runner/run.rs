@@ -25,7 +25,7 @@ use crate::history::HistoryError;
 use crate::nemesis::FaultEvent;
 use crate::report::results::RunResults;
 use crate::runner::promise;
-use crate::workload::{Client, Generator, NodeChoice, WorkloadSpec};
+use crate::workload::{Client, Generator, Kind, NodeChoice, WorkloadSpec};
 
 /// The results.json field recording how probes were judged (re-used by `analyze`).
 pub const LEADERSHIP: &str = "leadership";
@@ -160,7 +160,8 @@ pub async fn execute<T: Target>(
         .map_err(|e| RunError::Io(format!("{}: {e}", wpath.display())))?;
     let endpoints = target.endpoints();
     let client = Client::new(target.adapter(), endpoints.clone(), cfg.request_timeout)?
-        .with_key_prefix(&cfg.key_prefix);
+        .with_key_prefix(&cfg.key_prefix)
+        .with_sets(cfg.workload.kind == Kind::Set);
     for f in ["read", "write", "cas", "txn", "add"] {
         if ops_of(&cfg.workload).contains(&f) {
             client.supports(f)?;
@@ -430,7 +431,6 @@ pub async fn execute<T: Target>(
 }
 
 fn ops_of(spec: &WorkloadSpec) -> Vec<&'static str> {
-    use crate::workload::Kind;
     match spec.kind {
         Kind::Register => vec!["read", "write", "cas"],
         Kind::ListAppend => vec!["txn"],

@@ -143,14 +143,24 @@ impl Generator {
                 OpRequest::new("txn", None, Value::Array(ops))
             }
             Kind::Set => {
+                let key = self.set_op_key();
                 if self.weighted(&[m.read, m.add]) == 0 {
-                    OpRequest::new("read", None, Value::Null)
+                    OpRequest::new("read", key, Value::Null)
                 } else {
                     let v = self.unique();
-                    OpRequest::new("add", None, json!(v))
+                    OpRequest::new("add", key, json!(v))
                 }
             }
         }
+    }
+
+    /// A set op's key: none with one key (the classic one-set history, stored at the
+    /// client's set key), else a key picked like a register's (one set per key).
+    fn set_op_key(&mut self) -> Option<String> {
+        (self.spec.keys > 1).then(|| {
+            let id = self.pick_key();
+            self.key_name(id)
+        })
     }
 
     /// The reads that end a run: every key touched (the last `MAX_FINAL_READ_KEYS`), or the
@@ -158,15 +168,15 @@ impl Generator {
     pub fn final_reads(&self) -> Vec<OpRequest> {
         let recent = &self.touched[self.touched.len().saturating_sub(MAX_FINAL_READ_KEYS)..];
         match self.spec.kind {
-            Kind::Register => recent
-                .iter()
-                .map(|k| OpRequest::new("read", Some(self.key_name(*k)), Value::Null))
-                .collect(),
             Kind::ListAppend => recent
                 .iter()
                 .map(|k| OpRequest::new("txn", None, json!([["r", self.key_name(*k), null]])))
                 .collect(),
-            Kind::Set => vec![OpRequest::new("read", None, Value::Null)],
+            Kind::Set if self.spec.keys == 1 => vec![OpRequest::new("read", None, Value::Null)],
+            Kind::Register | Kind::Set => recent
+                .iter()
+                .map(|k| OpRequest::new("read", Some(self.key_name(*k)), Value::Null))
+                .collect(),
         }
     }
 
@@ -284,5 +294,32 @@ mod tests {
         // the set's ops keep key None (the history shape); its storage key is namespaced
         assert_eq!(set_key(""), SET_KEY);
         assert_eq!(set_key(p), "flabc123-set");
+    }
+
+    #[test]
+    fn a_set_over_several_keys_names_the_key_of_every_op_and_final_read() {
+        let one = spec("set");
+        let mut many = one.clone();
+        many.keys = 4;
+        let mut g = Generator::new(&one, 3);
+        assert!((0..50).all(|_| g.next_op().key.is_none()));
+        assert_eq!(
+            g.final_reads(),
+            vec![OpRequest::new("read", None, Value::Null)]
+        );
+
+        let mut g = Generator::new(&many, 3).with_key_prefix("p-");
+        let ops: Vec<OpRequest> = (0..400).map(|_| g.next_op()).collect();
+        let keys: std::collections::BTreeSet<&str> =
+            ops.iter().map(|o| o.key.as_deref().unwrap()).collect();
+        assert_eq!(keys.len(), 4, "{keys:?}");
+        assert!(ops.iter().any(|o| o.f == "read") && ops.iter().any(|o| o.f == "add"));
+        let finals = g.final_reads();
+        assert_eq!(finals.len(), g.keys_touched());
+        assert!(
+            finals
+                .iter()
+                .all(|o| o.f == "read" && o.key.as_deref().unwrap().starts_with("p-"))
+        );
     }
 }

@@ -1,6 +1,6 @@
 //! etcd's v3 JSON gateway (`/v3/kv/range|put|txn`, base64 keys and values). Values are
 //! stored as JSON text. Ranges are linearizable (etcd's default). A set is one key per
-//! element under `<set_key>/` (the run's namespaced `SET_KEY`). etcd forwards to its
+//! element under `<set>/` (`set`: where a set op's elements live, see `Client::set_target`). etcd forwards to its
 //! leader, so there is no `not-leader`.
 //! (Status comes from the cluster runtime's status adapter.)
 //!
@@ -31,29 +31,34 @@ fn set_range(set_key: &str) -> (String, String) {
     (format!("{set_key}/"), format!("{set_key}0"))
 }
 
-pub async fn invoke(http: &reqwest::Client, base: &str, op: &OpRequest, set_key: &str) -> Reply {
+pub async fn invoke(
+    http: &reqwest::Client,
+    base: &str,
+    op: &OpRequest,
+    set: Option<&str>,
+) -> Reply {
     let key = op.key.clone().unwrap_or_default();
     if op.f == "txn" {
         return txn(http, base, &op.value).await;
     }
-    let (path, body) = match op.f.as_str() {
-        "read" if op.key.is_none() => {
-            let (start, end) = set_range(set_key);
+    let (path, body) = match (op.f.as_str(), set) {
+        ("read", Some(set)) => {
+            let (start, end) = set_range(set);
             (
                 "/v3/kv/range",
                 json!({"key": b64(&start), "range_end": b64(&end)}),
             )
         }
-        "read" => ("/v3/kv/range", json!({"key": b64(&key)})),
-        "write" => (
+        ("read", None) => ("/v3/kv/range", json!({"key": b64(&key)})),
+        ("write", _) => (
             "/v3/kv/put",
             json!({"key": b64(&key), "value": b64(&op.value.to_string())}),
         ),
-        "add" => (
+        ("add", Some(set)) => (
             "/v3/kv/put",
-            json!({"key": b64(&format!("{}{}", set_range(set_key).0, op.value)), "value": b64(&op.value.to_string())}),
+            json!({"key": b64(&format!("{}{}", set_range(set).0, op.value)), "value": b64(&op.value.to_string())}),
         ),
-        "cas" => (
+        ("cas", _) => (
             "/v3/kv/txn",
             json!({
                 "compare": [{"key": b64(&key), "target": "VALUE", "result": "EQUAL",
@@ -61,10 +66,10 @@ pub async fn invoke(http: &reqwest::Client, base: &str, op: &OpRequest, set_key:
                 "success": [{"request_put": {"key": b64(&key), "value": b64(&op.value[1].to_string())}}],
             }),
         ),
-        other => return Reply::Fail(format!("unsupported op {other} on etcd")),
+        (other, _) => return Reply::Fail(format!("unsupported op {other} on etcd")),
     };
     match exchange(http, base, path, &body).await {
-        Ok(body) => completion(op, &body),
+        Ok(body) => completion(op, set.is_some(), &body),
         Err(reply) => reply,
     }
 }
@@ -186,10 +191,10 @@ async fn txn(http: &reqwest::Client, base: &str, ops: &Value) -> Reply {
     }
 }
 
-fn completion(op: &OpRequest, body: &Value) -> Reply {
+fn completion(op: &OpRequest, set: bool, body: &Value) -> Reply {
     let kvs = body.get("kvs").and_then(Value::as_array);
     match op.f.as_str() {
-        "read" if op.key.is_none() => {
+        "read" if set => {
             let mut elems = Vec::new();
             for kv in kvs.into_iter().flatten() {
                 match kv_value(kv) {

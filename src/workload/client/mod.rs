@@ -64,6 +64,8 @@ pub struct Client {
     /// The run's key namespace ("" for none): in the set's storage key and request ids.
     prefix: Arc<str>,
     set_key: Arc<str>,
+    /// The run's workload is a set: a read with a key reads the set stored there.
+    sets: bool,
 }
 
 impl Client {
@@ -85,7 +87,26 @@ impl Client {
             nodes: Arc::new(nodes),
             prefix: "".into(),
             set_key: super::generator::SET_KEY.into(),
+            sets: false,
         })
+    }
+
+    /// Reads with a key read the set stored at that key (a set workload over several keys);
+    /// without, only a keyless read is a set read.
+    pub fn with_sets(mut self, sets: bool) -> Client {
+        self.sets = sets;
+        self
+    }
+
+    /// Where a set op (an add, or a read of a set) keeps its elements; None for other ops.
+    /// A keyless set op addresses the run's one set, [`Client::set_key`].
+    fn set_target<'a>(&'a self, op: &'a OpRequest) -> Option<&'a str> {
+        match (op.f.as_str(), op.key.as_deref()) {
+            ("add", k) => Some(k.unwrap_or(&self.set_key)),
+            ("read", None) => Some(&self.set_key),
+            ("read", Some(k)) if self.sets => Some(k),
+            _ => None,
+        }
     }
 
     /// Puts the run's key namespace `prefix` where the ops do not carry it: the set
@@ -131,8 +152,8 @@ impl Client {
     pub async fn attempt(&self, node: usize, op: &OpRequest) -> Reply {
         let base = &self.nodes[node].base_url;
         let reply = match self.adapter {
-            Adapter::Native => native::invoke(&self.http, base, op, &self.set_key).await,
-            Adapter::Etcd => etcd::invoke(&self.http, base, op, &self.set_key).await,
+            Adapter::Native => native::invoke(&self.http, base, op, self.set_target(op)).await,
+            Adapter::Etcd => etcd::invoke(&self.http, base, op, self.set_target(op)).await,
         };
         reply.settle(op)
     }
@@ -240,5 +261,27 @@ mod tests {
         let c = c.with_key_prefix("fl0123456789-");
         assert_eq!(c.key_prefix(), "fl0123456789-");
         assert_eq!(c.set_key(), "fl0123456789-set");
+    }
+
+    #[test]
+    fn set_ops_address_their_key_or_the_runs_one_set() {
+        let nodes = vec![Endpoint {
+            id: "n1".into(),
+            base_url: "http://127.0.0.1:9".into(),
+        }];
+        let c = Client::new(Adapter::Native, nodes, Duration::from_secs(1))
+            .unwrap()
+            .with_key_prefix("p-");
+        let op = |f: &str, k: Option<&str>| OpRequest::new(f, k.map(str::to_string), Value::Null);
+        let keyed_read = op("read", Some("p-3"));
+        // a register workload's keyed read is no set read
+        assert_eq!(c.set_target(&keyed_read), None);
+        assert_eq!(c.set_target(&op("write", Some("p-3"))), None);
+        assert_eq!(c.set_target(&op("read", None)), Some("p-set"));
+        assert_eq!(c.set_target(&op("add", None)), Some("p-set"));
+        assert_eq!(c.set_target(&op("add", Some("p-3"))), Some("p-3"));
+        let c = c.with_sets(true);
+        assert_eq!(c.set_target(&keyed_read), Some("p-3"));
+        assert_eq!(c.set_target(&op("read", None)), Some("p-set"));
     }
 }

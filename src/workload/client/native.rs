@@ -1,5 +1,5 @@
-//! DESIGN.md's node protocol: `/kv/read|write|cas`, `/txn`; sets are appends to one list
-//! (`set_key`: the run's namespaced [`crate::workload::generator::SET_KEY`]).
+//! DESIGN.md's node protocol: `/kv/read|write|cas`, `/txn`; a set is appends to one list
+//! (`set`: where a set op's elements live, see `Client::set_target`).
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -7,19 +7,24 @@ use serde_json::{Value, json};
 use super::post_json;
 use crate::workload::op::{OpRequest, Reply};
 
-pub async fn invoke(http: &reqwest::Client, base: &str, op: &OpRequest, set_key: &str) -> Reply {
+pub async fn invoke(
+    http: &reqwest::Client,
+    base: &str,
+    op: &OpRequest,
+    set: Option<&str>,
+) -> Reply {
     let key = op.key.clone().unwrap_or_default();
-    let (path, body) = match op.f.as_str() {
-        "read" if op.key.is_none() => ("/txn", json!({"ops": [["r", set_key, null]]})),
-        "read" => ("/kv/read", json!({"key": key})),
-        "write" => ("/kv/write", json!({"key": key, "value": op.value})),
-        "cas" => (
+    let (path, body) = match (op.f.as_str(), set) {
+        ("read", Some(set)) => ("/txn", json!({"ops": [["r", set, null]]})),
+        ("add", Some(set)) => ("/txn", json!({"ops": [["append", set, op.value]]})),
+        ("read", None) => ("/kv/read", json!({"key": key})),
+        ("write", _) => ("/kv/write", json!({"key": key, "value": op.value})),
+        ("cas", _) => (
             "/kv/cas",
             json!({"key": key, "from": op.value[0], "to": op.value[1]}),
         ),
-        "txn" => ("/txn", json!({"ops": op.value})),
-        "add" => ("/txn", json!({"ops": [["append", set_key, op.value]]})),
-        other => return Reply::Fail(format!("unsupported op {other}")),
+        ("txn", _) => ("/txn", json!({"ops": op.value})),
+        (other, _) => return Reply::Fail(format!("unsupported op {other}")),
     };
     let mut body = body;
     if let Some(rid) = &op.request_id
@@ -32,15 +37,15 @@ pub async fn invoke(http: &reqwest::Client, base: &str, op: &OpRequest, set_key:
         Err(reply) => return reply,
     };
     if status == StatusCode::OK {
-        return completion(op, body);
+        return completion(op, set.is_some(), body);
     }
     error_reply(status, &body)
 }
 
 /// The completion value of a successful op, in the history's shapes.
-fn completion(op: &OpRequest, body: Value) -> Reply {
+fn completion(op: &OpRequest, set: bool, body: Value) -> Reply {
     match op.f.as_str() {
-        "read" if op.key.is_none() => {
+        "read" if set => {
             // the set: the list read by the single `r` micro-op
             let list = body["ops"][0][2].clone();
             Reply::Ok(if list.is_null() { json!([]) } else { list })
@@ -126,18 +131,18 @@ mod tests {
     fn completions_take_the_history_shapes() {
         let set_read = OpRequest::new("read", None, Value::Null);
         assert_eq!(
-            completion(&set_read, json!({"ops":[["r","set",[1,2]]]})),
+            completion(&set_read, true, json!({"ops":[["r","set",[1,2]]]})),
             Reply::Ok(json!([1, 2]))
         );
         assert_eq!(
-            completion(&set_read, json!({"ops":[["r","set",null]]})),
+            completion(&set_read, true, json!({"ops":[["r","set",null]]})),
             Reply::Ok(json!([]))
         );
         let cas = OpRequest::new("cas", Some("k".into()), json!([1, 2]));
-        assert_eq!(completion(&cas, json!({})), Reply::Ok(json!([1, 2])));
+        assert_eq!(completion(&cas, false, json!({})), Reply::Ok(json!([1, 2])));
         let read = OpRequest::new("read", Some("k".into()), Value::Null);
         assert_eq!(
-            completion(&read, json!({"value":null})),
+            completion(&read, false, json!({"value":null})),
             Reply::Ok(Value::Null)
         );
     }
