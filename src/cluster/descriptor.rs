@@ -8,6 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::error::ClusterError;
+use super::param_condition::Condition;
 use super::template::{self, Vars};
 use crate::nemesis::fault::FaultKind;
 
@@ -171,6 +172,9 @@ struct Raw {
     /// The promise envelope: checker -> fault classes it must hold under.
     #[serde(default)]
     guarantees: Option<crate::runner::promise::Guarantees>,
+    /// Envelopes for other settings: `params = "CONDITION"` plus checker -> fault classes.
+    #[serde(default)]
+    guarantees_when: Vec<toml::Table>,
 }
 
 fn default_clock() -> ClockMode {
@@ -226,6 +230,13 @@ pub const TABLES: &[(&str, bool, &str)] = &[
         "the promise envelope: checker (or family, e.g. linearizable, split-brain) = the fault \
          classes it must hold under (partition, loss, pause, kill, clock); verdicts outside it \
          are shown, not counted; no table: everything is promised",
+    ),
+    (
+        "guarantees_when",
+        false,
+        "envelopes for other [params] settings, the first whose `params` condition holds \
+         replacing [guarantees], e.g. params = \"r + w <= n\" with convergence = [\"partition\"] \
+         (conditions: names, integers, + -, < <= > >= == !=, \"text\", and)",
     ),
 ];
 
@@ -572,6 +583,12 @@ pub fn skeleton(name: &str) -> String {
             out.push_str("#[params]\n#replicas = 3\n");
             continue;
         }
+        if table == "guarantees_when" {
+            out.push_str(
+                "#[[guarantees_when]]\n#params = \"replicas < 3\"\n#convergence = [\"partition\"]\n",
+            );
+            continue;
+        }
         out.push_str(&format!("[{table}]\n"));
         key_lines(&mut out, Some(table));
     }
@@ -646,8 +663,34 @@ pub struct SystemDescriptor {
     pub leadership: Leadership,
     /// Which node clients use unless `--node-choice` says (None: the harness default).
     pub node_choice: Option<crate::workload::NodeChoice>,
-    /// `[guarantees]`: which checkers must hold under which fault classes (None: all, always).
+    /// The promise envelope for the current `params`: `[guarantees]`, or the first
+    /// `[[guarantees_when]]` whose condition holds (None: all, always).
     pub guarantees: Option<crate::runner::promise::Guarantees>,
+    envelopes: Envelopes,
+}
+
+/// `[guarantees]` and the `[[guarantees_when]]` alternatives, to choose from when the
+/// params change.
+#[derive(Clone, Debug)]
+struct Envelopes {
+    default: Option<crate::runner::promise::Guarantees>,
+    when: Vec<(Condition, crate::runner::promise::Guarantees)>,
+}
+
+impl Envelopes {
+    /// The envelope for `params`: the first alternative whose condition holds, else the
+    /// default; an error (the condition's index and why) when a setting cannot be compared.
+    fn select(
+        &self,
+        params: &BTreeMap<String, String>,
+    ) -> Result<Option<crate::runner::promise::Guarantees>, (usize, String)> {
+        for (i, (cond, g)) in self.when.iter().enumerate() {
+            if cond.holds(params).map_err(|e| (i, e))? {
+                return Ok(Some(g.clone()));
+            }
+        }
+        Ok(self.default.clone())
+    }
 }
 
 /// One node's place in the cluster, as templates see it.
@@ -751,13 +794,19 @@ impl SystemDescriptor {
             FaultKind::Clock,
         ]
         .map(FaultKind::as_str);
-        for (checker, kinds) in raw.guarantees.iter().flatten() {
-            if let Some(k) = kinds.iter().find(|k| !classes.contains(&k.as_str())) {
-                return Err(bad(
-                    &format!("guarantees.{checker}"),
-                    format!("unknown fault class {k:?} (one of {})", classes.join(", ")),
-                ));
+        let check_classes = |table: &str, g: &crate::runner::promise::Guarantees| {
+            for (checker, kinds) in g {
+                if let Some(k) = kinds.iter().find(|k| !classes.contains(&k.as_str())) {
+                    return Err(bad(
+                        &format!("{table}.{checker}"),
+                        format!("unknown fault class {k:?} (one of {})", classes.join(", ")),
+                    ));
+                }
             }
+            Ok(())
+        };
+        if let Some(g) = &raw.guarantees {
+            check_classes("guarantees", g)?;
         }
         let mut params = BTreeMap::new();
         for (name, value) in raw.params {
@@ -795,6 +844,35 @@ impl SystemDescriptor {
             };
             params.insert(name, text);
         }
+        let mut when = Vec::new();
+        for (i, mut table) in raw.guarantees_when.into_iter().enumerate() {
+            let field = format!("guarantees_when[{i}]");
+            let cond = match table.remove("params") {
+                Some(toml::Value::String(c)) => {
+                    Condition::parse(&c, &params).map_err(|m| bad(&format!("{field}.params"), m))?
+                }
+                _ => {
+                    return Err(bad(
+                        &format!("{field}.params"),
+                        "missing: the condition on [params] this envelope is for, e.g. \
+                         params = \"r + w <= n\""
+                            .into(),
+                    ));
+                }
+            };
+            let g: crate::runner::promise::Guarantees = toml::Value::Table(table)
+                .try_into()
+                .map_err(|e| bad(&field, format!("checker = [fault classes] expected: {e}")))?;
+            check_classes(&field, &g)?;
+            when.push((cond, g));
+        }
+        let envelopes = Envelopes {
+            default: raw.guarantees,
+            when,
+        };
+        let guarantees = envelopes
+            .select(&params)
+            .map_err(|(i, m)| bad(&format!("guarantees_when[{i}].params"), m))?;
         let d = SystemDescriptor {
             name: raw.name,
             description: raw.description,
@@ -816,7 +894,8 @@ impl SystemDescriptor {
             stop_timeout: Duration::from_secs_f64(raw.stop_timeout_s),
             leadership: raw.leadership,
             node_choice: raw.node_choice,
-            guarantees: raw.guarantees,
+            guarantees,
+            envelopes,
         };
         // Render every template against a sample cluster now, so a typo fails at load time.
         let slots = vec![
@@ -878,6 +957,11 @@ impl SystemDescriptor {
             };
             *slot = value.trim().to_string();
         }
+        self.guarantees = self.envelopes.select(&params).map_err(|(i, m)| {
+            bad(format!(
+                "guarantees_when[{i}] cannot judge this setting: {m}"
+            ))
+        })?;
         self.params = params;
         Ok(())
     }
@@ -1409,5 +1493,88 @@ path = "/status"
         // A template naming no parameter still fails at load time.
         let e = SystemDescriptor::parse(&text.replace("{w}", "{ww}"), "q.toml").unwrap_err();
         assert!(e.to_string().contains("{ww}"), "{e}");
+    }
+
+    #[test]
+    fn the_envelope_follows_the_params() {
+        let text = r#"
+name = "q"
+binary = "/usr/bin/env"
+client = "native"
+status = "native"
+args = ["q", "--r", "{r}", "--w", "{w}", "--repair", "{repair}"]
+[params]
+n = 3
+r = 2
+w = 2
+repair = "async"
+[ports]
+client = 7000
+[peers]
+format = "{addr}:{client_port}"
+[ready]
+path = "/status"
+[guarantees]
+read-after-write = ["partition"]
+convergence = ["partition"]
+[[guarantees_when]]
+params = "r + w <= n"
+convergence = ["partition"]
+[[guarantees_when]]
+params = 'repair == "blocking"'
+read-after-write = ["partition"]
+monotonic-reads = ["partition"]
+convergence = ["partition"]
+"#;
+        let promised = |d: &SystemDescriptor| -> Vec<String> {
+            d.guarantees.as_ref().unwrap().keys().cloned().collect()
+        };
+        let d = SystemDescriptor::parse(text, "q.toml").unwrap();
+        assert_eq!(promised(&d), ["convergence", "read-after-write"]);
+        let with = |settings: &[&str]| {
+            let mut d = d.clone();
+            let s: Vec<String> = settings.iter().map(|s| s.to_string()).collect();
+            d.set_params(&s).map(|()| promised(&d))
+        };
+        assert_eq!(with(&["r=1"]).unwrap(), ["convergence"]);
+        // the first alternative that holds wins
+        assert_eq!(with(&["r=1", "repair=blocking"]).unwrap(), ["convergence"]);
+        assert_eq!(
+            with(&["repair=blocking"]).unwrap(),
+            ["convergence", "monotonic-reads", "read-after-write"]
+        );
+        assert_eq!(
+            with(&["r=1", "r=2"]).unwrap(),
+            ["convergence", "read-after-write"]
+        );
+        // a setting the condition cannot compare is refused, naming the condition
+        let e = with(&["r=two"]).unwrap_err().to_string();
+        assert!(
+            e.contains("--param") && e.contains("guarantees_when[0]") && e.contains("`two`"),
+            "{e}"
+        );
+        // bad alternatives are named at load time
+        for (from, to, says) in [
+            ("r + w <= n", "r + x <= n", "guarantees_when[0].params"),
+            ("params = \"r + w <= n\"\n", "", "guarantees_when[0].params"),
+            (
+                "monotonic-reads = [\"partition\"]",
+                "monotonic-reads = [\"split\"]",
+                "guarantees_when[1].monotonic-reads",
+            ),
+            (
+                "monotonic-reads = [\"partition\"]",
+                "monotonic-reads = 3",
+                "guarantees_when[1]",
+            ),
+        ] {
+            let e = SystemDescriptor::parse(&text.replace(from, to), "q.toml")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("q.toml") && e.contains(says),
+                "{from} -> {to}: {e}"
+            );
+        }
     }
 }

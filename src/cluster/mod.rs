@@ -23,6 +23,7 @@ pub mod error;
 pub mod firewall;
 pub mod netns;
 pub mod node;
+pub mod param_condition;
 pub mod procfs;
 pub mod registry;
 pub mod signals;
