@@ -483,6 +483,30 @@ fn apply_us(store: &Path, kinds: &[&str]) -> Vec<u64> {
         .collect()
 }
 
+/// Every kill's stop event says how long each killed node took to answer its readiness probe
+/// after the restart: the undo waited for it, as a local restart does.
+fn assert_restarts_waited_until_ready(store: &Path) {
+    let sched = schedule(store);
+    let stops: Vec<&Value> = sched["faults"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["action"] == "stop" && f["fault"] == "kill")
+        .collect();
+    assert!(!stops.is_empty(), "no kill was undone");
+    let mut waits = Vec::new();
+    for s in stops {
+        assert!(s["detail"].get("not_ready").is_none(), "{s}");
+        for t in s["targets"].as_array().unwrap() {
+            let id = t.as_str().unwrap();
+            let ms = s["detail"]["ready_ms"][id].as_u64();
+            waits.push(ms.unwrap_or_else(|| panic!("{id} not waited for: {s}")));
+        }
+    }
+    let (median, p90, n) = median_p90(waits);
+    eprintln!("restart to ready over ssh: median {median} ms, p90 {p90} ms (n={n})");
+}
+
 fn median_p90(mut v: Vec<u64>) -> (u64, u64, usize) {
     v.sort();
     if v.is_empty() {
@@ -589,6 +613,7 @@ fn raft_over_ssh_valid_then_planted_bug_caught() {
         remote_log.contains("kill -STOP"),
         "remote.log names the signals"
     );
+    assert_restarts_waited_until_ready(&store);
     assert!(
         store.join("latest/nodes/n1/node.log").exists(),
         "node log collected"
@@ -1138,6 +1163,7 @@ fn etcd_over_ssh_valid_under_partition_pause_kill() {
         remote_log.contains("kill -KILL"),
         "remote.log names the kill"
     );
+    assert_restarts_waited_until_ready(&store);
     assert!(
         store.join("latest/nodes/n1/etcd.log").exists(),
         "node log collected"

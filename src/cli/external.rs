@@ -111,7 +111,7 @@ pub fn launch(
         .context("starting the async runtime")?;
     let interrupted = Arc::new(AtomicBool::new(false));
     let result = rt.block_on(async {
-        let probed = external::probe(&inv, &run, &control, &log).await;
+        let probed = external::probe(&inv, &run, &control, &log, system.ready()).await;
         let caps = probed.faults.capabilities().clone();
         let caps_json = caps.to_json();
         let _ = std::fs::write(

@@ -471,15 +471,13 @@ impl Cluster {
                     ),
                 });
             }
-            let req = if d.ready.method == "POST" {
-                self.inner
-                    .http
-                    .post(&probe_url)
-                    .body(d.ready.body.clone().unwrap_or_default())
-            } else {
-                self.inner.http.get(&probe_url)
-            };
-            match req.timeout(Duration::from_millis(300)).send().await {
+            match d
+                .ready
+                .request(&self.inner.http, &url)
+                .timeout(Duration::from_millis(300))
+                .send()
+                .await
+            {
                 Ok(resp) if resp.status().is_success() => return Ok(()),
                 Ok(resp) => {
                     let status = resp.status();

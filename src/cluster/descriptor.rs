@@ -123,6 +123,18 @@ pub struct Ready {
     pub timeout_s: f64,
 }
 
+impl Ready {
+    /// The readiness probe of the node serving at `base_url`.
+    pub fn request(&self, http: &reqwest::Client, base_url: &str) -> reqwest::RequestBuilder {
+        let url = format!("{base_url}{}", self.path);
+        if self.method == "POST" {
+            http.post(url).body(self.body.clone().unwrap_or_default())
+        } else {
+            http.get(url)
+        }
+    }
+}
+
 fn default_method() -> String {
     "GET".into()
 }

@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
+use crate::cluster::descriptor::Ready;
 use crate::cluster::status;
 use crate::cluster::{ClientAdapter, StatusAdapter, SystemDescriptor};
 use crate::faults::ssh::remote::{Remote, RemoteLog};
@@ -34,6 +35,20 @@ pub struct System {
 }
 
 impl System {
+    /// How to tell a node serves: the descriptor's `[ready]`, else the node protocol's
+    /// `GET /status`.
+    pub fn ready(&self) -> Ready {
+        match &self.descriptor {
+            Some(d) => d.ready.clone(),
+            None => Ready {
+                path: "/status".into(),
+                method: "GET".into(),
+                body: None,
+                timeout_s: 20.0,
+            },
+        }
+    }
+
     /// `native` (the node protocol, nothing else known), `etcd`, or a descriptor name or
     /// path (relative to the inventory's directory).
     pub fn resolve(inv: &Inventory) -> Result<System, String> {
@@ -179,10 +194,17 @@ pub fn control_dir(run: &str) -> std::io::Result<PathBuf> {
     Ok(d)
 }
 
-pub async fn probe(inv: &Inventory, run: &str, control: &Path, log: &RemoteLog) -> Probed {
+/// `ready`: how a node the backend restarts is known to serve again.
+pub async fn probe(
+    inv: &Inventory,
+    run: &str,
+    control: &Path,
+    log: &RemoteLog,
+    ready: Ready,
+) -> Probed {
     let remotes = ssh::remotes(inv, control, log);
     let facts = ssh::probe(inv, &remotes).await;
-    let faults = Arc::new(SshFaults::new(inv, run, remotes, &facts));
+    let faults = Arc::new(SshFaults::new(inv, run, remotes, &facts).waiting_until(ready));
     Probed { facts, faults }
 }
 

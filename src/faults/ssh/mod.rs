@@ -27,6 +27,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use super::{BoxFuture, Fault, FaultKind, Faults, FaultsError, Need};
+use crate::cluster::descriptor::Ready;
 use crate::external::inventory::{Inventory, NodeSpec, sh_quote};
 use journal::Controller;
 use remote::{Remote, RemoteLog};
@@ -299,6 +300,9 @@ pub struct SshFaults {
     /// Per node index: the journal's header is written.
     opened: Mutex<BTreeMap<usize, bool>>,
     controller: Controller,
+    /// How a restarted node is known to serve again (None: the restart command returning).
+    ready: Option<Ready>,
+    http: reqwest::Client,
 }
 
 /// The nft table of `run` on every host.
@@ -405,6 +409,49 @@ impl SshFaults {
             tables: Mutex::new(BTreeMap::new()),
             opened: Mutex::new(BTreeMap::new()),
             controller: Controller::this_process(),
+            ready: None,
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// A kill's undo returns once each node it restarted answers `ready` on its client URL
+    /// (or its timeout passed), as a local cluster's restart does: the fault's stop event
+    /// then means the node serves again, which is what liveness is judged from.
+    pub fn waiting_until(mut self, ready: Ready) -> SshFaults {
+        self.ready = Some(ready);
+        self
+    }
+
+    /// Waits until node `i` answers the readiness probe; the wait in ms, or why not.
+    async fn until_ready(&self, i: usize) -> Result<u64, String> {
+        let Some(ready) = &self.ready else {
+            return Ok(0);
+        };
+        let start = std::time::Instant::now();
+        let limit = Duration::from_secs_f64(ready.timeout_s);
+        let base = &self.nodes[i].spec.client_url;
+        let mut last = "it never answered".to_string();
+        loop {
+            match ready
+                .request(&self.http, base)
+                .timeout(Duration::from_millis(300))
+                .send()
+                .await
+            {
+                Ok(r) if r.status().is_success() => return Ok(start.elapsed().as_millis() as u64),
+                Ok(r) => last = format!("it last answered {}", r.status()),
+                Err(_) => {}
+            }
+            if start.elapsed() >= limit {
+                return Err(format!(
+                    "restarted, but no 2xx from {} {base}{} within {} s ({last})",
+                    ready.method, ready.path, ready.timeout_s
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -857,14 +904,35 @@ impl Faults for SshFaults {
             let results = join_all(changes.iter().map(|c| self.run_undo(c))).await;
             let mut failed = Vec::new();
             let mut why = Vec::new();
+            let mut restarted = Vec::new();
             for (c, r) in changes.into_iter().zip(results) {
-                if let Err(e) = r {
-                    why.push(e);
-                    failed.push(c);
+                match r {
+                    Err(e) => {
+                        why.push(e);
+                        failed.push(c);
+                    }
+                    Ok(()) if c.restarts => restarted.push(c.node),
+                    Ok(()) => {}
                 }
             }
+            let waits = join_all(restarted.iter().map(|&i| self.until_ready(i))).await;
+            let (mut ready_ms, mut not_ready) = (serde_json::Map::new(), serde_json::Map::new());
+            for (&i, w) in restarted.iter().zip(waits) {
+                let id = self.nodes[i].spec.id.clone();
+                match w {
+                    Ok(ms) => ready_ms.insert(id, json!(ms)),
+                    Err(e) => not_ready.insert(id, json!(e)),
+                };
+            }
             if failed.is_empty() {
-                return Ok(json!({}));
+                let mut detail = serde_json::Map::new();
+                if self.ready.is_some() && !ready_ms.is_empty() {
+                    detail.insert("ready_ms".into(), Value::Object(ready_ms));
+                }
+                if !not_ready.is_empty() {
+                    detail.insert("not_ready".into(), Value::Object(not_ready));
+                }
+                return Ok(Value::Object(detail));
             }
             self.in_force.lock().unwrap().push((fault.clone(), failed));
             Err(err(
