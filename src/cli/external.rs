@@ -208,6 +208,7 @@ pub fn launch(
                 .map(|guarantees| Promise {
                     guarantees,
                     fault_classes: kinds.iter().map(|k| k.as_str().to_string()).collect(),
+                    chosen_by: desc.and_then(|d| d.guarantees_chosen_by.clone()),
                 }),
             key_prefix: key_prefix.clone(),
             pin_info: !args.no_pin_info,

@@ -250,6 +250,7 @@ pub fn launch(args: Args, replay: Option<Replay>) -> anyhow::Result<(u8, PathBuf
                     .into_iter()
                     .map(|k| k.as_str().to_string())
                     .collect(),
+                chosen_by: desc.guarantees_chosen_by.clone(),
             }),
             // a local cluster starts empty: the bare keys
             key_prefix: String::new(),

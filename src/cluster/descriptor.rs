@@ -678,8 +678,14 @@ pub struct SystemDescriptor {
     /// The promise envelope for the current `params`: `[guarantees]`, or the first
     /// `[[guarantees_when]]` whose condition holds (None: all, always).
     pub guarantees: Option<crate::runner::promise::Guarantees>,
+    /// When a `[[guarantees_when]]` chose `guarantees`: its condition and the params, e.g.
+    /// "r + w <= n (n=3, r=1, w=1)".
+    pub guarantees_chosen_by: Option<String>,
     envelopes: Envelopes,
 }
+
+/// An envelope and the condition (with the settings) that chose it.
+type Chosen = (Option<crate::runner::promise::Guarantees>, Option<String>);
 
 /// `[guarantees]` and the `[[guarantees_when]]` alternatives, to choose from when the
 /// params change.
@@ -690,18 +696,19 @@ struct Envelopes {
 }
 
 impl Envelopes {
-    /// The envelope for `params`: the first alternative whose condition holds, else the
-    /// default; an error (the condition's index and why) when a setting cannot be compared.
-    fn select(
-        &self,
-        params: &BTreeMap<String, String>,
-    ) -> Result<Option<crate::runner::promise::Guarantees>, (usize, String)> {
+    /// The envelope for `params` and what chose it: the first alternative whose condition
+    /// holds, else the default (chosen by nothing); an error (the condition's index and why)
+    /// when a setting cannot be compared.
+    fn select(&self, params: &BTreeMap<String, String>) -> Result<Chosen, (usize, String)> {
         for (i, (cond, g)) in self.when.iter().enumerate() {
             if cond.holds(params).map_err(|e| (i, e))? {
-                return Ok(Some(g.clone()));
+                let settings: Vec<String> =
+                    params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let by = format!("{} ({})", cond.text(), settings.join(", "));
+                return Ok((Some(g.clone()), Some(by)));
             }
         }
-        Ok(self.default.clone())
+        Ok((self.default.clone(), None))
     }
 }
 
@@ -882,7 +889,7 @@ impl SystemDescriptor {
             default: raw.guarantees,
             when,
         };
-        let guarantees = envelopes
+        let (guarantees, guarantees_chosen_by) = envelopes
             .select(&params)
             .map_err(|(i, m)| bad(&format!("guarantees_when[{i}].params"), m))?;
         let d = SystemDescriptor {
@@ -907,6 +914,7 @@ impl SystemDescriptor {
             leadership: raw.leadership,
             node_choice: raw.node_choice,
             guarantees,
+            guarantees_chosen_by,
             envelopes,
         };
         // Render every template against a sample cluster now, so a typo fails at load time.
@@ -969,11 +977,12 @@ impl SystemDescriptor {
             };
             *slot = value.trim().to_string();
         }
-        self.guarantees = self.envelopes.select(&params).map_err(|(i, m)| {
-            bad(format!(
-                "guarantees_when[{i}] cannot judge this setting: {m}"
-            ))
-        })?;
+        (self.guarantees, self.guarantees_chosen_by) =
+            self.envelopes.select(&params).map_err(|(i, m)| {
+                bad(format!(
+                    "guarantees_when[{i}] cannot judge this setting: {m}"
+                ))
+            })?;
         self.params = params;
         Ok(())
     }
@@ -1549,6 +1558,13 @@ convergence = ["partition"]
             d.set_params(&s).map(|()| promised(&d))
         };
         assert_eq!(with(&["r=1"]).unwrap(), ["convergence"]);
+        let mut r1 = d.clone();
+        r1.set_params(&["r=1".into()]).unwrap();
+        assert_eq!(
+            r1.guarantees_chosen_by.as_deref(),
+            Some("r + w <= n (n=3, r=1, repair=async, w=2)")
+        );
+        assert_eq!(d.guarantees_chosen_by, None);
         // the first alternative that holds wins
         assert_eq!(with(&["r=1", "repair=blocking"]).unwrap(), ["convergence"]);
         assert_eq!(

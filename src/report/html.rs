@@ -133,6 +133,10 @@ pub fn render_html(input: &ReportInput) -> String {
         if let Some(p) = r.extra.get(crate::runner::checks::PINNING) {
             meta_row(&mut out, "info ops", &p["summary"]);
         }
+        // the run's params chose the envelope: say which, so "outside" reads right
+        if let Some(by) = r.extra.get("promise").and_then(|p| p.get("chosen_by")) {
+            meta_row(&mut out, "promise for", by);
+        }
     }
     if let Some(src) = &input.source {
         meta_row(&mut out, "history", &Value::String(src.clone()));

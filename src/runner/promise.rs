@@ -22,6 +22,10 @@ pub type Guarantees = BTreeMap<String, Vec<String>>;
 pub struct Promise {
     pub guarantees: Guarantees,
     pub fault_classes: Vec<String>,
+    /// Which envelope of the descriptor applies, when its params chose one
+    /// (`[[guarantees_when]]`), e.g. "r + w <= n (n=3, r=1, w=1)".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chosen_by: Option<String>,
 }
 
 /// A verdict the system does not promise, and why.
@@ -41,7 +45,10 @@ impl Promise {
             .get(checker)
             .or_else(|| self.guarantees.get(family))
         else {
-            return Err(format!("the system promises nothing about {family}"));
+            return Err(match &self.chosen_by {
+                Some(by) => format!("the system promises nothing about {family} when {by}"),
+                None => format!("the system promises nothing about {family}"),
+            });
         };
         let missing: Vec<&str> = self
             .fault_classes
@@ -146,6 +153,7 @@ mod tests {
                 .map(|(c, k)| (c.to_string(), k.iter().map(|s| s.to_string()).collect()))
                 .collect(),
             fault_classes: run.iter().map(|s| s.to_string()).collect(),
+            chosen_by: None,
         }
     }
 
