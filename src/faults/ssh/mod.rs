@@ -426,10 +426,7 @@ impl SshFaults {
     }
 
     /// Waits until node `i` answers the readiness probe; the wait in ms, or why not.
-    async fn until_ready(&self, i: usize) -> Result<u64, String> {
-        let Some(ready) = &self.ready else {
-            return Ok(0);
-        };
+    async fn until_ready(&self, ready: &Ready, i: usize) -> Result<u64, String> {
         let start = std::time::Instant::now();
         let limit = Duration::from_secs_f64(ready.timeout_s);
         let base = &self.nodes[i].spec.client_url;
@@ -915,7 +912,11 @@ impl Faults for SshFaults {
                     Ok(()) => {}
                 }
             }
-            let waits = join_all(restarted.iter().map(|&i| self.until_ready(i))).await;
+            // without a readiness probe the restart command returning is all there is
+            let waits = match &self.ready {
+                Some(r) => join_all(restarted.iter().map(|&i| self.until_ready(r, i))).await,
+                None => Vec::new(),
+            };
             let (mut ready_ms, mut not_ready) = (serde_json::Map::new(), serde_json::Map::new());
             for (&i, w) in restarted.iter().zip(waits) {
                 let id = self.nodes[i].spec.id.clone();
@@ -926,7 +927,7 @@ impl Faults for SshFaults {
             }
             if failed.is_empty() {
                 let mut detail = serde_json::Map::new();
-                if self.ready.is_some() && !ready_ms.is_empty() {
+                if !ready_ms.is_empty() {
                     detail.insert("ready_ms".into(), Value::Object(ready_ms));
                 }
                 if !not_ready.is_empty() {
