@@ -4,7 +4,8 @@
 
 use serde_json::Value;
 use std::fs::OpenOptions;
-use std::net::TcpListener;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -43,6 +44,24 @@ pub fn free_ports(n: usize) -> std::io::Result<Vec<u16>> {
         .collect()
 }
 
+/// How often `start` tries fresh ports before giving up.
+const START_ATTEMPTS: usize = 5;
+
+/// The `id` in `GET /status` at `addr` (plain HTTP/1.0 on a blocking socket, so `start` can
+/// stay synchronous), or None when nothing answers with a JSON status.
+fn status_id(addr: &str) -> Option<String> {
+    let addr: std::net::SocketAddr = addr.parse().ok()?;
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
+    s.write_all(b"GET /status HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .ok()?;
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).ok()?;
+    let body = reply.split_once("\r\n\r\n")?.1;
+    let v: Value = serde_json::from_str(body).ok()?;
+    v["id"].as_str().map(str::to_string)
+}
+
 impl LocalCluster {
     /// Starts `n` nodes `n1..`, data under `base`, each with `extra` arguments (e.g. `--bug`).
     pub fn start(bin: &Path, n: usize, base: &Path, extra: &[String]) -> std::io::Result<Self> {
@@ -52,6 +71,31 @@ impl LocalCluster {
     /// As `start`, with extra environment variables for every node (e.g. LD_PRELOAD); `{id}` in
     /// a value becomes the node's id (e.g. one libfaketime offset file per node).
     pub fn start_with_env(
+        bin: &Path,
+        n: usize,
+        base: &Path,
+        extra: &[String],
+        env: &[(String, String)],
+    ) -> std::io::Result<Self> {
+        // A port from `free_ports` can be taken (e.g. as some connection's ephemeral port)
+        // before its node binds it; that node exits, so the cluster starts again on new ports.
+        let mut last = None;
+        for _ in 0..START_ATTEMPTS {
+            let mut c = Self::spawn(bin, n, base, extra, env)?;
+            match c.wait_started(Duration::from_secs(10)) {
+                Ok(()) => return Ok(c),
+                Err(e) => last = Some(e),
+            }
+            let dirs: Vec<PathBuf> = c.nodes.iter().map(|n| n.dir.clone()).collect();
+            drop(c);
+            for d in dirs {
+                let _ = std::fs::remove_dir_all(d);
+            }
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::other("no start attempt")))
+    }
+
+    fn spawn(
         bin: &Path,
         n: usize,
         base: &Path,
@@ -85,6 +129,38 @@ impl LocalCluster {
             c.restart(i)?;
         }
         Ok(c)
+    }
+
+    /// Blocks until every node answers `/status` with its own id (so no other process holds
+    /// its port); a node that exited first is an error naming it, with its stderr's last line.
+    fn wait_started(&mut self, timeout: Duration) -> std::io::Result<()> {
+        let deadline = Instant::now() + timeout;
+        for i in 0..self.nodes.len() {
+            loop {
+                let node = &mut self.nodes[i];
+                if let Some(child) = node.child.as_mut()
+                    && let Some(status) = child.try_wait()?
+                {
+                    let id = node.id.clone();
+                    let stderr = self.stderr(i);
+                    let last = stderr.lines().last().unwrap_or("").to_string();
+                    return Err(std::io::Error::other(format!(
+                        "{id} exited at start ({status}): {last}"
+                    )));
+                }
+                if status_id(&node.addr).as_deref() == Some(node.id.as_str()) {
+                    break;
+                }
+                if Instant::now() >= deadline {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::TimedOut,
+                        format!("{} did not answer /status within {timeout:?}", node.id),
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        Ok(())
     }
 
     /// (Re)starts node `i` on its data directory.
@@ -231,5 +307,36 @@ impl Drop for LocalCluster {
         for i in 0..self.nodes.len() {
             self.kill(i);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_that_exits_at_start_is_an_error_naming_it() {
+        let tmp = tempfile::tempdir().unwrap();
+        let err = LocalCluster::start(Path::new("/bin/false"), 2, tmp.path(), &[])
+            .err()
+            .expect("a cluster of /bin/false does not start");
+        assert!(err.to_string().starts_with("n1 exited at start"), "{err}");
+    }
+
+    #[test]
+    fn status_id_reads_whoever_holds_the_port() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap().to_string();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut buf = [0u8; 256];
+            let _ = s.read(&mut buf).unwrap();
+            s.write_all(b"HTTP/1.0 200 OK\r\n\r\n{\"id\":\"someone-else\"}")
+                .unwrap();
+        });
+        assert_eq!(status_id(&addr).as_deref(), Some("someone-else"));
+        server.join().unwrap();
+        let closed = free_ports(1).unwrap()[0];
+        assert_eq!(status_id(&format!("127.0.0.1:{closed}")), None);
     }
 }

@@ -107,7 +107,13 @@ async fn stale_reads_after_clock_skew_and_pause(args: &[String], attempts: usize
         let file = offsets.join(&c.nodes[old].id);
         std::fs::write(&file, "-60s\n").unwrap();
         c.pause(old, true).unwrap();
-        let new = c.wait_leader(secs).await.expect("a successor");
+        let Some(new) = c.wait_leader(secs).await else {
+            let logs: Vec<String> = (0..3).map(|i| c.stderr(i)).collect();
+            panic!(
+                "no successor to n{} within {secs:?}; stderr: {logs:#?}",
+                old + 1
+            );
+        };
         let (status, _) = c
             .post(new, "/kv/write", &json!({"key": key, "value": "new"}))
             .await
