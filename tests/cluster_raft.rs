@@ -163,6 +163,60 @@ async fn killed_node_restarts_with_its_data_and_rejoins() {
     finish(c).await;
 }
 
+/// A kill with `wipe` through the local backend: the node comes back blank (no log, no
+/// term: a lost disk), then follows the leader once it hears it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wiped_node_restarts_blank_and_follows_the_leader() {
+    use faultline::faults::{Fault, Faults, local::LocalFaults};
+    let Some((c, _dir)) = start("raft-wipe").await else {
+        return;
+    };
+    let ids = c.node_ids();
+    let leader = c.wait_for_leader(LIMIT).await.unwrap();
+    for i in 0..5 {
+        assert!(common::write(&c, "k", i, LIMIT).await);
+    }
+    let victim = ids.iter().find(|n| **n != leader).unwrap().clone();
+    common::eventually(LIMIT, "victim applies the writes", || async {
+        let st = common::statuses(&c).await.remove(&victim)??;
+        (st.applied_index >= 5).then_some(())
+    })
+    .await;
+    let data = c.node_dir(&victim).unwrap().join("data");
+    assert!(
+        std::fs::read_dir(&data).unwrap().next().is_some(),
+        "a WAL to wipe"
+    );
+    // cut off first, so what it reports after the restart came from its (blank) disk
+    c.partition(&isolate(&victim, &ids)).await.unwrap();
+    let backend = LocalFaults::new(c.clone());
+    let fault = Fault::Kill {
+        targets: vec![victim.clone()],
+        wipe: true,
+    };
+    backend.apply(&fault).await.unwrap();
+    assert_eq!(c.node_state(&victim).unwrap(), NodeState::Killed);
+    assert!(
+        std::fs::read_dir(&data).unwrap().next().is_none(),
+        "data dir emptied"
+    );
+    backend.undo(&fault).await.unwrap();
+    let st = c.status(&victim).await.unwrap();
+    assert_eq!(st["last_index"].as_u64(), Some(0), "restarted blank: {st}");
+    assert_eq!(st["term"].as_u64(), Some(0), "its term is gone too: {st}");
+    c.heal().await.unwrap();
+    // It hears the leader again; it does not get its log back while that leader lasts: a
+    // leader never resends below a follower's match index (stable storage is Raft's premise),
+    // which is what `kill-wipe` runs show.
+    let term = c.status(&leader).await.unwrap()["term"].as_u64().unwrap();
+    common::eventually(LIMIT, "the blank node follows the leader again", || async {
+        let st = common::statuses(&c).await.remove(&victim)??;
+        (st.term >= term && st.leader.as_deref() == Some(leader.as_str())).then_some(())
+    })
+    .await;
+    finish(c).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn clock_bump_is_seen_by_the_node() {
     let Some((c, _dir)) = start("raft-clock").await else {

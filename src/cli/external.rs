@@ -37,12 +37,16 @@ fn fit_schedule(
     if skip_unavailable {
         for need in s.needs() {
             if let Err(why) = backend.supports(need) {
+                let what = if need.wipe {
+                    "kill+wipe"
+                } else {
+                    need.kind.as_str()
+                };
                 eprintln!(
-                    "faultline: --skip-unavailable: dropping {} faults from `{}` ({why})",
-                    need.kind.as_str(),
+                    "faultline: --skip-unavailable: dropping {what} faults from `{}` ({why})",
                     s.name
                 );
-                s = s.without(need.kind);
+                s = s.without_need(need);
             }
         }
     }
@@ -125,6 +129,12 @@ pub fn launch(
             file.display(),
             caps.render()
         );
+        if let Some(e) = &probed.launch_error {
+            let _ = probed.faults.heal().await;
+            probed.faults.close().await;
+            made.remove();
+            return Err(bad(format!("starting the `faketime = true` nodes: {e}")));
+        }
         let schedule = match fit_schedule(schedule.clone(), &*probed.faults, args.skip_unavailable)
         {
             Ok(s) => s,

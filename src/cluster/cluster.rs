@@ -400,6 +400,7 @@ impl Cluster {
                 .collect(),
             batch_field: desc.peers.batch.clone(),
             seed: cfg.seed,
+            unknown_as: None,
             trace,
         };
         let p = PeerProxy::start(pcfg)
@@ -695,6 +696,20 @@ impl Cluster {
     /// SIGKILL and reap; the data dir stays for `restart`.
     pub async fn kill(&self, id: &str) -> Result<(), ClusterError> {
         self.end_process(id, false, NodeState::Killed).await
+    }
+
+    /// Empties a down node's data dir (a lost disk), for `restart` to start it blank.
+    pub fn wipe_data(&self, id: &str) -> Result<(), ClusterError> {
+        let i = self.index_of(id)?;
+        if lock(&self.inner.nodes)[i].child.is_some() {
+            return Err(ClusterError::Node {
+                node: id.into(),
+                message: "is still running; kill it before wiping its data dir".into(),
+            });
+        }
+        let data = self.node_dir(id)?.join("data");
+        std::fs::remove_dir_all(&data).map_err(|e| ClusterError::io(&data, e))?;
+        std::fs::create_dir_all(&data).map_err(|e| ClusterError::io(&data, e))
     }
 
     /// SIGTERM, then SIGKILL after the descriptor's stop timeout.

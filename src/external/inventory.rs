@@ -122,11 +122,24 @@ pub struct NodeSpec {
     pub restart: Option<String>,
     pub logs: Vec<String>,
     pub data_dir: Option<String>,
+    /// faultline starts this node itself (with `start`) under libfaketime, so clock faults
+    /// can move its wall clock, and stops it when the run ends.
+    pub faketime: bool,
+    /// A local file copied to the host (made executable) before faultline starts the node,
+    /// and removed after.
+    pub upload: Option<Upload>,
     /// The addresses this node's traffic to its peers comes from: what its peers drop in a
     /// partition. Default: the client URL's host, else the SSH host, when an IPv4 literal.
     pub peer_addrs: Vec<Ipv4Addr>,
     /// The line of this node's `[[node]]` header.
     pub line: usize,
+}
+
+/// `upload` (local, relative to the inventory) and `upload_to` (on the host).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Upload {
+    pub from: PathBuf,
+    pub to: String,
 }
 
 impl NodeSpec {
@@ -175,6 +188,9 @@ struct RawNode {
     logs: Vec<Spanned<String>>,
     data_dir: Option<Spanned<String>>,
     peer_addrs: Option<Spanned<Vec<Spanned<String>>>>,
+    faketime: Option<Spanned<bool>>,
+    upload: Option<Spanned<String>>,
+    upload_to: Option<Spanned<String>>,
 }
 
 /// Quotes `s` for a POSIX shell.
@@ -346,6 +362,8 @@ impl Inventory {
                 ("stop", n.stop.as_ref()),
                 ("restart", n.restart.as_ref()),
                 ("data_dir", n.data_dir.as_ref()),
+                ("upload", n.upload.as_ref()),
+                ("upload_to", n.upload_to.as_ref()),
             ];
             if ssh.is_none()
                 && let Some((k, v)) = needs_ssh
@@ -359,6 +377,59 @@ impl Inventory {
                     format!("node `{id}` has no `ssh`: nothing on its host can be reached"),
                 ));
             }
+            let faketime = n.faketime.as_ref().is_some_and(|f| *f.get_ref());
+            if let Some(f) = n.faketime.as_ref().filter(|_| faketime) {
+                let why = if ssh.is_none() {
+                    Some("needs `ssh`: faultline starts the node on its host")
+                } else if n.start.is_none() {
+                    Some("needs `start`: the command faultline runs under libfaketime")
+                } else if n.pid_file.is_none() && n.pid_cmd.is_none() {
+                    Some("needs `pid_file` or `pid_cmd` naming the process `start` makes")
+                } else {
+                    None
+                };
+                if let Some(why) = why {
+                    return Err(err(at(f.span()), "faketime", why.into()));
+                }
+            }
+            let upload = match (&n.upload, &n.upload_to) {
+                (None, None) => None,
+                (Some(u), None) => {
+                    return Err(err(at(u.span()), "upload", "give `upload_to` too".into()));
+                }
+                (None, Some(t)) => {
+                    return Err(err(at(t.span()), "upload_to", "give `upload` too".into()));
+                }
+                (Some(u), Some(t)) => {
+                    if !faketime {
+                        return Err(err(
+                            at(u.span()),
+                            "upload",
+                            "goes with `faketime = true` (faultline starts what it uploads)".into(),
+                        ));
+                    }
+                    let to = t.get_ref();
+                    if !to.starts_with('/') || to.ends_with('/') {
+                        return Err(err(
+                            at(t.span()),
+                            "upload_to",
+                            format!("`{to}`: give an absolute file path on the host"),
+                        ));
+                    }
+                    let from = base.join(u.get_ref());
+                    if !from.is_file() {
+                        return Err(err(
+                            at(u.span()),
+                            "upload",
+                            format!("{}: no such file", from.display()),
+                        ));
+                    }
+                    Some(Upload {
+                        from,
+                        to: to.clone(),
+                    })
+                }
+            };
             let peer_addrs = match &n.peer_addrs {
                 Some(list) => {
                     let mut v = Vec::new();
@@ -391,6 +462,8 @@ impl Inventory {
                 restart: s(&n.restart),
                 logs: n.logs.iter().map(|l| l.get_ref().clone()).collect(),
                 data_dir: s(&n.data_dir),
+                faketime,
+                upload,
                 peer_addrs,
                 line,
             });
@@ -509,6 +582,50 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!((e.line, e.field.as_str()), (6, "peer_addrs"), "{e}");
+    }
+
+    #[test]
+    fn faketime_nodes_need_ssh_start_and_a_pid_file_and_uploads_a_real_file() {
+        let head = "system = \"raft\"\n[[node]]\nid = \"n1\"\nclient_url = \"http://a:1\"\n";
+        let e = parse(&format!(
+            "{head}ssh = \"r@h\"\npid_file = \"/p\"\nfaketime = true\n"
+        ))
+        .unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (7, "faketime"), "{e}");
+        assert!(e.message.contains("`start`"), "{e}");
+        let e = parse(&format!(
+            "{head}ssh = \"r@h\"\nstart = \"s\"\nfaketime = true\n"
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("pid_file"), "{e}");
+        let ok =
+            format!("{head}ssh = \"r@h\"\nstart = \"s\"\npid_file = \"/p\"\nfaketime = true\n");
+        assert!(parse(&ok).unwrap().nodes[0].faketime);
+        let e = parse(&format!(
+            "{ok}upload = \"nope/bin\"\nupload_to = \"/opt/x\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!((e.line, e.field.as_str()), (9, "upload"), "{e}");
+        assert!(e.message.contains("no such file"), "{e}");
+        let e = parse(&format!("{ok}upload = \"c.toml\"\n")).unwrap_err();
+        assert!(e.message.contains("upload_to"), "{e}");
+        let e = parse(&format!(
+            "{ok}upload = \"Cargo.toml\"\nupload_to = \"opt/x\"\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.field, "upload_to", "{e}");
+        let n = parse(&format!(
+            "{ok}upload = \"Cargo.toml\"\nupload_to = \"/opt/x\"\n"
+        ))
+        .unwrap()
+        .nodes
+        .remove(0);
+        assert_eq!(n.upload.map(|u| u.to), Some("/opt/x".into()));
+        let e = parse(&format!(
+            "{head}ssh = \"r@h\"\nupload = \"Cargo.toml\"\nupload_to = \"/opt/x\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("faketime = true"), "{e}");
     }
 
     #[test]

@@ -183,6 +183,8 @@ pub fn key_prefix(run: &str) -> String {
 pub struct Probed {
     pub facts: std::collections::BTreeMap<String, HostFacts>,
     pub faults: Arc<SshFaults>,
+    /// Why a `faketime = true` node could not be started (the others are stopped on close).
+    pub launch_error: Option<String>,
 }
 
 /// Where the ControlMaster sockets of a run live: short, private.
@@ -203,9 +205,20 @@ pub async fn probe(
     ready: Ready,
 ) -> Probed {
     let remotes = ssh::remotes(inv, control, log);
-    let facts = ssh::probe(inv, &remotes).await;
-    let faults = Arc::new(SshFaults::new(inv, run, remotes, &facts).waiting_until(ready));
-    Probed { facts, faults }
+    let mut facts = ssh::probe(inv, &remotes).await;
+    let mut faults = SshFaults::new(inv, run, remotes.clone(), &facts).waiting_until(ready);
+    let mut launch_error = None;
+    if faults.launches() {
+        // the nodes faultline starts itself, then the probe again: now they have pids
+        launch_error = faults.launch().await.err();
+        facts = ssh::probe(inv, &remotes).await;
+        faults.rejudge(inv, &facts);
+    }
+    Probed {
+        facts,
+        faults: Arc::new(faults),
+        launch_error,
+    }
 }
 
 /// An external cluster as the runner's `Target`. Stopping it stops nothing of the

@@ -70,7 +70,13 @@ impl Faults for LocalFaults {
                 Fault::Partition { grudge } => c.partition(grudge).await?,
                 Fault::Loss { targets, percent } => c.set_loss(targets, *percent).await?,
                 Fault::Pause { targets } => each(targets, |id| c.pause(id)).await?,
-                Fault::Kill { targets } => each(targets, |id| c.kill(id)).await?,
+                Fault::Kill { targets, wipe } => {
+                    each(targets, |id| async move {
+                        c.kill(id).await?;
+                        if *wipe { c.wipe_data(id) } else { Ok(()) }
+                    })
+                    .await?
+                }
                 Fault::Clock { offsets, domain } => {
                     let mut first = None;
                     for (id, off) in offsets {
@@ -106,7 +112,7 @@ impl Faults for LocalFaults {
                 Fault::Partition { .. } => c.partition(&BTreeMap::new()).await?,
                 Fault::Loss { .. } => c.set_loss(&[], 0).await?,
                 Fault::Pause { targets } => each(targets, |id| c.resume(id)).await?,
-                Fault::Kill { targets } => each(targets, |id| c.restart(id)).await?,
+                Fault::Kill { targets, .. } => each(targets, |id| c.restart(id)).await?,
                 Fault::Clock {
                     offsets,
                     domain: ClockDomain::Wall,

@@ -39,8 +39,10 @@ pub enum Fault {
     Pause {
         targets: Vec<String>,
     },
+    /// SIGKILL; undo restarts. With `wipe` the data dir is emptied before the restart.
     Kill {
         targets: Vec<String>,
+        wipe: bool,
     },
     /// Clock offsets (ms) per node, on the clock `domain` names; undo puts them back to 0
     /// (and a protocol clock's rate back to 1).
@@ -91,8 +93,9 @@ impl Fault {
             Fault::Pause { targets } => Fault::Pause {
                 targets: all(targets),
             },
-            Fault::Kill { targets } => Fault::Kill {
+            Fault::Kill { targets, wipe } => Fault::Kill {
                 targets: all(targets),
+                wipe: *wipe,
             },
             Fault::Clock { offsets, domain } => Fault::Clock {
                 offsets: offsets.iter().map(|(k, v)| (name(k), *v)).collect(),
@@ -120,6 +123,7 @@ impl Fault {
                     ..
                 }
             ),
+            wipe: matches!(self, Fault::Kill { wipe: true, .. }),
         }
     }
 }
@@ -143,6 +147,8 @@ pub struct Need {
     pub sees_messages: bool,
     /// A clock fault on the node's protocol clock (its clock file), not libfaketime's.
     pub protocol_clock: bool,
+    /// A kill that empties the node's data dir before the restart.
+    pub wipe: bool,
 }
 
 #[derive(Debug, thiserror::Error)]

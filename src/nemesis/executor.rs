@@ -201,10 +201,19 @@ fn resolve(
             detail.insert("shape".into(), json!(targets));
             (Fault::Pause { targets: t.clone() }, t)
         }
-        FaultSpec::Kill { targets, .. } => {
+        FaultSpec::Kill { targets, wipe, .. } => {
             let t = pick(*targets, &mut plan.targets);
             detail.insert("shape".into(), json!(targets));
-            (Fault::Kill { targets: t.clone() }, t)
+            if *wipe {
+                detail.insert("wipe".into(), json!(true));
+            }
+            (
+                Fault::Kill {
+                    targets: t.clone(),
+                    wipe: *wipe,
+                },
+                t,
+            )
         }
         FaultSpec::Clock {
             targets,

@@ -209,7 +209,13 @@ fn fault_of(
             None,
         ),
         FaultKind::Pause => (Fault::Pause { targets }, None),
-        FaultKind::Kill => (Fault::Kill { targets }, None),
+        FaultKind::Kill => (
+            Fault::Kill {
+                targets,
+                wipe: d.get("wipe").and_then(Value::as_bool).unwrap_or(false),
+            },
+            None,
+        ),
         FaultKind::Clock => {
             let offsets: BTreeMap<String, i64> = get(d, "offset_ms")?;
             let mode: String = get(d, "mode")?;
@@ -546,6 +552,25 @@ mod tests {
         assert_eq!(m.kind(), FaultKind::MsgDrop);
         assert_eq!(m.leader.as_deref(), Some("n1"));
         assert!(!m.detail.contains_key("apply_us"));
+    }
+
+    #[test]
+    fn a_wiping_kill_replays_as_one() {
+        let mut s = schedule();
+        s["faults"][1]["detail"] = json!({"shape": "one", "wipe": true, "apply_us": 100});
+        let r = parse(&s.to_string(), "s").unwrap();
+        let k = r
+            .faults
+            .iter()
+            .find(|f| f.kind() == FaultKind::Kill)
+            .unwrap();
+        assert_eq!(
+            k.fault,
+            Fault::Kill {
+                targets: vec!["n2".into()],
+                wipe: true
+            }
+        );
     }
 
     #[test]

@@ -33,8 +33,11 @@ pub enum FaultSpec {
         targets: TargetSpec,
         weight: u32,
     },
+    /// SIGKILL, then a restart; with `wipe` the node's data dir is emptied in between (a
+    /// lost disk: systems that assume stable storage may lose acknowledged writes).
     Kill {
         targets: TargetSpec,
+        wipe: bool,
         weight: u32,
     },
     Clock {
@@ -103,6 +106,8 @@ enum RawFault {
     },
     Kill {
         targets: TargetSpec,
+        #[serde(default)]
+        wipe: bool,
         #[serde(default = "one")]
         weight: u32,
     },
@@ -319,7 +324,15 @@ impl RawFault {
                 weight,
             },
             RawFault::Pause { targets, weight } => FaultSpec::Pause { targets, weight },
-            RawFault::Kill { targets, weight } => FaultSpec::Kill { targets, weight },
+            RawFault::Kill {
+                targets,
+                wipe,
+                weight,
+            } => FaultSpec::Kill {
+                targets,
+                wipe,
+                weight,
+            },
             RawFault::Clock {
                 targets,
                 mode,
@@ -507,6 +520,7 @@ impl FaultSpec {
                     ..
                 }
             ),
+            wipe: matches!(self, FaultSpec::Kill { wipe: true, .. }),
         }
     }
     pub fn weight(&self) -> u32 {
@@ -834,6 +848,16 @@ impl Schedule {
         }
         s
     }
+
+    /// The same schedule without the faults that need exactly `need` (a wiping kill, not
+    /// every kill).
+    pub fn without_need(&self, need: crate::faults::Need) -> Schedule {
+        let mut s = self.clone();
+        for l in &mut s.lanes {
+            l.faults.retain(|f| f.need() != need);
+        }
+        s
+    }
 }
 
 /// Seeded decisions for a schedule. `rng` decides which fault next, how long to hold it and
@@ -952,6 +976,31 @@ mod tests {
                 .kinds()
                 .contains(&FaultKind::Clock)
         );
+    }
+
+    #[test]
+    fn a_wiping_kill_is_its_own_need() {
+        let s = Schedule::parse(
+            "[[fault]]\nkind = \"kill\"\ntargets = \"one\"\nwipe = true\n\
+             [[fault]]\nkind = \"kill\"\ntargets = \"one\"\n",
+            "x",
+            "x",
+        )
+        .unwrap();
+        let needs = s.needs();
+        assert_eq!(needs.len(), 2, "{needs:?}");
+        assert!(needs.iter().all(|n| n.kind == FaultKind::Kill));
+        let wiping = *needs.iter().find(|n| n.wipe).unwrap();
+        // dropping the wiping kill keeps the plain one
+        let rest = s.without_need(wiping);
+        assert_eq!(
+            rest.needs(),
+            vec![needs.into_iter().find(|n| !n.wipe).unwrap()]
+        );
+        let e = Schedule::parse("[[fault]]\nkind = \"kill\"\nwipe = 1\n", "x", "x.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("wipe") || e.contains("bool"), "{e}");
     }
 
     #[test]

@@ -106,6 +106,7 @@ mod tests {
                 undo_us: 0,
                 fault: Fault::Kill {
                     targets: vec!["n1".into()],
+                    wipe: false,
                 },
                 targets: vec!["n1".into()],
                 clock: None,

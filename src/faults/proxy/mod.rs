@@ -65,6 +65,9 @@ pub struct ProxyConfig {
     pub batch_field: Option<String>,
     /// Seeds every per-message draw.
     pub seed: u64,
+    /// The name of a connection from an address no node has (else the address itself): the
+    /// client-path proxy calls its clients one party.
+    pub unknown_as: Option<String>,
     pub trace: Option<Tracer>,
 }
 
@@ -237,6 +240,7 @@ impl PeerProxy {
                 .by_addr
                 .get(&peer.ip())
                 .cloned()
+                .or_else(|| self.shared.cfg.unknown_as.clone())
                 .unwrap_or_else(|| peer.ip().to_string());
             if rules::resets(&lock(&self.shared.rules), &from, &to) {
                 reset(stream);

@@ -86,6 +86,7 @@ async fn setup(mode: ProxyMode, n: u8) -> (PeerProxy, Vec<TestNode>) {
             .collect(),
         batch_field: Some("msgs".into()),
         seed: 42,
+        unknown_as: None,
         trace: None,
     };
     (PeerProxy::start(cfg).await.unwrap(), nodes)
@@ -416,6 +417,7 @@ async fn l4_forwards_delays_and_resets() {
         ],
         batch_field: None,
         seed: 1,
+        unknown_as: None,
         trace: None,
     })
     .await

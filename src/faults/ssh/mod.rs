@@ -33,7 +33,15 @@ use journal::Controller;
 use remote::{Remote, RemoteLog};
 
 /// The fault classes the probe reports on, per node.
-pub const CLASSES: [&str; 6] = ["partition", "loss", "pause", "kill", "clock", "message"];
+pub const CLASSES: [&str; 7] = [
+    "partition",
+    "loss",
+    "pause",
+    "kill",
+    "wipe",
+    "clock",
+    "message",
+];
 
 fn class_of(kind: FaultKind) -> &'static str {
     match kind {
@@ -59,6 +67,8 @@ pub struct HostFacts {
     pub pid: Option<u32>,
     pub start_ticks: Option<u64>,
     pub can_signal: bool,
+    /// Where libfaketime is on the host, if it is.
+    pub faketime_lib: Option<String>,
 }
 
 /// Per node, per fault class: available, or why not.
@@ -124,23 +134,43 @@ impl Capabilities {
             m.insert("partition", net.clone());
             m.insert("loss", net);
             m.insert("pause", proc_ok.clone());
+            let kill = proc_ok.clone().and_then(|()| {
+                n.restart_cmd()
+                    .map(|_| ())
+                    .ok_or_else(|| "no `restart` or `start` command to bring it back".into())
+            });
             m.insert(
-                "kill",
-                proc_ok.and_then(|()| {
-                    n.restart_cmd()
-                        .map(|_| ())
-                        .ok_or_else(|| "no `restart` or `start` command to bring it back".into())
+                "wipe",
+                kill.clone().and_then(|()| match n.data_dir.as_deref() {
+                    None => Err("no `data_dir` to empty".into()),
+                    Some(d) if !wipeable(d) => Err(format!(
+                        "data_dir {d:?} is not an absolute path below /: faultline will not \
+                         empty it"
+                    )),
+                    Some(_) => Ok(()),
                 }),
             );
+            m.insert("kill", kill);
+            let clock = proc_ok.clone().and_then(|()| {
+                if !n.faketime {
+                    return Err(
+                        "faultline did not start this process under libfaketime (give \
+                                `faketime = true` and it will), and it never moves a host's \
+                                clock"
+                            .into(),
+                    );
+                }
+                match f.and_then(|f| f.faketime_lib.as_ref()) {
+                    Some(_) => Ok(()),
+                    None => Err("no libfaketime on the host (apt-get install libfaketime)".into()),
+                }
+            });
             m.insert(
                 "clock",
-                Err(if n.ssh.is_none() {
-                    "no `ssh` in the inventory (endpoints only)".into()
-                } else {
-                    "faultline did not start this process under libfaketime, and it never \
-                     moves a host's clock"
-                        .into()
-                }),
+                match (&n.ssh, clock) {
+                    (None, _) => Err("no `ssh` in the inventory (endpoints only)".into()),
+                    (_, c) => c,
+                },
             );
             m.insert(
                 "message",
@@ -220,6 +250,35 @@ impl Capabilities {
     }
 }
 
+/// Shell: true while `pid` is a live process (a zombie is dead: nothing reaps here).
+fn alive_shell(pid: &str) -> String {
+    format!(
+        "S=$(sed 's/.*) //' /proc/{pid}/stat 2>/dev/null | cut -d' ' -f1) && [ -n \"$S\" ] \
+         && [ \"$S\" != Z ] && [ \"$S\" != X ]"
+    )
+}
+
+/// Shell: waits up to 5 s for `pid` to be gone.
+fn wait_gone_shell(pid: &str) -> String {
+    format!(
+        "for _ in $(seq 100); do if ! {{ {}; }}; then break; fi; sleep 0.05; done",
+        alive_shell(pid)
+    )
+}
+
+/// A data dir faultline may empty: absolute, normalised, and not the root itself.
+fn wipeable(dir: &str) -> bool {
+    let p = Path::new(dir);
+    p.is_absolute()
+        && p.components().count() >= 2
+        && p.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::RootDir | std::path::Component::Normal(_)
+            )
+        })
+}
+
 /// The probe's script for one node: `key=value` lines.
 pub fn probe_script(n: &NodeSpec, journal_dir: &str) -> String {
     let mut s = String::from(
@@ -242,8 +301,20 @@ pub fn probe_script(n: &NodeSpec, journal_dir: &str) -> String {
             journal::start_ticks_shell("$PID")
         ));
     }
+    s.push_str(&format!(
+        "for F in {}; do if [ -f \"$F\" ]; then echo faketime=$F; break; fi; done\n",
+        FAKETIME_PATHS.join(" ")
+    ));
     s
 }
+
+/// Where Debian and a source build put libfaketime.
+const FAKETIME_PATHS: [&str; 4] = [
+    "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1",
+    "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1",
+    "/usr/lib/faketime/libfaketime.so.1",
+    "/usr/local/lib/faketime/libfaketime.so.1",
+];
 
 pub fn parse_probe(out: &str) -> HostFacts {
     let mut f = HostFacts {
@@ -259,6 +330,7 @@ pub fn parse_probe(out: &str) -> HostFacts {
             Some(("pid", v)) => f.pid = v.parse().ok(),
             Some(("ticks", v)) => f.start_ticks = v.parse().ok(),
             Some(("signal", "yes")) => f.can_signal = true,
+            Some(("faketime", v)) => f.faketime_lib = Some(v.to_string()),
             _ => {}
         }
     }
@@ -275,6 +347,8 @@ struct Node {
     privilege: String,
     /// The node's pid and its start ticks, while known to be current.
     pid: Mutex<Option<(u32, u64)>>,
+    /// libfaketime on its host, from the probe.
+    faketime_lib: Option<String>,
 }
 
 /// One journaled change on one node's host.
@@ -303,6 +377,12 @@ pub struct SshFaults {
     /// How a restarted node is known to serve again (None: the restart command returning).
     ready: Option<Ready>,
     http: reqwest::Client,
+    /// The nodes faultline started under libfaketime: stopped (and their files removed) by
+    /// `close`.
+    launched: Mutex<Vec<Change>>,
+    /// Per node index, the journal entry that puts its clock offset back to 0, while an
+    /// offset is set (a strobe or drift rewrites the offset without a new entry).
+    clocks: Mutex<BTreeMap<usize, Change>>,
 }
 
 /// The nft table of `run` on every host.
@@ -393,6 +473,7 @@ impl SshFaults {
                         _ => String::new(),
                     },
                     pid: Mutex::new(f.and_then(|f| Some((f.pid?, f.start_ticks?)))),
+                    faketime_lib: f.and_then(|f| f.faketime_lib.clone()),
                     spec: spec.clone(),
                     remote,
                 }
@@ -414,6 +495,220 @@ impl SshFaults {
                 .no_proxy()
                 .build()
                 .unwrap_or_default(),
+            launched: Mutex::new(Vec::new()),
+            clocks: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Judges again from a new probe (after `launch`: the launched nodes have pids now).
+    pub fn rejudge(&mut self, inv: &Inventory, facts: &BTreeMap<String, HostFacts>) {
+        self.caps = Capabilities::judge(inv, facts);
+        for n in &mut self.nodes {
+            let f = facts.get(&n.spec.id);
+            *n.pid.get_mut().unwrap() = f.and_then(|f| Some((f.pid?, f.start_ticks?)));
+        }
+    }
+
+    /// Whether any node is one faultline starts itself (`faketime = true`).
+    pub fn launches(&self) -> bool {
+        self.nodes.iter().any(|n| n.spec.faketime)
+    }
+
+    /// Starts every `faketime = true` node with its `start` command under libfaketime
+    /// (uploading its binary first when asked), each journaled with the undo that stops it
+    /// and removes what was placed. Returns once each has a live pid.
+    pub async fn launch(&self) -> Result<(), String> {
+        let jobs = (0..self.nodes.len())
+            .filter(|i| self.nodes[*i].spec.faketime)
+            .map(|i| self.launch_one(i));
+        let errors: Vec<String> = join_all(jobs)
+            .await
+            .into_iter()
+            .filter_map(Result::err)
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors.join("; "))
+        }
+    }
+
+    async fn launch_one(&self, i: usize) -> Result<(), String> {
+        let n = &self.nodes[i];
+        let id = &n.spec.id;
+        let kind = FaultKind::Clock;
+        let r = self.remote(i, kind).map_err(|e| e.to_string())?;
+        if n.faketime_lib.is_none() {
+            return Err(format!(
+                "{id}: no libfaketime on {} (apt-get install libfaketime) to start it under",
+                r.host()
+            ));
+        }
+        let (Some(start), Some(src)) = (&n.spec.start, &n.spec.pid) else {
+            return Err(format!("{id}: `faketime` needs `start` and a pid source"));
+        };
+        let (p, src) = (&n.privilege, src.shell());
+        let off = self.offset_file(i);
+        let mut undo = format!(
+            "PID=$({src} | head -n1 | tr -dc 0-9); if [ -n \"$PID\" ] && {alive}; then \
+             {p}kill -CONT $PID; {p}kill -TERM $PID; {gone}; {p}kill -KILL $PID 2>/dev/null; \
+             fi; rm -f {o}",
+            alive = alive_shell("$PID"),
+            gone = wait_gone_shell("$PID"),
+            o = sh_quote(&off)
+        );
+        if let Some(u) = &n.spec.upload {
+            undo.push_str(&format!("; rm -f {}", sh_quote(&u.to)));
+        }
+        let guard = format!(
+            "PID=$({src} | head -n1 | tr -dc 0-9); if [ -n \"$PID\" ] && {}; then \
+             echo \"{id} is already running (pid $PID); with faketime = true faultline starts \
+             it itself\" >&2; false; fi",
+            alive_shell("$PID")
+        );
+        let entry = self
+            .change(
+                i,
+                kind,
+                Some(&guard),
+                &[],
+                &format!("printf '+0.000\\n' > {}", sh_quote(&off)),
+                &undo,
+                &format!("launch {id} under libfaketime"),
+            )
+            .await
+            .map_err(|e| e.to_string())?;
+        self.launched.lock().unwrap().push(Change {
+            node: i,
+            id: entry,
+            undo,
+            restarts: false,
+        });
+        if let Some(u) = &n.spec.upload {
+            r.upload(&u.from, &u.to)
+                .await
+                .map_err(|e| format!("{id}: uploading {}: {e}", u.from.display()))?;
+        }
+        let log = self.restart_log(i);
+        r.check(&format!(
+            "{} </dev/null >{l} 2>&1 || {{ cat {l} >&2; exit 1; }}",
+            self.under_faketime(i, start),
+            l = sh_quote(&log)
+        ))
+        .await
+        .map_err(|e| format!("{id}: starting it: {e}"))?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match self.pid_of(i, kind).await {
+                Ok(_) => return Ok(()),
+                Err(e) if std::time::Instant::now() >= deadline => {
+                    return Err(format!("{id}: started, but no live pid within 10 s: {e}"));
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    /// The libfaketime offset file of node `i` on its host.
+    fn offset_file(&self, i: usize) -> String {
+        format!(
+            "{}/{}-{}.faketime",
+            self.journal_dir, self.run, self.nodes[i].spec.id
+        )
+    }
+
+    /// `cmd` as a shell command, run under libfaketime for a node faultline launched.
+    fn under_faketime(&self, i: usize, cmd: &str) -> String {
+        let n = &self.nodes[i];
+        match (&n.faketime_lib, n.spec.faketime) {
+            // assignments before one command: the host's long-lived shell keeps its own env
+            (Some(lib), true) => format!(
+                "LD_PRELOAD={} FAKETIME_TIMESTAMP_FILE={} FAKETIME_NO_CACHE=1 sh -c {}",
+                sh_quote(lib),
+                sh_quote(&self.offset_file(i)),
+                sh_quote(cmd)
+            ),
+            _ => format!("sh -c {}", sh_quote(cmd)),
+        }
+    }
+
+    /// Sets node offsets (ms) on their libfaketime offset files; the first offset of a node
+    /// journals the reset to 0.
+    async fn set_clocks(&self, offsets: &BTreeMap<String, i64>) -> Result<(), FaultsError> {
+        let kind = FaultKind::Clock;
+        let results = join_all(offsets.iter().map(|(id, off)| async move {
+            let i = self.index(id)?;
+            if let Some(Err(why)) = self.caps.0.get(id).and_then(|m| m.get("clock")) {
+                return Err(err(kind, format!("{id}: {why}")));
+            }
+            let f = self.offset_file(i);
+            let write = |ms: i64| {
+                format!(
+                    "printf '%s\\n' {} > {t} && mv -f {t} {f}",
+                    sh_quote(crate::cluster::clock::offset_text(ms).trim()),
+                    t = sh_quote(&format!("{f}.tmp")),
+                    f = sh_quote(&f)
+                )
+            };
+            let journaled = self.clocks.lock().unwrap().contains_key(&i);
+            if journaled {
+                let r = self.remote(i, kind)?;
+                r.check(&write(*off))
+                    .await
+                    .map_err(|e| err(kind, e.to_string()))?;
+                return Ok(());
+            }
+            let undo = write(0);
+            let entry = self
+                .change(
+                    i,
+                    kind,
+                    None,
+                    &[],
+                    &write(*off),
+                    &undo,
+                    &format!("clock {id} {off} ms"),
+                )
+                .await?;
+            self.clocks.lock().unwrap().insert(
+                i,
+                Change {
+                    node: i,
+                    id: entry,
+                    undo,
+                    restarts: false,
+                },
+            );
+            Ok(())
+        }))
+        .await;
+        split(results).1.map_or(Ok(()), Err)
+    }
+
+    /// Puts the clocks of `ids` (all, if None) back to offset 0.
+    async fn reset_clocks(&self, ids: Option<&[String]>) -> Result<(), FaultsError> {
+        let changes: Vec<Change> = {
+            let mut c = self.clocks.lock().unwrap();
+            let keys: Vec<usize> = c
+                .keys()
+                .copied()
+                .filter(|i| ids.is_none_or(|ids| ids.contains(&self.nodes[*i].spec.id)))
+                .collect();
+            keys.iter().filter_map(|i| c.remove(i)).collect()
+        };
+        let results = join_all(changes.iter().map(|c| self.run_undo(c))).await;
+        let mut why = Vec::new();
+        for (c, r) in changes.into_iter().zip(results) {
+            if let Err(e) = r {
+                why.push(e);
+                // still set: heal tries again, and the journal stays for cleanup
+                self.clocks.lock().unwrap().insert(c.node, c);
+            }
+        }
+        if why.is_empty() {
+            Ok(())
+        } else {
+            Err(err(FaultKind::Clock, why.join("; ")))
         }
     }
 
@@ -699,7 +994,7 @@ impl SshFaults {
         }
     }
 
-    async fn signal(&self, id: &str, kind: FaultKind) -> Result<Change, FaultsError> {
+    async fn signal(&self, id: &str, kind: FaultKind, wipe: bool) -> Result<Change, FaultsError> {
         let i = self.index(id)?;
         let (pid, ticks) = self.pid_of(i, kind).await?;
         let n = &self.nodes[i];
@@ -725,26 +1020,32 @@ impl SshFaults {
                     "KILL",
                     format!(
                         "PID=$({src} | head -n1 | tr -dc 0-9); \
-                         S=$([ -n \"$PID\" ] && sed 's/.*) //' /proc/$PID/stat 2>/dev/null | cut -d' ' -f1); \
-                         if [ -z \"$S\" ] || [ \"$S\" = Z ] || [ \"$S\" = X ]; then \
-                         sh -c {} </dev/null >{l} 2>&1 || {{ cat {l} >&2; exit 1; }}; fi",
-                        sh_quote(restart),
+                         if ! {{ [ -n \"$PID\" ] && {}; }}; then \
+                         {} </dev/null >{l} 2>&1 || {{ cat {l} >&2; exit 1; }}; fi",
+                        alive_shell("$PID"),
+                        self.under_faketime(i, restart),
                         l = sh_quote(&log)
                     ),
                     true,
                 )
             }
         };
+        let mut apply = format!("{p}kill -{sig} {pid}");
+        let mut what = format!("{} {id} pid {pid}", kind.as_str());
+        if wipe {
+            let dir = n.spec.data_dir.as_deref().filter(|d| wipeable(d));
+            let dir = dir.ok_or_else(|| err(kind, format!("{id}: no data_dir to wipe")))?;
+            // the data dir is emptied only once the process is gone (or a zombie), so
+            // nothing it still writes lands in the blank dir
+            apply.push_str(&format!(
+                " && {} && {p}find {d} -mindepth 1 -delete",
+                wait_gone_shell(&pid.to_string()),
+                d = sh_quote(dir)
+            ));
+            what.push_str(&format!(", wiped {dir}"));
+        }
         let r = self
-            .change(
-                i,
-                kind,
-                Some(&same),
-                &[],
-                &format!("{p}kill -{sig} {pid}"),
-                &undo,
-                &format!("{} {id} pid {pid}", kind.as_str()),
-            )
+            .change(i, kind, Some(&same), &[], &apply, &undo, &what)
             .await;
         if r.is_err() {
             // the pid may have gone stale (restarted by someone else): look again next time
@@ -799,11 +1100,13 @@ impl SshFaults {
                     )
                 })
                 .collect(),
-            Fault::Pause { targets } | Fault::Kill { targets } => {
-                let results = join_all(targets.iter().map(|t| self.signal(t, kind))).await;
+            Fault::Pause { targets } | Fault::Kill { targets, .. } => {
+                let wipe = fault.need().wipe;
+                let results = join_all(targets.iter().map(|t| self.signal(t, kind, wipe))).await;
                 return split(results);
             }
-            Fault::Clock { .. } | Fault::Message { .. } => {
+            Fault::Clock { .. } => unreachable!("clock faults are set by set_clocks"),
+            Fault::Message { .. } => {
                 return (
                     Vec::new(),
                     Some(err(
@@ -833,8 +1136,21 @@ impl SshFaults {
     /// Removes the journal files of this run from every host whose journal has nothing
     /// pending, and stops the ControlMasters.
     pub async fn close(&self) -> Vec<String> {
-        let pending = !self.in_force.lock().unwrap().is_empty();
         let mut errors = Vec::new();
+        // the nodes faultline started itself end with the run
+        let launched: Vec<Change> = std::mem::take(&mut *self.launched.lock().unwrap());
+        for (c, r) in launched
+            .iter()
+            .zip(join_all(launched.iter().map(|c| self.run_undo(c))).await)
+        {
+            if let Err(e) = r {
+                errors.push(format!("stopping {}: {e}", self.nodes[c.node].spec.id));
+                self.launched.lock().unwrap().push(c.clone());
+            }
+        }
+        let pending = !self.in_force.lock().unwrap().is_empty()
+            || !self.clocks.lock().unwrap().is_empty()
+            || !self.launched.lock().unwrap().is_empty();
         let mut seen = std::collections::BTreeSet::new();
         for (i, n) in self.nodes.iter().enumerate() {
             let Some(r) = &n.remote else { continue };
@@ -877,11 +1193,24 @@ impl Faults for SshFaults {
     }
 
     fn supports(&self, need: Need) -> Result<(), String> {
-        self.supports_kind(need.kind)
+        if need.protocol_clock {
+            Err(
+                "protocol clocks are files of nodes faultline runs locally; over ssh only \
+                 the wall clock (libfaketime) moves"
+                    .into(),
+            )
+        } else if need.wipe {
+            self.caps.all("wipe")
+        } else {
+            self.supports_kind(need.kind)
+        }
     }
 
     fn apply<'a>(&'a self, fault: &'a Fault) -> BoxFuture<'a, Result<(), FaultsError>> {
         Box::pin(async move {
+            if let Fault::Clock { offsets, .. } = fault {
+                return self.set_clocks(offsets).await;
+            }
             let (changes, error) = self.apply_all(fault).await;
             // whatever did happen stays recorded, so the undo (or heal) finds it
             self.in_force.lock().unwrap().push((fault.clone(), changes));
@@ -891,6 +1220,10 @@ impl Faults for SshFaults {
 
     fn undo<'a>(&'a self, fault: &'a Fault) -> BoxFuture<'a, Result<Value, FaultsError>> {
         Box::pin(async move {
+            if let Fault::Clock { offsets, .. } = fault {
+                let ids: Vec<String> = offsets.keys().cloned().collect();
+                return self.reset_clocks(Some(&ids)).await.map(|()| json!({}));
+            }
             let changes = {
                 let mut f = self.in_force.lock().unwrap();
                 match f.iter().position(|(x, _)| x == fault) {
@@ -952,7 +1285,7 @@ impl Faults for SshFaults {
                 .iter()
                 .map(|(f, _)| f.clone())
                 .collect();
-            let mut first = None;
+            let mut first = self.reset_clocks(None).await.err();
             for f in all.iter().rev() {
                 if let Err(e) = self.undo(f).await {
                     first.get_or_insert(e);
@@ -1049,6 +1382,67 @@ mod tests {
                 .contains("pid_file")
         );
         assert!(c.render().contains("n1: can kill, loss, partition, pause"));
+    }
+
+    #[test]
+    fn wipe_needs_a_kill_and_an_absolute_data_dir() {
+        let facts = |i: &Inventory| {
+            let f = parse_probe(
+                "priv=root\nnft=yes\nnftok=yes\njournal=yes\npid=42\nticks=7\nsignal=yes\n",
+            );
+            i.nodes.iter().map(|n| (n.id.clone(), f.clone())).collect()
+        };
+        let i = inv(TWO);
+        let c = Capabilities::judge(&i, &facts(&i));
+        assert!(
+            c.0["n1"]["wipe"]
+                .as_ref()
+                .unwrap_err()
+                .contains("no `data_dir`")
+        );
+        let with = TWO.replace(
+            "restart = \"r\"\n",
+            "restart = \"r\"\ndata_dir = \"/var/lib/kv\"\n",
+        );
+        let i = inv(&with);
+        let c = Capabilities::judge(&i, &facts(&i));
+        assert_eq!(c.0["n1"]["wipe"], Ok(()));
+        // n2 names no process and no restart: no kill, so no wipe
+        assert!(c.0["n2"]["wipe"].is_err());
+        for (dir, ok) in [
+            ("/var/lib/kv", true),
+            ("/", false),
+            ("data", false),
+            ("/a/../b", false),
+        ] {
+            assert_eq!(wipeable(dir), ok, "{dir}");
+        }
+    }
+
+    #[test]
+    fn clock_only_on_nodes_faultline_starts_under_libfaketime() {
+        let ft = TWO.replace("restart = \"r\"\n", "start = \"s\"\nfaketime = true\n");
+        let i = inv(&ft);
+        let probe = "priv=root\njournal=yes\npid=42\nticks=7\nsignal=yes\n";
+        let mut facts = BTreeMap::new();
+        facts.insert(
+            "n1".to_string(),
+            parse_probe(&format!("{probe}faketime={}\n", FAKETIME_PATHS[0])),
+        );
+        facts.insert("n2".to_string(), parse_probe(probe));
+        let c = Capabilities::judge(&i, &facts);
+        assert_eq!(c.0["n1"]["clock"], Ok(()));
+        // n2 is neither a faketime node nor has a pid source
+        assert!(c.0["n2"]["clock"].is_err());
+        facts.insert("n1".to_string(), parse_probe(probe));
+        let c = Capabilities::judge(&i, &facts);
+        assert!(
+            c.0["n1"]["clock"]
+                .as_ref()
+                .unwrap_err()
+                .contains("no libfaketime")
+        );
+        assert!(probe_script(&i.nodes[0], "/j").contains(FAKETIME_PATHS[0]));
     }
 
     #[test]

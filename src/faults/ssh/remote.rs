@@ -390,13 +390,24 @@ impl Remote {
                 }
             }
         }
+        self.one_shot(script, Stdio::null(), timeout, t).await
+    }
+
+    /// `script` in an ssh process of its own, `stdin` its standard input.
+    async fn one_shot(
+        &self,
+        script: &str,
+        stdin: Stdio,
+        timeout: Duration,
+        t: Instant,
+    ) -> Result<Output, RemoteError> {
         let mut cmd = tokio::process::Command::new("ssh");
         cmd.args(self.base_args())
             .args(["-o", "ControlMaster=no"])
             .arg(self.dest.target())
             .arg("--")
             .arg(format!("sh -c {}", sh_quote(script)))
-            .stdin(Stdio::null())
+            .stdin(stdin)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true);
@@ -427,6 +438,40 @@ impl Remote {
             });
         }
         Ok(o)
+    }
+
+    /// Copies the local file `from` to `to` on the host, executable, replacing it at once
+    /// (written beside it, then renamed); logged like a command.
+    pub async fn upload(&self, from: &Path, to: &str) -> Result<(), RemoteError> {
+        let spawn = |e| RemoteError::Spawn {
+            host: self.host(),
+            source: e,
+        };
+        let file = std::fs::File::open(from).map_err(spawn)?;
+        let tmp = format!("{to}.fl-upload");
+        let script = format!(
+            "cat > {t} && chmod 755 {t} && mv -f {t} {to} # upload of {}",
+            from.display(),
+            t = sh_quote(&tmp),
+            to = sh_quote(to)
+        );
+        let o = self
+            .one_shot(
+                &script,
+                Stdio::from(file),
+                self.timeout.max(Duration::from_secs(120)),
+                Instant::now(),
+            )
+            .await?;
+        if o.code != 0 {
+            return Err(RemoteError::Failed {
+                host: self.host(),
+                command: script,
+                code: o.code,
+                stderr: o.stderr.trim().to_string(),
+            });
+        }
+        Ok(())
     }
 
     pub async fn run(&self, script: &str) -> Result<Output, RemoteError> {
