@@ -911,6 +911,51 @@ fn endpoints_only_and_probe_refusals() {
     );
     assert_eq!(std::fs::read_dir(&store).unwrap().count(), runs_before);
 
+    // ... but the path between the clients and the nodes is the harness's own: delays and
+    // resets there run, through a proxy on loopback, and the run stays VALID
+    std::fs::write(
+        work.join("client-path.toml"),
+        "start_after_s = 1.0\ninterval_s = [0.5, 1.0]\nduration_s = [1.5, 2.5]\n\
+         [[fault]]\nkind = \"msg-delay\"\nlinks = \"all\"\ndist = \"fixed\"\nms = 150.0\n\
+         [[fault]]\nkind = \"conn-reset\"\nlinks = \"one\"\n",
+    )
+    .unwrap();
+    let (code, text) = faultline(
+        &[
+            "run",
+            "--cluster",
+            inv.to_str().unwrap(),
+            "--nemesis",
+            "client-path.toml",
+            "--trace-messages",
+            "--time-limit",
+            "10",
+            "--seed",
+            "2",
+            "--store",
+            &s,
+        ],
+        &work,
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("through a proxy"), "{text}");
+    let sched = schedule(&store);
+    let mut kinds = std::collections::BTreeSet::new();
+    for f in sched["faults"].as_array().unwrap() {
+        assert!(f["detail"].get("error").is_none(), "{f}");
+        if f["action"] == "stop" {
+            assert!(f["detail"]["client_path"].is_array(), "{f}");
+            kinds.insert(f["fault"].as_str().unwrap().to_string());
+        }
+    }
+    assert!(kinds.contains("msg-delay"), "{sched}");
+    let trace = std::fs::read_to_string(store.join("latest/messages.jsonl")).unwrap();
+    let delayed = trace
+        .lines()
+        .filter(|l| l.contains("\"clients\"") && l.contains("\"delayed\""))
+        .count();
+    assert!(delayed > 10, "client requests delayed: {delayed}");
+
     // with ssh, host 3's sessions have no nft on PATH
     hosts.fresh_raft("d3", &[]);
     let inv = hosts.inventory("ssh.toml", true, "d3", &[]);

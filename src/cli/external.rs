@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use faultline::external::{self, ExternalTarget, Inventory, System};
-use faultline::faults::Faults;
+use faultline::faults::client_path::ClientPath;
 use faultline::faults::ssh::SshFaults;
 use faultline::faults::ssh::remote::RemoteLog;
+use faultline::faults::{Faults, Stack};
 use faultline::nemesis::{self, FaultKind, Schedule};
 use faultline::runner::promise::Promise;
 use faultline::runner::run::{RunConfig, RunError, execute};
@@ -83,18 +84,23 @@ pub fn launch(
             anyhow::Error::new(e)
         }
     })?;
-    // Endpoints only: nothing on the hosts can be reached, so the answer needs no probe.
-    if inv.endpoints_only() && !schedule.kinds().is_empty() {
+    // Endpoints only: nothing on the hosts can be reached, so the answer needs no probe;
+    // what remains is the path between the clients and the nodes (a proxy of our own).
+    let client_path = inv.endpoints_only() && !schedule.kinds().is_empty();
+    if client_path {
         let none = SshFaults::new(
             &inv,
             "none",
             vec![None; inv.nodes.len()],
             &Default::default(),
         );
-        fit_schedule(schedule.clone(), &none, args.skip_unavailable).map_err(|e| {
+        let judge = Stack(vec![Arc::new(none), Arc::new(ClientPath::planned(&inv))]);
+        fit_schedule(schedule.clone(), &judge, args.skip_unavailable).map_err(|e| {
             bad(format!(
-                "{e}. {} names client URLs only; give nodes `ssh = \"user@host\"` (and a \
-                 pid source for pause/kill) or run with `--nemesis none`",
+                "{e}. {} names client URLs only: only faults between clients and nodes \
+                 (msg-delay, msg-drop, conn-reset, bandwidth at l4) are possible; give nodes \
+                 `ssh = \"user@host\"` (and a pid source for pause/kill) or run with \
+                 `--nemesis none`",
                 file.display()
             ))
         })?;
@@ -135,8 +141,30 @@ pub fn launch(
             made.remove();
             return Err(bad(format!("starting the `faketime = true` nodes: {e}")));
         }
-        let schedule = match fit_schedule(schedule.clone(), &*probed.faults, args.skip_unavailable)
-        {
+        let cp = if client_path {
+            let trace = match args.trace_messages {
+                true => Some(
+                    faultline::faults::proxy::Tracer::create(&dir.join("messages.jsonl"))
+                        .context("creating messages.jsonl")?,
+                ),
+                false => None,
+            };
+            match ClientPath::start(&inv, seed, trace).await {
+                Ok(cp) => Some(Arc::new(cp)),
+                Err(e) => {
+                    probed.faults.close().await;
+                    made.remove();
+                    return Err(bad(e));
+                }
+            }
+        } else {
+            None
+        };
+        let backend: Arc<dyn Faults> = match &cp {
+            Some(cp) => Arc::new(Stack(vec![probed.faults.clone(), cp.clone()])),
+            None => probed.faults.clone(),
+        };
+        let schedule = match fit_schedule(schedule.clone(), &*backend, args.skip_unavailable) {
             Ok(s) => s,
             Err(e) => {
                 probed.faults.close().await;
@@ -183,6 +211,13 @@ pub fn launch(
         );
         if let Some(r) = replay {
             target = target.replaying(r);
+        }
+        if let Some(cp) = cp {
+            eprintln!(
+                "faultline: clients reach the nodes through a proxy on 127.0.0.x (client-path \
+                 faults)"
+            );
+            target = target.through(cp);
         }
         let roster = external::ExternalRoster::new(&inv, system.status);
         if roster

@@ -230,6 +230,10 @@ pub struct ExternalTarget {
     client: Adapter,
     schedule: Nemesis,
     faults: Arc<SshFaults>,
+    /// What the nemesis applies faults through: `faults`, with the client-path proxy when
+    /// there is one.
+    backend: Arc<dyn Faults>,
+    client_path: Option<Arc<crate::faults::client_path::ClientPath>>,
     dir: PathBuf,
     nemesis: Option<NemesisTask>,
     stopped: bool,
@@ -248,11 +252,22 @@ impl ExternalTarget {
             inv,
             client: system.client,
             schedule: Nemesis::Planned(schedule),
+            backend: faults.clone(),
             faults,
+            client_path: None,
             dir: dir.to_path_buf(),
             nemesis: None,
             stopped: false,
         }
+    }
+
+    /// Sends every client request through `cp` (which must have been started for this
+    /// inventory), and puts the faults no host can have on it.
+    pub fn through(mut self, cp: Arc<crate::faults::client_path::ClientPath>) -> ExternalTarget {
+        self.inv = cp.rewrite(&self.inv);
+        self.backend = Arc::new(crate::faults::Stack(vec![self.faults.clone(), cp.clone()]));
+        self.client_path = Some(cp);
+        self
     }
 
     /// Replays another run's realised faults instead of drawing from the schedule.
@@ -335,8 +350,11 @@ impl Target for ExternalTarget {
         run_start: Instant,
         sink: FaultSink,
     ) -> Result<(), String> {
+        if let Some(cp) = &self.client_path {
+            cp.set_epoch(run_start);
+        }
         self.nemesis = Some(NemesisTask::start(
-            self.faults.clone(),
+            self.backend.clone(),
             Arc::new(self.roster.clone()),
             &self.schedule,
             seed,
@@ -349,7 +367,7 @@ impl Target for ExternalTarget {
     async fn heal(&mut self) -> Result<(), String> {
         match self.nemesis.take() {
             Some(task) => task.stop_and_heal().await,
-            None => self.faults.heal().await.map_err(|e| e.to_string()),
+            None => self.backend.heal().await.map_err(|e| e.to_string()),
         }
     }
 
@@ -364,6 +382,9 @@ impl Target for ExternalTarget {
         }
         errors.extend(self.collect_logs(Duration::from_secs(20)).await);
         errors.extend(self.faults.close().await);
+        if let Some(cp) = &self.client_path {
+            cp.stop();
+        }
         if errors.is_empty() {
             Ok(())
         } else {

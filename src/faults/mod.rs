@@ -8,6 +8,7 @@
 //! cluster) and [`proxy::ProxyFaults`] (message and connection faults on the peer proxy);
 //! [`Stack`] routes each fault to the first backend that can do it.
 
+pub mod client_path;
 pub mod local;
 pub mod proxy;
 pub mod ssh;
