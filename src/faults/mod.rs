@@ -5,8 +5,10 @@
 //! refused before the first op, with the reason.
 //!
 //! Backends: [`local::LocalFaults`] (namespaces, nft, signals, libfaketime of a local
-//! cluster) and [`proxy::ProxyFaults`] (message and connection faults on the peer proxy);
-//! [`Stack`] routes each fault to the first backend that can do it.
+//! cluster), [`proxy::ProxyFaults`] (message and connection faults on the peer proxy),
+//! [`ssh::SshFaults`] (hosts of an external cluster) and [`client_path::ClientPath`] (a
+//! proxy between clients and an endpoints-only cluster); [`Stack`] routes each fault to the
+//! first backend that can do it.
 
 pub mod client_path;
 pub mod local;
