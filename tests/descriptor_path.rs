@@ -128,7 +128,8 @@ fn clock_faults_on_a_system_they_cannot_reach_are_refused_in_words() {
         &store,
         "clock faults unsupported for this system (pbkv): the system descriptor says \
          `clock = \"unsupported\"`; nemesis `clock-strobe` has clock faults: pick one without \
-         (none, flip-and-crash, kill-leader-long, kill-majority, kill-random, leader-flip, \
+         (none, flip-and-crash, kill-leader-long, kill-majority, kill-random, kill-wipe, \
+         leader-flip, \
          leader-link, loss, partition-and-crash, partition-flip, partition-halves, partition-leader, \
          partition-ring, pause-leader, pause-leader-long) \
          or a schedule file without `clock` faults",

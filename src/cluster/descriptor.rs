@@ -240,7 +240,8 @@ pub const TABLES: &[(&str, bool, &str)] = &[
         "guarantees",
         false,
         "the promise envelope: checker (or family, e.g. linearizable, split-brain) = the fault \
-         classes it must hold under (partition, loss, pause, kill, clock); verdicts outside it \
+         classes it must hold under (the fault kinds: partition, loss, pause, kill, clock, \
+         msg-delay, msg-dup, msg-drop, msg-hold, conn-reset, bandwidth); verdicts outside it \
          are shown, not counted; no table: everything is promised",
     ),
     (
@@ -805,14 +806,8 @@ impl SystemDescriptor {
                 return Err(bad(field, format!("must be in (0, 600], got {secs}")));
             }
         }
-        let classes = [
-            FaultKind::Partition,
-            FaultKind::Loss,
-            FaultKind::Pause,
-            FaultKind::Kill,
-            FaultKind::Clock,
-        ]
-        .map(FaultKind::as_str);
+        // a run's fault classes are its schedule's kinds, message faults included
+        let classes = FaultKind::ALL.map(FaultKind::as_str);
         let check_classes = |table: &str, g: &crate::runner::promise::Guarantees| {
             for (checker, kinds) in g {
                 if let Some(k) = kinds.iter().find(|k| !classes.contains(&k.as_str())) {

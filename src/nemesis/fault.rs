@@ -21,6 +21,21 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [FaultKind; 11] = [
+        FaultKind::Partition,
+        FaultKind::Loss,
+        FaultKind::Pause,
+        FaultKind::Kill,
+        FaultKind::Clock,
+        FaultKind::MsgDelay,
+        FaultKind::MsgDup,
+        FaultKind::MsgDrop,
+        FaultKind::MsgHold,
+        FaultKind::ConnReset,
+        FaultKind::Bandwidth,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             FaultKind::Partition => "partition",
@@ -177,6 +192,29 @@ impl FaultEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn all_lists_every_kind_once() {
+        // exhaustive: a new kind does not compile here until it has a place in ALL
+        let place = |k: FaultKind| match k {
+            FaultKind::Partition => 0,
+            FaultKind::Loss => 1,
+            FaultKind::Pause => 2,
+            FaultKind::Kill => 3,
+            FaultKind::Clock => 4,
+            FaultKind::MsgDelay => 5,
+            FaultKind::MsgDup => 6,
+            FaultKind::MsgDrop => 7,
+            FaultKind::MsgHold => 8,
+            FaultKind::ConnReset => 9,
+            FaultKind::Bandwidth => 10,
+        };
+        for (i, k) in FaultKind::ALL.iter().enumerate() {
+            assert_eq!(place(*k), i, "{k:?}");
+            let v = serde_json::to_value(k).unwrap();
+            assert_eq!(v, json!(k.as_str()));
+        }
+    }
 
     #[test]
     fn history_shapes() {
