@@ -160,10 +160,7 @@ pub fn launch(
         } else {
             None
         };
-        let backend: Arc<dyn Faults> = match &cp {
-            Some(cp) => Arc::new(Stack(vec![probed.faults.clone(), cp.clone()])),
-            None => probed.faults.clone(),
-        };
+        let backend = external::backend(&probed.faults, cp.as_ref());
         let schedule = match fit_schedule(schedule.clone(), &*backend, args.skip_unavailable) {
             Ok(s) => s,
             Err(e) => {

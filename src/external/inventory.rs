@@ -203,7 +203,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 /// The host of an `http://host:port` URL and its port, if it is one.
-fn parse_url(url: &str) -> Result<(String, u16), String> {
+pub(crate) fn parse_url(url: &str) -> Result<(String, u16), String> {
     let rest = url
         .strip_prefix("http://")
         .or_else(|| url.strip_prefix("https://"))

@@ -221,6 +221,17 @@ pub async fn probe(
     }
 }
 
+/// The backend an external run applies faults through: the hosts', then the client path's.
+pub fn backend(
+    faults: &Arc<SshFaults>,
+    client_path: Option<&Arc<crate::faults::client_path::ClientPath>>,
+) -> Arc<dyn Faults> {
+    match client_path {
+        Some(cp) => Arc::new(crate::faults::Stack(vec![faults.clone(), cp.clone()])),
+        None => faults.clone(),
+    }
+}
+
 /// An external cluster as the runner's `Target`. Stopping it stops nothing of the
 /// cluster's: it heals what this run did, collects the node logs the inventory names, and
 /// closes the SSH connections.
@@ -265,7 +276,7 @@ impl ExternalTarget {
     /// inventory), and puts the faults no host can have on it.
     pub fn through(mut self, cp: Arc<crate::faults::client_path::ClientPath>) -> ExternalTarget {
         self.inv = cp.rewrite(&self.inv);
-        self.backend = Arc::new(crate::faults::Stack(vec![self.faults.clone(), cp.clone()]));
+        self.backend = backend(&self.faults, Some(&cp));
         self.client_path = Some(cp);
         self
     }

@@ -52,9 +52,8 @@ pub fn unproxiable(inv: &Inventory) -> Option<String> {
 }
 
 fn host_port(url: &str) -> Option<(String, u16)> {
-    let rest = url.strip_prefix("http://")?;
-    let (h, p) = rest.split('/').next()?.rsplit_once(':')?;
-    Some((h.trim_matches(['[', ']']).to_string(), p.parse().ok()?))
+    let (h, p) = crate::external::inventory::parse_url(url).ok()?;
+    Some((h.trim_matches(['[', ']']).to_string(), p))
 }
 
 impl ClientPath {
