@@ -452,6 +452,14 @@ fn proc_state(pid: i32) -> Option<char> {
     s[s.rfind(')')? + 2..].chars().next()
 }
 
+/// `faultline run --cluster INV ARGS... --store STORE` in `cwd`.
+fn run_cluster(inv: &str, store: &str, args: &[&str], cwd: &Path) -> (i32, String) {
+    let mut all = vec!["run", "--cluster", inv];
+    all.extend_from_slice(args);
+    all.extend(["--store", store]);
+    faultline(&all, cwd)
+}
+
 fn faultline(args: &[&str], cwd: &Path) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_faultline"))
         .args(args)
@@ -562,11 +570,10 @@ fn raft_over_ssh_valid_then_planted_bug_caught() {
     let inv = hosts.inventory("raft.toml", true, "data", &[]);
     let store = work.join("store");
     let s = store.display().to_string();
-    let (code, text) = faultline(
+    let (code, text) = run_cluster(
+        inv.to_str().unwrap(),
+        &s,
         &[
-            "run",
-            "--cluster",
-            inv.to_str().unwrap(),
             "--workload",
             "kv",
             "--nemesis",
@@ -575,8 +582,6 @@ fn raft_over_ssh_valid_then_planted_bug_caught() {
             "20",
             "--seed",
             "3",
-            "--store",
-            &s,
         ],
         &work,
     );
@@ -680,11 +685,10 @@ fn raft_over_ssh_valid_then_planted_bug_caught() {
         let data = format!("data-bug{seed}");
         hosts.fresh_raft(&data, &["stale-local-read"]);
         let inv = hosts.inventory("raft-bug.toml", true, &data, &["stale-local-read"]);
-        let (code, text) = faultline(
+        let (code, text) = run_cluster(
+            inv.to_str().unwrap(),
+            &s,
             &[
-                "run",
-                "--cluster",
-                inv.to_str().unwrap(),
                 "--workload",
                 "kv",
                 "--nemesis",
@@ -695,8 +699,6 @@ fn raft_over_ssh_valid_then_planted_bug_caught() {
                 "20",
                 "--seed",
                 seed,
-                "--store",
-                &s,
             ],
             &work,
         );
@@ -867,18 +869,10 @@ fn endpoints_only_and_probe_refusals() {
     let inv = hosts.inventory("endpoints.toml", false, "data", &[]);
     let store = work.join("store");
     let s = store.display().to_string();
-    let (code, text) = faultline(
-        &[
-            "run",
-            "--cluster",
-            inv.to_str().unwrap(),
-            "--nemesis",
-            "none",
-            "--time-limit",
-            "8",
-            "--store",
-            &s,
-        ],
+    let (code, text) = run_cluster(
+        inv.to_str().unwrap(),
+        &s,
+        &["--nemesis", "none", "--time-limit", "8"],
         &work,
     );
     assert_eq!(code, 0, "{text}");
@@ -887,18 +881,10 @@ fn endpoints_only_and_probe_refusals() {
     let runs_before = std::fs::read_dir(store.join("raft-kv-none").parent().unwrap())
         .unwrap()
         .count();
-    let (code, text) = faultline(
-        &[
-            "run",
-            "--cluster",
-            inv.to_str().unwrap(),
-            "--nemesis",
-            "partition-halves",
-            "--time-limit",
-            "8",
-            "--store",
-            &s,
-        ],
+    let (code, text) = run_cluster(
+        inv.to_str().unwrap(),
+        &s,
+        &["--nemesis", "partition-halves", "--time-limit", "8"],
         &work,
     );
     assert_eq!(code, 254, "{text}");
@@ -920,11 +906,10 @@ fn endpoints_only_and_probe_refusals() {
          [[fault]]\nkind = \"conn-reset\"\nlinks = \"one\"\n",
     )
     .unwrap();
-    let (code, text) = faultline(
+    let (code, text) = run_cluster(
+        inv.to_str().unwrap(),
+        &s,
         &[
-            "run",
-            "--cluster",
-            inv.to_str().unwrap(),
             "--nemesis",
             "client-path.toml",
             "--trace-messages",
@@ -932,8 +917,6 @@ fn endpoints_only_and_probe_refusals() {
             "10",
             "--seed",
             "2",
-            "--store",
-            &s,
         ],
         &work,
     );
@@ -959,18 +942,10 @@ fn endpoints_only_and_probe_refusals() {
     // with ssh, host 3's sessions have no nft on PATH
     hosts.fresh_raft("d3", &[]);
     let inv = hosts.inventory("ssh.toml", true, "d3", &[]);
-    let (code, text) = faultline(
-        &[
-            "run",
-            "--cluster",
-            inv.to_str().unwrap(),
-            "--nemesis",
-            "partition-halves",
-            "--time-limit",
-            "8",
-            "--store",
-            &s,
-        ],
+    let (code, text) = run_cluster(
+        inv.to_str().unwrap(),
+        &s,
+        &["--nemesis", "partition-halves", "--time-limit", "8"],
         &work,
     );
     assert_eq!(code, 254, "{text}");
@@ -980,36 +955,25 @@ fn endpoints_only_and_probe_refusals() {
         "the probe table says so: {text}"
     );
     // pause needs no nft: that schedule runs
-    let (code, text) = faultline(
-        &[
-            "run",
-            "--cluster",
-            inv.to_str().unwrap(),
-            "--nemesis",
-            "pause-leader",
-            "--time-limit",
-            "10",
-            "--store",
-            &s,
-        ],
+    let (code, text) = run_cluster(
+        inv.to_str().unwrap(),
+        &s,
+        &["--nemesis", "pause-leader", "--time-limit", "10"],
         &work,
     );
     assert_eq!(code, 0, "{text}");
     // --skip-unavailable drops the partitions and says so
     hosts.fresh_raft("d4", &[]);
     let inv = hosts.inventory("ssh4.toml", true, "d4", &[]);
-    let (code, text) = faultline(
+    let (code, text) = run_cluster(
+        inv.to_str().unwrap(),
+        &s,
         &[
-            "run",
-            "--cluster",
-            inv.to_str().unwrap(),
             "--nemesis",
             "partition-halves",
             "--skip-unavailable",
             "--time-limit",
             "6",
-            "--store",
-            &s,
         ],
         &work,
     );
@@ -1082,11 +1046,10 @@ fn two_runs_on_one_kept_cluster_are_both_valid() {
     let s = store.display().to_string();
     let mut prefixes = Vec::new();
     for (seed, nemesis) in [("3", "none"), ("4", "partition-halves")] {
-        let (code, text) = faultline(
+        let (code, text) = run_cluster(
+            inv.to_str().unwrap(),
+            &s,
             &[
-                "run",
-                "--cluster",
-                inv.to_str().unwrap(),
                 "--workload",
                 "kv",
                 "--nemesis",
@@ -1095,8 +1058,6 @@ fn two_runs_on_one_kept_cluster_are_both_valid() {
                 "12",
                 "--seed",
                 seed,
-                "--store",
-                &s,
             ],
             &work,
         );
@@ -1152,11 +1113,10 @@ fn a_wiping_kill_over_ssh_empties_only_the_victims_data_dir() {
     hosts.start_raft("data", &[]);
     let inv = hosts.inventory("raft.toml", true, "data", &[]);
     let store = work.join("store");
-    let (code, text) = faultline(
+    let (code, text) = run_cluster(
+        inv.to_str().unwrap(),
+        &store.display().to_string(),
         &[
-            "run",
-            "--cluster",
-            inv.to_str().unwrap(),
             "--workload",
             "kv",
             "--nemesis",
@@ -1165,8 +1125,6 @@ fn a_wiping_kill_over_ssh_empties_only_the_victims_data_dir() {
             "10",
             "--seed",
             "5",
-            "--store",
-            &store.display().to_string(),
         ],
         &work,
     );
@@ -1263,11 +1221,10 @@ fn clock_faults_over_ssh_on_nodes_faultline_starts_under_libfaketime() {
     )
     .unwrap();
     let store = work.join("store");
-    let (code, text) = faultline(
+    let (code, text) = run_cluster(
+        inv.to_str().unwrap(),
+        &store.display().to_string(),
         &[
-            "run",
-            "--cluster",
-            inv.to_str().unwrap(),
             "--workload",
             "kv",
             "--nemesis",
@@ -1276,8 +1233,6 @@ fn clock_faults_over_ssh_on_nodes_faultline_starts_under_libfaketime() {
             "14",
             "--seed",
             "8",
-            "--store",
-            &store.display().to_string(),
         ],
         &work,
     );
@@ -1379,11 +1334,10 @@ fn etcd_over_ssh_valid_under_partition_pause_kill() {
     let inv = hosts.etcd_inventory("etcd.toml");
     let store = work.join("store");
     let s = store.display().to_string();
-    let (code, text) = faultline(
+    let (code, text) = run_cluster(
+        inv.to_str().unwrap(),
+        &s,
         &[
-            "run",
-            "--cluster",
-            inv.to_str().unwrap(),
             "--workload",
             "kv",
             "--nemesis",
@@ -1392,8 +1346,6 @@ fn etcd_over_ssh_valid_under_partition_pause_kill() {
             "25",
             "--seed",
             "5",
-            "--store",
-            &s,
         ],
         &work,
     );
@@ -1467,11 +1419,10 @@ fn etcd_over_ssh_valid_under_partition_pause_kill() {
     let prefix1 = r["key_prefix"].as_str().unwrap().to_string();
 
     // The kept cluster again, with the set workload (its storage key in the namespace).
-    let (code, text) = faultline(
+    let (code, text) = run_cluster(
+        inv.to_str().unwrap(),
+        &s,
         &[
-            "run",
-            "--cluster",
-            inv.to_str().unwrap(),
             "--workload",
             "set",
             "--nemesis",
@@ -1480,8 +1431,6 @@ fn etcd_over_ssh_valid_under_partition_pause_kill() {
             "12",
             "--seed",
             "6",
-            "--store",
-            &s,
         ],
         &work,
     );

@@ -146,6 +146,11 @@ async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|e| Err(ClusterError::Missing(format!("blocking task failed: {e}"))))
 }
 
+/// A node's `{data_dir}`, inside its directory in the run: kept across restarts, emptied by
+/// a wiping kill.
+fn data_dir_of(node_dir: &Path) -> PathBuf {
+    node_dir.join("data")
+}
 impl Cluster {
     /// Checks the machine, removes dead runs' leftovers, reserves a subnet, builds the
     /// network, starts every node and waits until all answer their readiness probe. On any
@@ -228,7 +233,7 @@ impl Cluster {
         let mut nodes = Vec::with_capacity(cfg.nodes);
         for (i, slot) in slots.iter().enumerate() {
             let node_dir = run_dir.join("nodes").join(&slot.id);
-            let data_dir = node_dir.join("data");
+            let data_dir = data_dir_of(&node_dir);
             std::fs::create_dir_all(&data_dir).map_err(|e| ClusterError::io(&data_dir, e))?;
             let args = desc
                 .command_args(&slots, i, &data_dir, &token, &cfg.bugs)
@@ -707,7 +712,7 @@ impl Cluster {
                 message: "is still running; kill it before wiping its data dir".into(),
             });
         }
-        let data = self.node_dir(id)?.join("data");
+        let data = data_dir_of(&self.node_dir(id)?);
         std::fs::remove_dir_all(&data).map_err(|e| ClusterError::io(&data, e))?;
         std::fs::create_dir_all(&data).map_err(|e| ClusterError::io(&data, e))
     }

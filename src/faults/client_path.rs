@@ -216,17 +216,7 @@ mod tests {
     use std::path::Path;
 
     fn rule(links: &[(&str, &str)]) -> MsgRule {
-        MsgRule {
-            id: 1,
-            links: links
-                .iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect(),
-            types: vec![],
-            paths: vec![],
-            probability: 1.0,
-            action: MsgAction::Reset,
-        }
+        crate::faults::proxy::rules::rule(1, links, MsgAction::Reset)
     }
 
     fn clients_of(r: &MsgRule) -> Vec<&str> {

@@ -842,19 +842,20 @@ impl Schedule {
 
     /// The same schedule without faults of `kind` (e.g. clock faults on etcd).
     pub fn without(&self, kind: FaultKind) -> Schedule {
-        let mut s = self.clone();
-        for l in &mut s.lanes {
-            l.faults.retain(|f| f.kind() != kind);
-        }
-        s
+        self.keeping(|f| f.kind() != kind)
     }
 
     /// The same schedule without the faults that need exactly `need` (a wiping kill, not
     /// every kill).
     pub fn without_need(&self, need: crate::faults::Need) -> Schedule {
+        self.keeping(|f| f.need() != need)
+    }
+
+    /// The same schedule with only the faults `keep` accepts.
+    fn keeping(&self, keep: impl Fn(&FaultSpec) -> bool) -> Schedule {
         let mut s = self.clone();
         for l in &mut s.lanes {
-            l.faults.retain(|f| f.need() != need);
+            l.faults.retain(&keep);
         }
         s
     }

@@ -191,25 +191,27 @@ pub fn resets(rules: &[MsgRule], a: &str, b: &str) -> bool {
     })
 }
 
+/// A rule on `links` matching every message (for tests of this module and its users).
+#[cfg(test)]
+pub(crate) fn rule(id: u64, links: &[(&str, &str)], action: MsgAction) -> MsgRule {
+    MsgRule {
+        id,
+        links: links
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
+        types: vec![],
+        paths: vec![],
+        probability: 1.0,
+        action,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use rand::SeedableRng;
     use rand_chacha::ChaCha8Rng;
-
-    fn rule(id: u64, links: &[(&str, &str)], action: MsgAction) -> MsgRule {
-        MsgRule {
-            id,
-            links: links
-                .iter()
-                .map(|(a, b)| (a.to_string(), b.to_string()))
-                .collect(),
-            types: vec![],
-            paths: vec![],
-            probability: 1.0,
-            action,
-        }
-    }
 
     fn msg<'a>(from: &'a str, to: &'a str, kind: &'a str) -> MsgInfo<'a> {
         MsgInfo {

@@ -1328,6 +1328,10 @@ mod tests {
         Inventory::parse(text, Path::new("c.toml")).unwrap()
     }
 
+    /// What the probe prints on a host where everything is possible.
+    const ROOT_PROBE: &str =
+        "priv=root\nnft=yes\nnftok=yes\njournal=yes\npid=42\nticks=7\nsignal=yes\n";
+
     const TWO: &str = "system = \"raft\"\n\
         [[node]]\nid = \"n1\"\nclient_url = \"http://10.0.0.1:8000\"\nssh = \"root@10.0.0.1\"\n\
         pid_file = \"/p1\"\nrestart = \"r\"\n\
@@ -1347,12 +1351,7 @@ mod tests {
     fn judged_per_node_and_class() {
         let i = inv(TWO);
         let mut facts = BTreeMap::new();
-        facts.insert(
-            "n1".to_string(),
-            parse_probe(
-                "priv=root\nnft=yes\nnftok=yes\njournal=yes\npid=42\nticks=7\nsignal=yes\n",
-            ),
-        );
+        facts.insert("n1".to_string(), parse_probe(ROOT_PROBE));
         facts.insert(
             "n2".to_string(),
             parse_probe("priv=none\nnft=no\njournal=yes\n"),
@@ -1387,9 +1386,7 @@ mod tests {
     #[test]
     fn wipe_needs_a_kill_and_an_absolute_data_dir() {
         let facts = |i: &Inventory| {
-            let f = parse_probe(
-                "priv=root\nnft=yes\nnftok=yes\njournal=yes\npid=42\nticks=7\nsignal=yes\n",
-            );
+            let f = parse_probe(ROOT_PROBE);
             i.nodes.iter().map(|n| (n.id.clone(), f.clone())).collect()
         };
         let i = inv(TWO);
